@@ -1,0 +1,324 @@
+// Package hal builds HAL documents (draft-kelly-json-hal) and their HAL-FORMS
+// extension: resources with properties, _links and _embedded, curies,
+// templated links and paging links.
+//
+// A Resource keeps its rels in the order they were added, so that rendered
+// documents are stable, and keeps each rel either a single object or an array
+// for its whole life, as HAL clients expect.
+package hal
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/yosida95/uritemplate/v3"
+)
+
+// Media types this package produces.
+const (
+	// MediaType is the HAL media type.
+	MediaType = "application/hal+json"
+	// FormsMediaType is the HAL-FORMS media type.
+	FormsMediaType = "application/prs.hal-forms+json"
+)
+
+// Link is a HAL link object with every attribute the HAL draft defines.
+type Link struct {
+	Href        string `json:"href"`
+	Templated   bool   `json:"templated,omitempty"`
+	Type        string `json:"type,omitempty"`
+	Deprecation string `json:"deprecation,omitempty"`
+	Name        string `json:"name,omitempty"`
+	Profile     string `json:"profile,omitempty"`
+	Title       string `json:"title,omitempty"`
+	Hreflang    string `json:"hreflang,omitempty"`
+}
+
+// Template returns a templated link to href, which must be an RFC 6570 URI
+// template.
+func Template(href string) (Link, error) {
+	if _, err := uritemplate.New(href); err != nil {
+		return Link{}, fmt.Errorf("hal: template %q: %w", href, err)
+	}
+	return Link{Href: href, Templated: true}, nil
+}
+
+// MustTemplate is like Template but panics on a malformed template. It is
+// meant for templates written in the source, which tests exercise.
+func MustTemplate(href string) Link {
+	l, err := Template(href)
+	if err != nil {
+		panic(err)
+	}
+	return l
+}
+
+// Expand returns the href of l with vars substituted when l is templated, or
+// l.Href unchanged when it is not. Variables not in vars are left out, as
+// RFC 6570 says for undefined variables.
+func Expand(l Link, vars map[string]string) (string, error) {
+	if !l.Templated {
+		return l.Href, nil
+	}
+	t, err := uritemplate.New(l.Href)
+	if err != nil {
+		return "", fmt.Errorf("hal: template %q: %w", l.Href, err)
+	}
+	values := uritemplate.Values{}
+	for k, v := range vars {
+		values.Set(k, uritemplate.String(v))
+	}
+	s, err := t.Expand(values)
+	if err != nil {
+		return "", fmt.Errorf("hal: expand %q: %w", l.Href, err)
+	}
+	return s, nil
+}
+
+// Variables returns the names of the variables of a templated link.
+func Variables(l Link) ([]string, error) {
+	if !l.Templated {
+		return nil, nil
+	}
+	t, err := uritemplate.New(l.Href)
+	if err != nil {
+		return nil, fmt.Errorf("hal: template %q: %w", l.Href, err)
+	}
+	return t.Varnames(), nil
+}
+
+type linkRel struct {
+	rel   string
+	links []Link
+	many  bool
+}
+
+type embedRel struct {
+	rel       string
+	resources []*Resource
+	many      bool
+}
+
+// Resource is a HAL resource: a JSON object of properties with _links and
+// _embedded. The zero value is not usable; call New.
+type Resource struct {
+	props     any
+	links     []linkRel
+	embedded  []embedRel
+	keepEmbed bool
+	err       error
+}
+
+// New returns a resource whose properties are the members of props, which
+// must marshal to a JSON object (a struct or a map), or be nil for none.
+func New(props any) *Resource {
+	return &Resource{props: props}
+}
+
+func (r *Resource) fail(format string, args ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf("hal: "+format, args...)
+	}
+}
+
+func (r *Resource) linkRel(rel string, many bool) *linkRel {
+	for i := range r.links {
+		if r.links[i].rel == rel {
+			if r.links[i].many != many || !many {
+				r.fail("rel %q added twice or as both object and array", rel)
+				return nil
+			}
+			return &r.links[i]
+		}
+	}
+	r.links = append(r.links, linkRel{rel: rel, many: many})
+	return &r.links[len(r.links)-1]
+}
+
+// AddLink sets rel to the single link l. A rel added with AddLink is always
+// rendered as an object; adding it again is an error reported by MarshalJSON.
+func (r *Resource) AddLink(rel string, l Link) *Resource {
+	if lr := r.linkRel(rel, false); lr != nil {
+		lr.links = []Link{l}
+	}
+	return r
+}
+
+// AddLinks appends links to rel, which is always rendered as an array, even
+// when it holds one link or none.
+func (r *Resource) AddLinks(rel string, links ...Link) *Resource {
+	if lr := r.linkRel(rel, true); lr != nil {
+		lr.links = append(lr.links, links...)
+	}
+	return r
+}
+
+// AddCurie adds a CURIE named name whose templated href has a {rel}
+// variable, to the "curies" array.
+func (r *Resource) AddCurie(name, href string) *Resource {
+	l, err := Template(href)
+	if err != nil {
+		r.fail("curie %q: %v", name, err)
+		return r
+	}
+	l.Name = name
+	return r.AddLinks("curies", l)
+}
+
+// Link returns the first link of rel and whether there is one.
+func (r *Resource) Link(rel string) (Link, bool) {
+	for _, lr := range r.links {
+		if lr.rel == rel && len(lr.links) > 0 {
+			return lr.links[0], true
+		}
+	}
+	return Link{}, false
+}
+
+func (r *Resource) embedRel(rel string, many bool) *embedRel {
+	for i := range r.embedded {
+		if r.embedded[i].rel == rel {
+			if r.embedded[i].many != many || !many {
+				r.fail("embedded rel %q added twice or as both object and array", rel)
+				return nil
+			}
+			return &r.embedded[i]
+		}
+	}
+	r.embedded = append(r.embedded, embedRel{rel: rel, many: many})
+	return &r.embedded[len(r.embedded)-1]
+}
+
+// Embed embeds the single resource e under rel.
+func (r *Resource) Embed(rel string, e *Resource) *Resource {
+	if er := r.embedRel(rel, false); er != nil {
+		er.resources = []*Resource{e}
+	}
+	return r
+}
+
+// EmbedAll embeds es under rel as an array, which is rendered even when
+// empty, so that a client always finds the rel of a collection.
+func (r *Resource) EmbedAll(rel string, es []*Resource) *Resource {
+	if er := r.embedRel(rel, true); er != nil {
+		er.resources = append(er.resources, es...)
+	}
+	return r
+}
+
+// KeepEmbedded makes the resource render _embedded even when nothing is
+// embedded in it, as an empty object.
+func (r *Resource) KeepEmbedded() *Resource {
+	r.keepEmbed = true
+	return r
+}
+
+// MarshalJSON renders the resource with hrefs as they were given.
+func (r *Resource) MarshalJSON() ([]byte, error) {
+	return r.AppendJSON(nil, "")
+}
+
+// AppendJSON appends the rendered resource to dst. Every href that is an
+// absolute path ("/api/...") is prefixed with base, which is "" unless the
+// server is mounted below a path prefix.
+func (r *Resource) AppendJSON(dst []byte, base string) ([]byte, error) {
+	if r.err != nil {
+		return nil, r.err
+	}
+	props := []byte("{}")
+	if r.props != nil {
+		var err error
+		if props, err = marshal(r.props); err != nil {
+			return nil, fmt.Errorf("hal: properties: %w", err)
+		}
+		if len(props) < 2 || props[0] != '{' {
+			return nil, fmt.Errorf("hal: properties must be a JSON object, got %.20s", props)
+		}
+	}
+	dst = append(dst, props[:len(props)-1]...)
+	sep := len(props) > 2
+	comma := func() {
+		if sep {
+			dst = append(dst, ',')
+		}
+		sep = true
+	}
+	if len(r.links) > 0 {
+		comma()
+		dst = append(dst, `"_links":{`...)
+		for i, lr := range r.links {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendString(dst, lr.rel)
+			dst = append(dst, ':')
+			if lr.many {
+				dst = append(dst, '[')
+			}
+			for j, l := range lr.links {
+				if j > 0 {
+					dst = append(dst, ',')
+				}
+				if strings.HasPrefix(l.Href, "/") && !strings.HasPrefix(l.Href, "//") {
+					l.Href = base + l.Href
+				}
+				b, err := marshal(l)
+				if err != nil {
+					return nil, fmt.Errorf("hal: link %q: %w", lr.rel, err)
+				}
+				dst = append(dst, b...)
+			}
+			if lr.many {
+				dst = append(dst, ']')
+			}
+		}
+		dst = append(dst, '}')
+	}
+	if len(r.embedded) > 0 || r.keepEmbed {
+		comma()
+		dst = append(dst, `"_embedded":{`...)
+		for i, er := range r.embedded {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendString(dst, er.rel)
+			dst = append(dst, ':')
+			if er.many {
+				dst = append(dst, '[')
+			}
+			for j, e := range er.resources {
+				if j > 0 {
+					dst = append(dst, ',')
+				}
+				var err error
+				if dst, err = e.AppendJSON(dst, base); err != nil {
+					return nil, err
+				}
+			}
+			if er.many {
+				dst = append(dst, ']')
+			}
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, '}'), nil
+}
+
+func appendString(dst []byte, s string) []byte {
+	b, _ := marshal(s) // a string always marshals
+	return append(dst, b...)
+}
+
+// marshal is json.Marshal without escaping &, < and >: HAL documents are
+// not embedded in HTML, and "&amp;" in an href is noise to every reader.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSpace(buf.Bytes()), nil
+}
