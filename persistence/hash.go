@@ -1,0 +1,73 @@
+package persistence
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/alexedwards/argon2id"
+)
+
+// Hasher hashes and checks passwords with argon2id, running at most a fixed
+// number of hashes at once: each one takes Params.Memory KiB, so the bound is
+// also a bound on the memory that a burst of logins can take.
+type Hasher struct {
+	params *argon2id.Params
+	slots  chan struct{}
+	// dummy is a hash of a random password, checked when a username is
+	// unknown so that a wrong username costs as much as a wrong password.
+	dummy string
+}
+
+// NewHasher returns a hasher with the given argon2id parameters that runs at
+// most concurrent hashes at once.
+func NewHasher(params *argon2id.Params, concurrent int) (*Hasher, error) {
+	h := &Hasher{params: params, slots: make(chan struct{}, max(concurrent, 1))}
+	dummy, err := argon2id.CreateHash("not a password anyone has", params)
+	if err != nil {
+		return nil, fmt.Errorf("persistence: hasher: %w", err)
+	}
+	h.dummy = dummy
+	return h, nil
+}
+
+func (h *Hasher) acquire(ctx context.Context) error {
+	select {
+	case h.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (h *Hasher) release() { <-h.slots }
+
+// Hash returns the argon2id hash of password.
+func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
+	if err := h.acquire(ctx); err != nil {
+		return "", fmt.Errorf("persistence: hash: %w", err)
+	}
+	defer h.release()
+	hash, err := argon2id.CreateHash(password, h.params)
+	if err != nil {
+		return "", fmt.Errorf("persistence: hash: %w", err)
+	}
+	return hash, nil
+}
+
+// Check reports whether password matches hash. An empty hash stands for an
+// unknown user: the check still does the work of a real one, and fails.
+func (h *Hasher) Check(ctx context.Context, password, hash string) (bool, error) {
+	if err := h.acquire(ctx); err != nil {
+		return false, fmt.Errorf("persistence: check password: %w", err)
+	}
+	defer h.release()
+	known := hash != ""
+	if !known {
+		hash = h.dummy
+	}
+	ok, err := argon2id.ComparePasswordAndHash(password, hash)
+	if err != nil {
+		return false, fmt.Errorf("persistence: check password: %w", err)
+	}
+	return ok && known, nil
+}

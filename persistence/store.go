@@ -1,0 +1,84 @@
+// Package persistence stores users, follows, posts and tokens in PostgreSQL
+// through pgx, with plain SQL.
+package persistence
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Errors the store returns; callers test them with errors.Is.
+var (
+	// ErrNotFound means the thing asked for does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict means a write would break a uniqueness rule; a
+	// *ConflictError says which field.
+	ErrConflict = errors.New("conflict")
+	// ErrBadCredentials means a username and password do not match a user.
+	ErrBadCredentials = errors.New("bad credentials")
+	// ErrInvalidToken means a token is unknown, expired or revoked.
+	ErrInvalidToken = errors.New("invalid token")
+	// ErrWrongPassword means the old password given to change a password is
+	// not the user's.
+	ErrWrongPassword = errors.New("wrong password")
+)
+
+// ConflictError is an ErrConflict on one field, such as "username".
+type ConflictError struct {
+	Field string
+}
+
+// Error says which field conflicts.
+func (e *ConflictError) Error() string { return "conflict on " + e.Field }
+
+// Is makes errors.Is(err, ErrConflict) true for a *ConflictError.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// Store reads and writes the database through a pgx pool.
+type Store struct {
+	pool   *pgxpool.Pool
+	hasher *Hasher
+	// Now is the clock for every timestamp the store writes and for token
+	// expiry, so that tests can fix it and so that one clock (the server's)
+	// decides both when a token expires and whether it has.
+	Now func() time.Time
+}
+
+// NewStore returns a store over pool that hashes passwords with hasher.
+func NewStore(pool *pgxpool.Pool, hasher *Hasher) *Store {
+	return &Store{pool: pool, hasher: hasher, Now: time.Now}
+}
+
+func (s *Store) now() time.Time {
+	// Microseconds are what PostgreSQL keeps; truncating here keeps a value
+	// the same before and after a round trip through the database.
+	return s.Now().UTC().Truncate(time.Microsecond)
+}
+
+// uniqueField maps a unique violation to the field it concerns, or "".
+func uniqueField(err error) string {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+		return ""
+	}
+	switch pgErr.ConstraintName {
+	case "users_username_key":
+		return "username"
+	case "users_email_key":
+		return "email"
+	}
+	return "unknown"
+}
+
+// wrap wraps err with the operation op, turning unique violations into a
+// *ConflictError.
+func wrap(op string, err error) error {
+	if f := uniqueField(err); f != "" {
+		return &ConflictError{Field: f}
+	}
+	return fmt.Errorf("persistence: %s: %w", op, err)
+}
