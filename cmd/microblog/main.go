@@ -1,0 +1,232 @@
+// Command microblog serves the microblog HAL API.
+//
+// Usage:
+//
+//	microblog [serve] [flags]   serve the API (the default)
+//	microblog migrate [flags]   apply the database migrations and exit
+//
+// Every flag has an environment variable; run "microblog -h" for the list.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/alexedwards/argon2id"
+	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"microblog/migrations"
+	"microblog/persistence"
+	"microblog/persistence/pglocal"
+	"microblog/resources"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "microblog:", err)
+		os.Exit(1)
+	}
+}
+
+// config is every setting of the binary.
+type config struct {
+	addr                 string
+	databaseURL          string
+	dataDir              string
+	tokenTTL             time.Duration
+	minPasswordLength    int
+	logFormat            string
+	trustForwardedPrefix bool
+	shutdownTimeout      time.Duration
+	argon2               argon2id.Params
+	hashConcurrency      int
+}
+
+// parseFlags reads the settings from args, with defaults from getenv.
+func parseFlags(name string, args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	env := func(key, def string) string {
+		if v := getenv(key); v != "" {
+			return v
+		}
+		return def
+	}
+	var cfg config
+	var errs []error
+	durationEnv := func(key string, def time.Duration) time.Duration {
+		d, err := time.ParseDuration(env(key, def.String()))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+		}
+		return d
+	}
+	intEnv := func(key string, def int) int {
+		n, err := strconv.Atoi(env(key, strconv.Itoa(def)))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+		}
+		return n
+	}
+	boolEnv := func(key string) bool {
+		b, err := strconv.ParseBool(env(key, "false"))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+		}
+		return b
+	}
+	def := argon2id.DefaultParams
+	var memory, iterations, parallelism int
+	fs.StringVar(&cfg.addr, "addr", env("MICROBLOG_ADDR", "127.0.0.1:8080"), "address to listen on (MICROBLOG_ADDR)")
+	fs.StringVar(&cfg.databaseURL, "database-url", env("DATABASE_URL", ""), "PostgreSQL URL; empty starts a private PostgreSQL in --data-dir (DATABASE_URL)")
+	fs.StringVar(&cfg.dataDir, "data-dir", env("MICROBLOG_DATA_DIR", ".data"), "where the private PostgreSQL keeps its data (MICROBLOG_DATA_DIR)")
+	fs.DurationVar(&cfg.tokenTTL, "token-ttl", durationEnv("MICROBLOG_TOKEN_TTL", time.Hour), "how long a token lasts (MICROBLOG_TOKEN_TTL)")
+	fs.IntVar(&cfg.minPasswordLength, "min-password-length", intEnv("MICROBLOG_MIN_PASSWORD_LENGTH", 8), "shortest password accepted (MICROBLOG_MIN_PASSWORD_LENGTH)")
+	fs.StringVar(&cfg.logFormat, "log-format", env("MICROBLOG_LOG_FORMAT", "text"), "text or json (MICROBLOG_LOG_FORMAT)")
+	fs.BoolVar(&cfg.trustForwardedPrefix, "trust-forwarded-prefix", boolEnv("MICROBLOG_TRUST_FORWARDED_PREFIX"), "prefix hrefs with a proxy's X-Forwarded-Prefix (MICROBLOG_TRUST_FORWARDED_PREFIX)")
+	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", durationEnv("MICROBLOG_SHUTDOWN_TIMEOUT", 15*time.Second), "how long in-flight requests may take to finish on SIGTERM (MICROBLOG_SHUTDOWN_TIMEOUT)")
+	fs.IntVar(&memory, "argon2-memory", intEnv("MICROBLOG_ARGON2_MEMORY", int(def.Memory)), "argon2id memory per hash, KiB (MICROBLOG_ARGON2_MEMORY)")
+	fs.IntVar(&iterations, "argon2-iterations", intEnv("MICROBLOG_ARGON2_ITERATIONS", int(def.Iterations)), "argon2id passes (MICROBLOG_ARGON2_ITERATIONS)")
+	fs.IntVar(&parallelism, "argon2-parallelism", intEnv("MICROBLOG_ARGON2_PARALLELISM", int(def.Parallelism)), "argon2id lanes (MICROBLOG_ARGON2_PARALLELISM)")
+	fs.IntVar(&cfg.hashConcurrency, "hash-concurrency", intEnv("MICROBLOG_HASH_CONCURRENCY", runtime.NumCPU()), "password hashes run at once, at most (MICROBLOG_HASH_CONCURRENCY)")
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	if fs.NArg() > 0 {
+		errs = append(errs, fmt.Errorf("unexpected arguments: %q", fs.Args()))
+	}
+	switch {
+	case cfg.tokenTTL <= 0:
+		errs = append(errs, errors.New("--token-ttl must be positive"))
+	case cfg.minPasswordLength < 1 || cfg.minPasswordLength > 256:
+		errs = append(errs, errors.New("--min-password-length must be 1 to 256"))
+	case cfg.logFormat != "text" && cfg.logFormat != "json":
+		errs = append(errs, errors.New("--log-format must be text or json"))
+	case memory < 8*parallelism || memory > 4<<20 || iterations < 1 || parallelism < 1 || parallelism > 255:
+		errs = append(errs, errors.New("argon2id settings out of range (memory >= 8*parallelism KiB, iterations >= 1, parallelism 1..255)"))
+	case cfg.hashConcurrency < 1:
+		errs = append(errs, errors.New("--hash-concurrency must be at least 1"))
+	}
+	cfg.argon2 = argon2id.Params{Memory: uint32(memory), Iterations: uint32(iterations),
+		Parallelism: uint8(parallelism), SaltLength: def.SaltLength, KeyLength: def.KeyLength}
+	return cfg, errors.Join(errs...)
+}
+
+// run is the whole program: main only adds the process around it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "migrate") {
+		cmd, args = args[0], args[1:]
+	}
+	cfg, err := parseFlags("microblog "+cmd, args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	var handler slog.Handler = slog.NewTextHandler(stdout, nil)
+	if cfg.logFormat == "json" {
+		handler = slog.NewJSONHandler(stdout, nil)
+	}
+	log := slog.New(handler)
+
+	url := cfg.databaseURL
+	if url == "" {
+		start := time.Now()
+		srv, err := pglocal.Start(ctx, pglocal.Options{DataDir: cfg.dataDir, Fsync: true})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := srv.Stop(); err != nil {
+				log.Error("stopping the private PostgreSQL", "err", err)
+			}
+		}()
+		url = srv.URL("postgres")
+		log.Info("private PostgreSQL started", "data_dir", cfg.dataDir, "port", srv.Port(),
+			"duration_ms", time.Since(start).Milliseconds())
+	}
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	defer pool.Close()
+	if err := migrate(ctx, pool, log); err != nil {
+		return err
+	}
+	if cmd == "migrate" {
+		return nil
+	}
+	hasher, err := persistence.NewHasher(&cfg.argon2, cfg.hashConcurrency)
+	if err != nil {
+		return err
+	}
+	store := persistence.NewStore(pool, hasher)
+	gin.SetMode(gin.ReleaseMode)
+	h := resources.NewHandler(store, resources.Config{
+		TokenTTL:             cfg.tokenTTL,
+		MinPasswordLength:    cfg.minPasswordLength,
+		TrustForwardedPrefix: cfg.trustForwardedPrefix,
+		Logger:               log,
+	})
+	return serve(ctx, cfg, h, log)
+}
+
+// migrate applies the migrations and logs what it applied.
+func migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	results, err := migrations.Up(ctx, db)
+	if err != nil {
+		return err
+	}
+	for _, r := range results {
+		log.Info("migration applied", "version", r.Source.Version, "file", r.Source.Path)
+	}
+	return nil
+}
+
+// serve runs the HTTP server until ctx ends, then lets in-flight requests
+// finish for at most cfg.shutdownTimeout.
+func serve(ctx context.Context, cfg config, h http.Handler, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("serving", "url", "http://"+ln.Addr().String()+"/api")
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownTimeout)
+	defer cancel()
+	return srv.Shutdown(shutdownCtx)
+}

@@ -1,0 +1,214 @@
+// Package resources serves the microblog API: gin handlers that build HAL
+// resources from what the persistence layer returns.
+package resources
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"microblog/hal"
+	"microblog/persistence"
+)
+
+// Config holds the settings of the API.
+type Config struct {
+	// TokenTTL is how long a token lasts.
+	TokenTTL time.Duration
+	// MinPasswordLength is the shortest password registration accepts.
+	MinPasswordLength int
+	// TrustForwardedPrefix makes hrefs start with the X-Forwarded-Prefix
+	// that a reverse proxy sends. Only a proxy that sets or strips that
+	// header may be trusted with it.
+	TrustForwardedPrefix bool
+	// Logger receives request logs and internal errors.
+	Logger *slog.Logger
+}
+
+// Media types a resource can be served as, in the server's order of
+// preference. HAL-FORMS clients get plain HAL where a resource has no
+// templates.
+var halOffers = []string{hal.MediaType, hal.FormsMediaType, "application/json"}
+
+const (
+	maxBody      = 1 << 20
+	curieName    = "mb"
+	curieHref    = "/api/rels/{rel}"
+	ctxMediaType = "microblog.media_type"
+	ctxRequestID = "microblog.request_id"
+)
+
+// handlerFunc is a handler that returns its failure instead of writing it.
+type handlerFunc func(c *gin.Context) error
+
+// api holds what every handler needs.
+type api struct {
+	store *persistence.Store
+	cfg   Config
+	log   *slog.Logger
+}
+
+// NewHandler returns the HTTP handler of the whole API.
+func NewHandler(store *persistence.Store, cfg Config) http.Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	a := &api{store: store, cfg: cfg, log: cfg.Logger}
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.RedirectFixedPath = false
+	r.Use(a.logRequests, gin.CustomRecovery(func(c *gin.Context, err any) {
+		writeError(c, a.log, panicError{err})
+	}))
+	r.NoRoute(func(c *gin.Context) { writeError(c, a.log, notFound()) })
+	r.NoMethod(func(c *gin.Context) {
+		// gin lists the allowed methods in the order the routes were added.
+		methods := strings.Split(c.Writer.Header().Get("Allow"), ", ")
+		slices.Sort(methods)
+		writeError(c, a.log, newError(http.StatusMethodNotAllowed, "").with("Allow", strings.Join(methods, ", ")))
+	})
+	r.GET("/", func(c *gin.Context) { c.Redirect(http.StatusFound, a.base(c)+"/api") })
+
+	g := r.Group("/api")
+	(&Root{api: a}).Register(g)
+	(&Users{api: a}).Register(g)
+	(&Tokens{api: a}).Register(g)
+	addHeadAndOptions(r)
+	return r
+}
+
+type panicError struct{ v any }
+
+func (p panicError) Error() string { return "panic: " + strings.TrimSpace(fmtAny(p.v)) }
+
+func fmtAny(v any) string {
+	if err, ok := v.(error); ok {
+		return err.Error()
+	}
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return "non-error panic value"
+}
+
+// addHeadAndOptions gives every GET route a HEAD twin and every path an
+// OPTIONS handler that lists what the path allows.
+func addHeadAndOptions(r *gin.Engine) {
+	allowed := map[string][]string{}
+	var paths []string
+	for _, ri := range r.Routes() {
+		if _, ok := allowed[ri.Path]; !ok {
+			paths = append(paths, ri.Path)
+		}
+		allowed[ri.Path] = append(allowed[ri.Path], ri.Method)
+		if ri.Method == http.MethodGet {
+			r.HEAD(ri.Path, ri.HandlerFunc)
+			allowed[ri.Path] = append(allowed[ri.Path], http.MethodHead)
+		}
+	}
+	for _, p := range paths {
+		methods := append(allowed[p], http.MethodOptions)
+		slices.Sort(methods)
+		allow := strings.Join(methods, ", ")
+		r.OPTIONS(p, func(c *gin.Context) {
+			c.Header("Allow", allow)
+			c.Status(http.StatusNoContent)
+		})
+	}
+}
+
+// handle adapts a handlerFunc to gin: it picks the representation the
+// client accepts before any work is done, and sends every failure to
+// writeError.
+func (a *api) handle(f handlerFunc) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Header("Vary", "Accept")
+		mt := negotiate(c.GetHeader("Accept"), halOffers...)
+		if mt == "" && c.Request.Method != http.MethodDelete {
+			writeError(c, a.log, newError(http.StatusNotAcceptable,
+				"this resource is available as "+strings.Join(halOffers, ", ")))
+			return
+		}
+		c.Set(ctxMediaType, mt)
+		if err := f(c); err != nil {
+			writeError(c, a.log, err)
+		}
+	}
+}
+
+// render sends res with status in the negotiated media type.
+func (a *api) render(c *gin.Context, status int, res *hal.Resource) error {
+	body, err := res.AppendJSON(make([]byte, 0, 1024), a.base(c))
+	if err != nil {
+		return err
+	}
+	mt := c.GetString(ctxMediaType)
+	if mt != "application/json" {
+		// HAL-FORMS is asked for, but these resources have no templates:
+		// they are plain HAL.
+		mt = hal.MediaType
+	}
+	writeBody(c, status, mt, body)
+	return nil
+}
+
+var forwardedPrefix = regexp.MustCompile(`^(/[A-Za-z0-9._~-]+)+$`)
+
+// base is what hrefs start with: "" or, behind a trusted proxy, its
+// X-Forwarded-Prefix.
+func (a *api) base(c *gin.Context) string {
+	if !a.cfg.TrustForwardedPrefix {
+		return ""
+	}
+	p := strings.TrimSuffix(c.GetHeader("X-Forwarded-Prefix"), "/")
+	if !forwardedPrefix.MatchString(p) {
+		return ""
+	}
+	return p
+}
+
+// addCuries adds the curie of the API's own rels to a top-level document.
+func addCuries(res *hal.Resource) *hal.Resource {
+	return res.AddCurie(curieName, curieHref)
+}
+
+// parseID reads a positive int64 id from a path parameter. Anything else
+// names no resource, so it is a 404, not a 400.
+func parseID(c *gin.Context, name string) (int64, error) {
+	id, err := strconv.ParseInt(c.Param(name), 10, 64)
+	if err != nil || id < 1 {
+		return 0, notFound()
+	}
+	return id, nil
+}
+
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// logRequests gives the request an id (the client's X-Request-Id when it is
+// sane, else a new one), echoes it, and logs the request when it is done.
+func (a *api) logRequests(c *gin.Context) {
+	start := time.Now()
+	id := c.GetHeader("X-Request-Id")
+	if !requestIDPattern.MatchString(id) {
+		b := make([]byte, 8)
+		_, _ = rand.Read(b)
+		id = hex.EncodeToString(b)
+	}
+	c.Set(ctxRequestID, id)
+	c.Header("X-Request-Id", id)
+	c.Next()
+	a.log.InfoContext(c.Request.Context(), "request",
+		"method", c.Request.Method, "path", c.Request.URL.Path, "status", c.Writer.Status(),
+		"bytes", max(c.Writer.Size(), 0), "duration_ms", float64(time.Since(start).Microseconds())/1000,
+		"request_id", id)
+}
+
+func requestID(c *gin.Context) string { return c.GetString(ctxRequestID) }

@@ -1,0 +1,206 @@
+package resources
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+
+	"microblog/persistence"
+)
+
+// Media types a request body may have. merge-patch is for PATCH only.
+const (
+	jsonType       = "application/json"
+	mergePatchType = "application/merge-patch+json"
+)
+
+// object is a decoded JSON request body: its members, each still raw.
+type object map[string]json.RawMessage
+
+// decodeObject reads a request body that must be a JSON object of at most
+// 1 MiB in one of the accepted media types.
+func decodeObject(c *gin.Context, accepted ...string) (object, error) {
+	mt, params, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	if err != nil || !slices.Contains(accepted, mt) {
+		e := newError(http.StatusUnsupportedMediaType,
+			"request body must be one of "+strings.Join(accepted, ", "))
+		if c.Request.Method == http.MethodPatch {
+			e = e.with("Accept-Patch", strings.Join(accepted, ", "))
+		}
+		return nil, e
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return nil, newError(http.StatusUnsupportedMediaType, "request body must be UTF-8")
+	}
+	if c.Request.ContentLength > maxBody {
+		return nil, tooLarge()
+	}
+	raw, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBody))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, tooLarge()
+	}
+	if err != nil {
+		return nil, badRequest("could not read the request body")
+	}
+	return parseObject(raw)
+}
+
+func tooLarge() *httpError {
+	return newError(http.StatusRequestEntityTooLarge, "request body must be at most 1 MiB")
+}
+
+// parseObject decodes raw as one JSON object and nothing after it.
+func parseObject(raw []byte) (object, error) {
+	if !utf8.Valid(raw) {
+		return nil, badRequest("request body must be UTF-8")
+	}
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 {
+		return nil, badRequest("request body must be a JSON object, and it is empty")
+	}
+	if trimmed[0] != '{' {
+		return nil, badRequest("request body must be a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	var obj object
+	if err := dec.Decode(&obj); err != nil {
+		return nil, badRequest("request body is not valid JSON: " + jsonProblem(err))
+	}
+	if dec.More() {
+		return nil, badRequest("request body must hold one JSON object and nothing after it")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, badRequest("request body must hold one JSON object and nothing after it")
+	}
+	return obj, nil
+}
+
+// jsonProblem says what is wrong with malformed JSON without echoing Go
+// type names.
+func jsonProblem(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return "syntax error at byte " + strconv.FormatInt(se.Offset, 10)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return "unexpected end of input"
+	}
+	return "malformed"
+}
+
+// str returns member name as a string, nil when it is absent. A member that
+// is not a string is a 400 naming it; null is allowed only where nullable
+// (a merge patch removing an optional member), and reads as "".
+func (o object) str(name string, nullable bool) (*string, error) {
+	raw, ok := o[name]
+	if !ok {
+		return nil, nil
+	}
+	if string(raw) == "null" {
+		if nullable {
+			empty := ""
+			return &empty, nil
+		}
+		return nil, fieldError(name, name+" must be a string")
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, fieldError(name, name+" must be a string")
+	}
+	return &s, nil
+}
+
+// pageParams reads page and per_page from the query string: page >= 1
+// (default 1), per_page 1..100 (default 10, larger values become 100).
+func pageParams(c *gin.Context) (page, perPage int64, err error) {
+	page, perPage = 1, 10
+	if v, ok := c.GetQuery("page"); ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return 0, 0, fieldError("page", "page must be a positive integer")
+		}
+		page = n
+	}
+	if v, ok := c.GetQuery("per_page"); ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if errors.Is(err, strconv.ErrRange) && !strings.HasPrefix(v, "-") {
+			n, err = 100, nil
+		}
+		if err != nil || n < 1 {
+			return 0, 0, fieldError("per_page", "per_page must be a positive integer")
+		}
+		perPage = min(n, 100)
+	}
+	return page, perPage, nil
+}
+
+// storePage turns a page number and size into an offset and limit, with an
+// offset that cannot overflow.
+func storePage(page, perPage int64) persistence.Page {
+	offset := int64(1<<63 - 1)
+	if page-1 <= offset/perPage {
+		offset = (page - 1) * perPage
+	}
+	return persistence.Page{Offset: offset, Limit: perPage}
+}
+
+// bearerToken returns the token of an "Authorization: Bearer" header. ok is
+// false when there is no such header; a token that cannot be one of ours
+// (not 32 hex digits) is returned as is, to be refused as invalid.
+func bearerToken(c *gin.Context) (token string, ok bool) {
+	scheme, value, _ := strings.Cut(c.GetHeader("Authorization"), " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(value), true
+}
+
+// wellFormedToken reports whether token has the shape of the tokens the
+// server issues, so that a malformed one costs no query.
+func wellFormedToken(token string) bool {
+	if len(token) != 32 {
+		return false
+	}
+	_, err := hex.DecodeString(token)
+	return err == nil
+}
+
+const (
+	bearerChallenge = `Bearer realm="microblog"`
+	basicChallenge  = `Basic realm="microblog"`
+)
+
+// authenticate returns the user of the request's bearer token, or a 401
+// with the challenge RFC 6750 asks for.
+func (a *api) authenticate(c *gin.Context) (persistence.User, error) {
+	c.Header("Vary", "Accept, Authorization")
+	token, ok := bearerToken(c)
+	if !ok {
+		return persistence.User{}, newError(http.StatusUnauthorized, "this resource needs a bearer token from POST /api/tokens").
+			with("WWW-Authenticate", bearerChallenge)
+	}
+	if !wellFormedToken(token) {
+		return persistence.User{}, invalidToken()
+	}
+	u, err := a.store.Authenticate(c.Request.Context(), strings.ToLower(token))
+	if errors.Is(err, persistence.ErrInvalidToken) {
+		return persistence.User{}, invalidToken()
+	}
+	return u, err
+}
+
+func invalidToken() *httpError {
+	return newError(http.StatusUnauthorized, "the token is unknown, expired or revoked").
+		with("WWW-Authenticate", bearerChallenge+`, error="invalid_token"`)
+}

@@ -1,0 +1,115 @@
+package resources
+
+import (
+	"bytes"
+	"html/template"
+	"net/http"
+	"slices"
+
+	"github.com/gin-gonic/gin"
+
+	"microblog/hal"
+)
+
+// Root serves the entry point of the API, GET /api, and the documentation
+// of its link relations, GET /api/rels/{rel}.
+type Root struct {
+	*api
+}
+
+// Register adds the routes of the root to r.
+func (h *Root) Register(r gin.IRoutes) {
+	r.GET("", h.handle(h.getRoot))
+	r.GET("/rels/:rel", h.getRel)
+}
+
+type rootView struct {
+	Title string `json:"title"`
+}
+
+// getRoot serves GET /api: where a client starts, the same for everyone.
+func (h *Root) getRoot(c *gin.Context) error {
+	res := hal.New(rootView{Title: "Microblog API"}).AddLink("self", hal.Link{Href: "/api"})
+	addCuries(res).
+		AddLink(relUsers, hal.MustTemplate("/api/users{?page,per_page}")).
+		AddLink(relUser, hal.MustTemplate("/api/users/{id}")).
+		AddLink(relTokens, hal.Link{Href: "/api/tokens"}).
+		AddLink(relMe, hal.Link{Href: "/api/me"})
+	c.Header("Cache-Control", "public, max-age=300")
+	return h.render(c, http.StatusOK, res)
+}
+
+// relDoc documents one of the API's own link relations.
+type relDoc struct {
+	Rel         string   `json:"rel"`
+	Title       string   `json:"title"`
+	Description string   `json:"description"`
+	Href        string   `json:"href"`
+	Methods     []string `json:"methods"`
+}
+
+// relDocs lists every rel the API uses under its curie, by name.
+func relDocs() []relDoc {
+	return []relDoc{
+		{"avatar", "The user's avatar",
+			"An image of the user, from Gravatar (an identicon when they have none). Found on every user.",
+			"https://www.gravatar.com/avatar/{md5 of the lower-cased email}?d=identicon&s=128", []string{"GET"}},
+		{"followers", "The user's followers",
+			"A page of the users who follow this user, newest follow first, embedded under mb:users and paged like mb:users. Needs a bearer token.",
+			"/api/users/{id}/followers{?page,per_page}", []string{"GET"}},
+		{"following", "Whom the user follows",
+			"A page of the users this user follows, newest follow first, embedded under mb:users and paged like mb:users. Needs a bearer token.",
+			"/api/users/{id}/following{?page,per_page}", []string{"GET"}},
+		{"me", "The caller's own user",
+			"The user who holds the bearer token, with Content-Location naming its own URL. Needs a bearer token.",
+			"/api/me", []string{"GET"}},
+		{"tokens", "Log in and log out",
+			"POST with HTTP Basic credentials (username and password) returns a new bearer token and when it expires; each login gets its own token. DELETE with a bearer token revokes that token only.",
+			"/api/tokens", []string{"POST", "DELETE"}},
+		{"user", "A user",
+			"One user: username, about_me, last_seen and counts; email only for the user themself, who may also PUT or PATCH it (username, email, about_me, and password with old_password). Needs a bearer token.",
+			"/api/users/{id}", []string{"GET", "PUT", "PATCH"}},
+		{"users", "All users",
+			"A page of every user by id, embedded under mb:users, with first, prev, next and last links and _meta. GET needs a bearer token. POST registers a new user from username, email, password and optional about_me, with no token.",
+			"/api/users{?page,per_page}", []string{"GET", "POST"}},
+	}
+}
+
+var relPage = template.Must(template.New("rel").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>mb:{{.Rel}}</title></head>
+<body><h1>mb:{{.Rel}}: {{.Title}}</h1><p>{{.Description}}</p>
+<dl><dt>Target</dt><dd><code>{{.Href}}</code></dd>
+<dt>Methods</dt><dd>{{range $i, $m := .Methods}}{{if $i}}, {{end}}{{$m}}{{end}}</dd></dl>
+<p><a href="/api">Microblog API</a></p></body></html>
+`))
+
+// getRel serves GET /api/rels/:rel as HTML to a browser and as HAL to
+// everyone else.
+func (h *Root) getRel(c *gin.Context) {
+	docs := relDocs()
+	i := slices.IndexFunc(docs, func(d relDoc) bool { return d.Rel == c.Param("rel") })
+	c.Header("Vary", "Accept")
+	if i < 0 {
+		writeError(c, h.log, notFound())
+		return
+	}
+	doc := docs[i]
+	c.Header("Cache-Control", "public, max-age=300")
+	switch negotiate(c.GetHeader("Accept"), append(halOffers, "text/html")...) {
+	case "text/html":
+		var buf bytes.Buffer
+		if err := relPage.Execute(&buf, doc); err != nil {
+			writeError(c, h.log, err)
+			return
+		}
+		writeBody(c, http.StatusOK, "text/html; charset=utf-8", buf.Bytes())
+	case "":
+		writeError(c, h.log, newError(http.StatusNotAcceptable, "this resource is available as HTML or HAL"))
+	default:
+		h.handle(func(c *gin.Context) error {
+			doc.Rel = curieName + ":" + doc.Rel
+			res := hal.New(doc).AddLink("self", hal.Link{Href: "/api/rels/" + docs[i].Rel})
+			return h.render(c, http.StatusOK, addCuries(res))
+		})(c)
+	}
+}

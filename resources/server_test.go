@@ -1,0 +1,380 @@
+package resources_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alexedwards/argon2id"
+	"github.com/gin-gonic/gin"
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"microblog/migrations"
+	"microblog/persistence"
+	"microblog/persistence/pgtest"
+	"microblog/resources"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+func TestMain(m *testing.M) {
+	gin.SetMode(gin.TestMode)
+	os.Exit(pgtest.Main(m, migrations.UpURL))
+}
+
+// epoch is the fixed time every test server starts at.
+var epoch = time.Date(2026, 11, 27, 18, 15, 47, 123456000, time.UTC)
+
+// clock is a settable clock for the store.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// statementCounter counts the SQL statements sent through a pool.
+type statementCounter struct{ n atomic.Int64 }
+
+func (s *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	s.n.Add(1)
+	return ctx
+}
+
+func (s *statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// testServer is the real router over a fresh database, with a fixed clock
+// and cheap password hashing.
+type testServer struct {
+	handler    http.Handler
+	pool       *pgxpool.Pool
+	clock      *clock
+	statements *statementCounter
+	// secrets are strings that must never appear in a response: every
+	// password the test registered.
+	mu      sync.Mutex
+	secrets []string
+}
+
+func newTestServer(t *testing.T, opts ...func(*resources.Config)) *testServer {
+	t.Helper()
+	url := pgtest.New(t)
+	pcfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counter := &statementCounter{}
+	pcfg.ConnConfig.Tracer = counter
+	pool, err := pgxpool.NewWithConfig(context.Background(), pcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	hasher, err := persistence.NewHasher(&argon2id.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := persistence.NewStore(pool, hasher)
+	clk := &clock{now: epoch}
+	store.Now = clk.Now
+	cfg := resources.Config{TokenTTL: time.Hour, MinPasswordLength: 8}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return &testServer{handler: resources.NewHandler(store, cfg), pool: pool, clock: clk, statements: counter}
+}
+
+// request is one request to the test server.
+type request struct {
+	method, path string
+	body         string
+	header       map[string]string
+	token        string
+}
+
+// response is what came back, with its body read.
+type response struct {
+	code   int
+	header http.Header
+	body   []byte
+}
+
+func (r response) String() string {
+	return fmt.Sprintf("%d %s", r.code, r.body)
+}
+
+// json decodes the body into a generic map, failing the test if it is not
+// a JSON object.
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("body is not a JSON object: %v: %s", err, r.body)
+	}
+	return m
+}
+
+// do sends req through the router and checks what every response must be:
+// valid HAL or problem+json, and free of secrets.
+func (s *testServer) do(t *testing.T, req request) response {
+	t.Helper()
+	var body io.Reader
+	if req.body != "" {
+		body = strings.NewReader(req.body)
+	}
+	hr := httptest.NewRequest(req.method, req.path, body)
+	if req.body != "" {
+		hr.Header.Set("Content-Type", "application/json")
+	}
+	if req.token != "" {
+		hr.Header.Set("Authorization", "Bearer "+req.token)
+	}
+	for k, v := range req.header {
+		hr.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	s.handler.ServeHTTP(rec, hr)
+	res := response{code: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+	s.checkResponse(t, req, res)
+	return res
+}
+
+func (s *testServer) checkResponse(t *testing.T, req request, res response) {
+	t.Helper()
+	s.mu.Lock()
+	secrets := append([]string{"$argon2id$", "password_hash"}, s.secrets...)
+	s.mu.Unlock()
+	for _, secret := range secrets {
+		if bytes.Contains(res.body, []byte(secret)) {
+			t.Errorf("%s %s: response contains the secret %q: %s", req.method, req.path, secret, res.body)
+		}
+	}
+	ct := res.header.Get("Content-Type")
+	switch {
+	case req.method == http.MethodHead:
+		if len(res.body) != 0 {
+			t.Errorf("HEAD %s: response has a body: %s", req.path, res.body)
+		}
+	case ct == "application/hal+json" || ct == "application/json":
+		checkHAL(t, res.body)
+	case ct == "application/problem+json":
+		checkProblem(t, res)
+	case res.code == http.StatusNoContent:
+		if len(res.body) != 0 {
+			t.Errorf("%s %s: 204 with a body: %s", req.method, req.path, res.body)
+		}
+	case strings.HasPrefix(ct, "text/html"):
+	default:
+		t.Errorf("%s %s: unexpected Content-Type %q (status %d)", req.method, req.path, ct, res.code)
+	}
+	if res.code >= 500 && bytes.Contains(bytes.ToLower(res.body), []byte("sql")) {
+		t.Errorf("%s %s: 5xx body shows internal text: %s", req.method, req.path, res.body)
+	}
+}
+
+// checkProblem checks an RFC 9457 body with the tutorial's members.
+func checkProblem(t *testing.T, res response) {
+	t.Helper()
+	var p struct {
+		Type    string `json:"type"`
+		Title   string `json:"title"`
+		Status  int    `json:"status"`
+		Detail  string `json:"detail"`
+		Error   string `json:"error"`
+		Message string `json:"message"`
+	}
+	if err := json.Unmarshal(res.body, &p); err != nil {
+		t.Fatalf("problem body is not JSON: %v: %s", err, res.body)
+	}
+	if p.Type != "about:blank" || p.Status != res.code || p.Title != http.StatusText(res.code) ||
+		p.Error != p.Title || p.Message != p.Detail {
+		t.Errorf("malformed problem for status %d: %s", res.code, res.body)
+	}
+}
+
+// checkHAL checks the HAL rules of API.md section 2 on a document and
+// everything embedded in it.
+func checkHAL(t *testing.T, body []byte) {
+	t.Helper()
+	var doc map[string]any
+	if err := json.Unmarshal(body, &doc); err != nil {
+		t.Fatalf("HAL body is not a JSON object: %v: %s", err, body)
+	}
+	checkHALResource(t, "$", doc)
+}
+
+// relShapes remembers, for the whole test binary, whether each rel was an
+// array: a rel must never be an object in one document and an array in
+// another.
+var relShapes sync.Map
+
+func checkHALResource(t *testing.T, where string, doc map[string]any) {
+	t.Helper()
+	links, ok := doc["_links"].(map[string]any)
+	if !ok {
+		t.Errorf("%s: no _links object", where)
+		return
+	}
+	if _, ok := links["self"].(map[string]any); !ok {
+		t.Errorf("%s: no _links.self object", where)
+	}
+	for rel, v := range links {
+		checkShape(t, where, "_links."+rel, v)
+		items := []any{v}
+		if arr, ok := v.([]any); ok {
+			items = arr
+		}
+		for _, item := range items {
+			l, ok := item.(map[string]any)
+			if !ok {
+				t.Errorf("%s: link %s is %T, not an object", where, rel, item)
+				continue
+			}
+			href, _ := l["href"].(string)
+			if href == "" {
+				t.Errorf("%s: link %s has no href", where, rel)
+			}
+			templated := l["templated"] == true
+			if strings.Contains(href, "{") != templated {
+				t.Errorf("%s: link %s href %q with templated=%v", where, rel, href, l["templated"])
+			}
+		}
+	}
+	if e, ok := doc["_embedded"]; ok {
+		emb, ok := e.(map[string]any)
+		if !ok {
+			t.Errorf("%s: _embedded is %T, not an object", where, e)
+			return
+		}
+		for rel, v := range emb {
+			checkShape(t, where, "_embedded."+rel, v)
+			items := []any{v}
+			if arr, ok := v.([]any); ok {
+				items = arr
+			}
+			for i, item := range items {
+				r, ok := item.(map[string]any)
+				if !ok {
+					t.Errorf("%s: embedded %s[%d] is not an object", where, rel, i)
+					continue
+				}
+				checkHALResource(t, fmt.Sprintf("%s._embedded.%s[%d]", where, rel, i), r)
+			}
+		}
+	}
+}
+
+func checkShape(t *testing.T, where, rel string, v any) {
+	t.Helper()
+	if v == nil {
+		t.Errorf("%s: %s is null", where, rel)
+		return
+	}
+	_, isArray := v.([]any)
+	if prev, loaded := relShapes.LoadOrStore(rel, isArray); loaded && prev.(bool) != isArray {
+		t.Errorf("%s: %s is an array in one document and an object in another", where, rel)
+	}
+}
+
+// golden compares body, indented, with testdata/name, or rewrites it with
+// -update.
+func golden(t *testing.T, name string, body []byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, body, "", "  "); err != nil {
+		t.Fatalf("golden %s: %v", name, err)
+	}
+	buf.WriteByte('\n')
+	path := filepath.Join("..", "testdata", name)
+	if *update {
+		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("golden %s: %v (run with -update to create it)", name, err)
+	}
+	if diff := cmp.Diff(string(want), buf.String()); diff != "" {
+		t.Errorf("%s mismatch (-want +got):\n%s", name, diff)
+	}
+}
+
+// register creates a user and returns its id; the password is remembered
+// as a secret no response may show.
+func (s *testServer) register(t *testing.T, username, password string) int64 {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{
+		"username": username, "email": username + "@example.com", "password": password,
+	})
+	s.mu.Lock()
+	s.secrets = append(s.secrets, password)
+	s.mu.Unlock()
+	res := s.do(t, request{method: http.MethodPost, path: "/api/users", body: string(body)})
+	if res.code != http.StatusCreated {
+		t.Fatalf("register %s: %s", username, res)
+	}
+	return int64(res.json(t)["id"].(float64))
+}
+
+// login returns a new token for username.
+func (s *testServer) login(t *testing.T, username, password string) string {
+	t.Helper()
+	res := s.do(t, request{method: http.MethodPost, path: "/api/tokens", header: map[string]string{
+		"Authorization": basic(username, password),
+	}})
+	if res.code != http.StatusOK {
+		t.Fatalf("login %s: %s", username, res)
+	}
+	return res.json(t)["token"].(string)
+}
+
+// user registers username with a password derived from it and logs in.
+func (s *testServer) user(t *testing.T, username string) (int64, string) {
+	t.Helper()
+	id := s.register(t, username, "pw-of-"+username)
+	return id, s.login(t, username, "pw-of-"+username)
+}
+
+// follow makes follower follow followed at the current clock time, with
+// plain SQL: the API to follow comes with posts.
+func (s *testServer) follow(t *testing.T, follower, followed int64) {
+	t.Helper()
+	_, err := s.pool.Exec(context.Background(),
+		`INSERT INTO follows (follower_id, followed_id, created_at) VALUES ($1, $2, $3)`,
+		follower, followed, s.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func basic(username, password string) string {
+	r, _ := http.NewRequest(http.MethodGet, "/", nil)
+	r.SetBasicAuth(username, password)
+	return r.Header.Get("Authorization")
+}

@@ -1,0 +1,78 @@
+package resources
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"microblog/hal"
+	"microblog/persistence"
+)
+
+// relTokens is the rel of the token resource, where clients log in.
+const relTokens = "mb:tokens"
+
+// Tokens serves logging in (POST, with Basic credentials) and logging out
+// (DELETE, with the token to revoke).
+type Tokens struct {
+	*api
+}
+
+// Register adds the routes of tokens to r.
+func (h *Tokens) Register(r gin.IRoutes) {
+	r.POST("/tokens", h.handle(h.createToken))
+	r.DELETE("/tokens", h.handle(h.deleteToken))
+}
+
+type tokenView struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// createToken serves POST /api/tokens: a new token for the user of the
+// Basic credentials. Each login gets its own token.
+func (h *Tokens) createToken(c *gin.Context) error {
+	c.Header("Cache-Control", "no-store")
+	username, password, ok := c.Request.BasicAuth()
+	if !ok {
+		return newError(http.StatusUnauthorized, "log in with HTTP Basic authentication: your username and password").
+			with("WWW-Authenticate", basicChallenge)
+	}
+	t, err := h.store.Login(c.Request.Context(), username, password, h.cfg.TokenTTL)
+	if errors.Is(err, persistence.ErrBadCredentials) {
+		return newError(http.StatusUnauthorized, "the username or password is wrong").
+			with("WWW-Authenticate", basicChallenge)
+	}
+	if err != nil {
+		return err
+	}
+	res := hal.New(tokenView{Token: t.Value, ExpiresAt: t.ExpiresAt.UTC()}).
+		AddLink("self", hal.Link{Href: "/api/tokens"})
+	addCuries(res).AddLink(relMe, hal.Link{Href: "/api/me"})
+	return h.render(c, http.StatusOK, res)
+}
+
+// deleteToken serves DELETE /api/tokens: it revokes the token presented,
+// and no other.
+func (h *Tokens) deleteToken(c *gin.Context) error {
+	token, ok := bearerToken(c)
+	if !ok {
+		return newError(http.StatusUnauthorized, "send the token to revoke as a bearer token").
+			with("WWW-Authenticate", bearerChallenge)
+	}
+	if !wellFormedToken(token) {
+		return invalidToken()
+	}
+	err := h.store.RevokeToken(c.Request.Context(), strings.ToLower(token))
+	if errors.Is(err, persistence.ErrInvalidToken) {
+		return invalidToken()
+	}
+	if err != nil {
+		return err
+	}
+	c.Status(http.StatusNoContent)
+	return nil
+}

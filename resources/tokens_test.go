@@ -1,0 +1,182 @@
+package resources_test
+
+import (
+	"net/http"
+	"regexp"
+	"testing"
+	"time"
+)
+
+var tokenPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+func TestLogin(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	srv.register(t, "susan", "cat-in-the-hat")
+
+	res := srv.do(t, request{method: http.MethodPost, path: "/api/tokens",
+		header: map[string]string{"Authorization": basic("SUSAN", "cat-in-the-hat")}})
+
+	if res.code != http.StatusOK {
+		t.Fatalf("login: %s", res)
+	}
+	if got := res.header.Get("Cache-Control"); got != "no-store" {
+		t.Errorf("Cache-Control = %q, want no-store", got)
+	}
+	body := res.json(t)
+	if token, _ := body["token"].(string); !tokenPattern.MatchString(token) {
+		t.Errorf("token = %q, want 32 hex digits", token)
+	}
+	if got, want := body["expires_at"], epoch.Add(time.Hour).Format(time.RFC3339Nano); got != want {
+		t.Errorf("expires_at = %v, want %v", got, want)
+	}
+	me := body["_links"].(map[string]any)["mb:me"].(map[string]any)["href"]
+	if me != "/api/me" {
+		t.Errorf("mb:me = %v", me)
+	}
+}
+
+func TestLoginRefused(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	srv.register(t, "susan", "cat-in-the-hat")
+	tests := []struct {
+		name, authorization string
+	}{
+		{"no credentials", ""},
+		{"wrong password", basic("susan", "dog-in-the-hat")},
+		{"unknown user", basic("bob", "cat-in-the-hat")},
+		{"empty username", basic("", "cat-in-the-hat")},
+		{"bearer instead of basic", "Bearer 0123456789abcdef0123456789abcdef"},
+		{"malformed basic", "Basic !!!"},
+	}
+	for _, tt := range tests {
+		hdr := map[string]string{}
+		if tt.authorization != "" {
+			hdr["Authorization"] = tt.authorization
+		}
+		res := srv.do(t, request{method: http.MethodPost, path: "/api/tokens", header: hdr})
+		if res.code != http.StatusUnauthorized || res.header.Get("WWW-Authenticate") != `Basic realm="microblog"` {
+			t.Errorf("%s: %d WWW-Authenticate %q, want 401 Basic", tt.name, res.code, res.header.Get("WWW-Authenticate"))
+		}
+	}
+}
+
+func TestTokensAreIndependent(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	srv.register(t, "susan", "cat-in-the-hat")
+	phone := srv.login(t, "susan", "cat-in-the-hat")
+	laptop := srv.login(t, "susan", "cat-in-the-hat")
+	if phone == laptop {
+		t.Fatal("two logins gave the same token")
+	}
+
+	res := srv.do(t, request{method: http.MethodDelete, path: "/api/tokens", token: phone})
+
+	if res.code != http.StatusNoContent || len(res.body) != 0 {
+		t.Fatalf("revoke: %s", res)
+	}
+	if res := srv.do(t, request{method: http.MethodGet, path: "/api/me", token: laptop}); res.code != http.StatusOK {
+		t.Errorf("the other token after revoking one: %s", res)
+	}
+	for _, req := range []request{
+		{method: http.MethodGet, path: "/api/me", token: phone},
+		{method: http.MethodDelete, path: "/api/tokens", token: phone},
+	} {
+		res := srv.do(t, req)
+		if res.code != http.StatusUnauthorized ||
+			res.header.Get("WWW-Authenticate") != `Bearer realm="microblog", error="invalid_token"` {
+			t.Errorf("%s %s with a revoked token: %d %q", req.method, req.path, res.code, res.header.Get("WWW-Authenticate"))
+		}
+	}
+}
+
+func TestTokenExpiry(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	_, token := srv.user(t, "susan")
+
+	srv.clock.Advance(time.Hour - time.Second)
+	if res := srv.do(t, request{method: http.MethodGet, path: "/api/me", token: token}); res.code != http.StatusOK {
+		t.Fatalf("a second before expiry: %s", res)
+	}
+	srv.clock.Advance(time.Second)
+	res := srv.do(t, request{method: http.MethodGet, path: "/api/me", token: token})
+	if res.code != http.StatusUnauthorized ||
+		res.header.Get("WWW-Authenticate") != `Bearer realm="microblog", error="invalid_token"` {
+		t.Errorf("at expiry: %d %q", res.code, res.header.Get("WWW-Authenticate"))
+	}
+}
+
+func TestBearerChallenges(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	tests := []struct {
+		name, authorization, challenge string
+	}{
+		{"none", "", `Bearer realm="microblog"`},
+		{"basic", basic("susan", "cat-in-the-hat"), `Bearer realm="microblog"`},
+		{"unknown token", "Bearer 0123456789abcdef0123456789abcdef", `Bearer realm="microblog", error="invalid_token"`},
+		{"malformed token", "Bearer not-a-token", `Bearer realm="microblog", error="invalid_token"`},
+		{"empty token", "Bearer ", `Bearer realm="microblog", error="invalid_token"`},
+	}
+	for _, tt := range tests {
+		for _, path := range []string{"/api/me", "/api/users", "/api/users/1", "/api/users/1/followers"} {
+			hdr := map[string]string{}
+			if tt.authorization != "" {
+				hdr["Authorization"] = tt.authorization
+			}
+			res := srv.do(t, request{method: http.MethodGet, path: path, header: hdr})
+			if res.code != http.StatusUnauthorized || res.header.Get("WWW-Authenticate") != tt.challenge {
+				t.Errorf("%s on %s: %d %q, want 401 %q", tt.name, path, res.code, res.header.Get("WWW-Authenticate"), tt.challenge)
+			}
+		}
+	}
+	res := srv.do(t, request{method: http.MethodDelete, path: "/api/tokens"})
+	if res.code != http.StatusUnauthorized || res.header.Get("WWW-Authenticate") != `Bearer realm="microblog"` {
+		t.Errorf("DELETE /api/tokens without a token: %d %q", res.code, res.header.Get("WWW-Authenticate"))
+	}
+}
+
+func TestTokenIsStoredHashed(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	_, token := srv.user(t, "susan")
+	var n int
+	err := srv.pool.QueryRow(t.Context(),
+		`SELECT count(*) FROM tokens WHERE hash = sha256(convert_to($1, 'UTF8'))`, token).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("tokens stored as the SHA-256 of the token issued: %d, want 1", n)
+	}
+	var clear int
+	if err := srv.pool.QueryRow(t.Context(), `SELECT count(*) FROM tokens WHERE encode(hash, 'hex') = $1`, token).Scan(&clear); err != nil {
+		t.Fatal(err)
+	}
+	if clear != 0 {
+		t.Error("the token is stored in clear")
+	}
+}
+
+func TestLastSeen(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	_, token := srv.user(t, "susan")
+	lastSeen := func() any {
+		return srv.do(t, request{method: http.MethodGet, path: "/api/me", token: token}).json(t)["last_seen"]
+	}
+	if got, want := lastSeen(), epoch.Format(time.RFC3339Nano); got != want {
+		t.Errorf("last_seen after the first request = %v, want %v", got, want)
+	}
+	srv.clock.Advance(59 * time.Second)
+	if got, want := lastSeen(), epoch.Format(time.RFC3339Nano); got != want {
+		t.Errorf("last_seen 59s later = %v, want unchanged %v", got, want)
+	}
+	srv.clock.Advance(time.Second)
+	if got, want := lastSeen(), epoch.Add(time.Minute).Format(time.RFC3339Nano); got != want {
+		t.Errorf("last_seen a minute later = %v, want %v", got, want)
+	}
+}
