@@ -156,7 +156,8 @@ func (a *api) render(c *gin.Context, status int, res *hal.Resource) error {
 		// they are plain HAL.
 		mt = hal.MediaType
 	}
-	writeBody(c, status, mt, body)
+	// A final newline keeps a shell prompt off the end of curl's output.
+	writeBody(c, status, mt, append(body, '\n'))
 	return nil
 }
 

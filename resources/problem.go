@@ -125,7 +125,7 @@ func writeError(c *gin.Context, log *slog.Logger, err error) {
 		Type: "about:blank", Title: title, Status: he.status, Detail: he.detail,
 		Error: title, Message: he.detail, InvalidParams: he.params,
 	})
-	writeBody(c, he.status, ProblemMediaType, body)
+	writeBody(c, he.status, ProblemMediaType, append(body, '\n'))
 }
 
 // writeBody sends body, or only its headers to a HEAD request.

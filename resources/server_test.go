@@ -305,7 +305,7 @@ func checkShape(t *testing.T, where, rel string, v any) {
 func golden(t *testing.T, name string, body []byte) {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := json.Indent(&buf, body, "", "  "); err != nil {
+	if err := json.Indent(&buf, bytes.TrimSpace(body), "", "  "); err != nil {
 		t.Fatalf("golden %s: %v", name, err)
 	}
 	buf.WriteByte('\n')
