@@ -1,6 +1,7 @@
 package resources
 
 import (
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -29,16 +30,24 @@ func parseAccept(header string) []mediaRange {
 			if !strings.EqualFold(strings.TrimSpace(k), "q") {
 				continue
 			}
-			q, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err != nil || q < 0 || q > 1 {
-				q = 0
-			}
-			r.q = q
+			r.q = parseQ(strings.TrimSpace(v))
 		}
 		ranges = append(ranges, r)
 	}
 	return ranges
 }
+
+// parseQ parses a qvalue: "0" to "1" with at most three decimals. Anything
+// else (NaN, exponents, hex floats, out of range) counts as 0.
+func parseQ(v string) float64 {
+	if !qvalue.MatchString(v) {
+		return 0
+	}
+	q, _ := strconv.ParseFloat(v, 64) // the pattern admits only decimals
+	return q
+}
+
+var qvalue = regexp.MustCompile(`^(0(\.[0-9]{0,3})?|1(\.0{0,3})?)$`)
 
 // quality returns the q-value that ranges give the media type mt, taken
 // from the most specific range that matches it, and -1 if none does.

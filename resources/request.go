@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -65,7 +66,8 @@ func parseObject(raw []byte) (object, error) {
 	if !utf8.Valid(raw) {
 		return nil, badRequest("request body must be UTF-8")
 	}
-	trimmed := bytes.TrimSpace(raw)
+	// Only JSON's own whitespace may surround the value.
+	trimmed := bytes.TrimLeft(raw, " \t\r\n")
 	if len(trimmed) == 0 {
 		return nil, badRequest("request body must be a JSON object, and it is empty")
 	}
@@ -134,8 +136,8 @@ func pageParams(c *gin.Context) (page, perPage int64, err error) {
 	}
 	if v, ok := c.GetQuery("per_page"); ok {
 		n, err := strconv.ParseInt(v, 10, 64)
-		if errors.Is(err, strconv.ErrRange) && !strings.HasPrefix(v, "-") {
-			n, err = 100, nil
+		if errors.Is(err, strconv.ErrRange) && digits.MatchString(v) {
+			n, err = 100, nil // a huge page size is still a page size
 		}
 		if err != nil || n < 1 {
 			return 0, 0, fieldError("per_page", "per_page must be a positive integer")
@@ -144,6 +146,8 @@ func pageParams(c *gin.Context) (page, perPage int64, err error) {
 	}
 	return page, perPage, nil
 }
+
+var digits = regexp.MustCompile(`^[0-9]+$`)
 
 // storePage turns a page number and size into an offset and limit, with an
 // offset that cannot overflow.
