@@ -214,3 +214,29 @@ func TestForwardedPrefix(t *testing.T) {
 		t.Errorf("untrusted prefix: self = %v, want /api", got)
 	}
 }
+
+// TestInternalErrorsSayNothing breaks the database under the server and
+// checks that the 500 it then gives holds no internal text.
+func TestInternalErrorsSayNothing(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	_, token := srv.user(t, "susan")
+	if _, err := srv.pool.Exec(t.Context(), `ALTER TABLE users RENAME COLUMN about_me TO about`); err != nil {
+		t.Fatal(err)
+	}
+	for _, browser := range []bool{false, true} {
+		hdr := map[string]string{}
+		if browser {
+			hdr["Accept"] = "text/html,*/*;q=0.8"
+		}
+		res := srv.do(t, request{method: http.MethodGet, path: "/api/users", token: token, header: hdr})
+		if res.code != http.StatusInternalServerError || strings.HasPrefix(res.header.Get("Content-Type"), "text/html") != browser {
+			t.Fatalf("GET /api/users on a broken schema: %s", res)
+		}
+		for _, leak := range []string{"about_me", "column", "does not exist", "persistence", "SQLSTATE"} {
+			if strings.Contains(string(res.body), leak) {
+				t.Errorf("the 500 (browser %v) shows %q: %s", browser, leak, res.body)
+			}
+		}
+	}
+}

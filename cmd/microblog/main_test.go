@@ -1,0 +1,199 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"microblog/persistence/pglocal"
+)
+
+// syncBuffer is a bytes.Buffer safe for the server's logger and the test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func envOf(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+var servingURL = regexp.MustCompile(`msg=serving url=(\S+)`)
+
+// startRun runs the program as "go run ./cmd/microblog" would, and returns
+// the URL of its API once it serves, and a function that stops it and
+// returns what run returned.
+func startRun(t *testing.T, args []string, env map[string]string) (string, func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, args, envOf(env), out, io.Discard) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if m := servingURL.FindStringSubmatch(out.String()); m != nil {
+			return m[1], func() error { cancel(); return <-done }
+		}
+		select {
+		case err := <-done:
+			cancel()
+			t.Fatalf("run ended before serving: %v\n%s", err, out)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("not serving after a minute:\n%s", out)
+		}
+	}
+}
+
+// TestZeroConfig is the README's first command: no DATABASE_URL, a private
+// PostgreSQL in the data dir, migrated, serving; stopped with the server;
+// and reused by the next start.
+func TestZeroConfig(t *testing.T) {
+	dataDir := t.TempDir() + "/data"
+	args := []string{"--addr", "127.0.0.1:0", "--data-dir", dataDir, "--argon2-memory", "64", "--argon2-parallelism", "1"}
+	var pgURL string
+	for i, name := range []string{"first start", "second start"} {
+		start := time.Now()
+		api, stop := startRun(t, args, nil)
+		t.Logf("%s: serving after %s", name, time.Since(start).Round(time.Millisecond))
+
+		res, err := http.Post(api+"/users", "application/json",
+			strings.NewReader(fmt.Sprintf(`{"username": "u%d", "email": "u%d@example.com", "password": "12345678"}`, i, i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusCreated {
+			t.Fatalf("%s: register: %d", name, res.StatusCode)
+		}
+		pgURL = findPGURL(t, dataDir)
+		if i == 1 {
+			var n int
+			conn, err := pgx.Connect(t.Context(), pgURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM users`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			conn.Close(t.Context())
+			if n != 2 {
+				t.Errorf("users after the second start: %d, want 2 (the data dir is kept)", n)
+			}
+		}
+		if err := stop(); err != nil {
+			t.Fatalf("%s: run returned %v", name, err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		conn, err := pgx.Connect(ctx, pgURL)
+		cancel()
+		if err == nil {
+			conn.Close(t.Context())
+			t.Errorf("%s: the private PostgreSQL still runs after the server stopped", name)
+		}
+	}
+}
+
+// findPGURL reads the port of the private PostgreSQL from its pid file.
+func findPGURL(t *testing.T, dataDir string) string {
+	t.Helper()
+	raw, err := os.ReadFile(dataDir + "/postmaster.pid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(raw), "\n")
+	if len(lines) < 4 {
+		t.Fatalf("postmaster.pid: %q", raw)
+	}
+	return "postgres://postgres@127.0.0.1:" + strings.TrimSpace(lines[3]) + "/postgres?sslmode=disable"
+}
+
+// TestMigrateConcurrently starts three "microblog migrate" against one empty
+// database at once: the advisory lock makes them take turns, and all end
+// well.
+func TestMigrateConcurrently(t *testing.T) {
+	srv, err := pglocal.Start(t.Context(), pglocal.Options{DataDir: t.TempDir() + "/pg"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Stop() })
+	env := map[string]string{"DATABASE_URL": srv.URL("postgres")}
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() { errs <- run(t.Context(), []string{"migrate"}, envOf(env), io.Discard, io.Discard) }()
+	}
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Errorf("migrate: %v", err)
+		}
+	}
+	conn, err := pgx.Connect(t.Context(), srv.URL("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	var applied int
+	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM goose_db_version WHERE version_id > 0`).Scan(&applied); err != nil {
+		t.Fatal(err)
+	}
+	if applied != 4 {
+		t.Errorf("migrations recorded: %d, want 4, each once", applied)
+	}
+}
+
+func TestFlags(t *testing.T) {
+	cfg, err := parseFlags("microblog", nil, envOf(map[string]string{
+		"MICROBLOG_ADDR": ":9999", "MICROBLOG_TOKEN_TTL": "2h", "DATABASE_URL": "postgres://x/y",
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.addr != ":9999" || cfg.tokenTTL != 2*time.Hour || cfg.databaseURL != "postgres://x/y" || cfg.dataDir != ".data" {
+		t.Errorf("settings from the environment: %+v", cfg)
+	}
+	cfg, err = parseFlags("microblog", []string{"--addr", ":1", "--min-password-length", "12"},
+		envOf(map[string]string{"MICROBLOG_ADDR": ":9999"}), io.Discard)
+	if err != nil || cfg.addr != ":1" || cfg.minPasswordLength != 12 {
+		t.Errorf("flags over the environment: %+v, %v", cfg, err)
+	}
+	for _, bad := range [][]string{
+		{"--token-ttl", "0s"}, {"--min-password-length", "0"}, {"--log-format", "xml"},
+		{"--argon2-memory", "1"}, {"--hash-concurrency", "0"}, {"--no-such-flag"}, {"stray"},
+	} {
+		if _, err := parseFlags("microblog", bad, envOf(nil), io.Discard); err == nil {
+			t.Errorf("%v: accepted", bad)
+		}
+	}
+	if _, err := parseFlags("microblog", nil, envOf(map[string]string{"MICROBLOG_TOKEN_TTL": "soon"}), io.Discard); err == nil {
+		t.Error("MICROBLOG_TOKEN_TTL=soon: accepted")
+	}
+	if err := run(t.Context(), []string{"-h"}, envOf(nil), io.Discard, io.Discard); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-h: %v", err)
+	}
+}
