@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/yosida95/uritemplate/v3"
@@ -193,6 +194,10 @@ func (r *Resource) embedRel(rel string, many bool) *embedRel {
 
 // Embed embeds the single resource e under rel.
 func (r *Resource) Embed(rel string, e *Resource) *Resource {
+	if e == nil {
+		r.fail("embedded rel %q: nil resource", rel)
+		return r
+	}
 	if er := r.embedRel(rel, false); er != nil {
 		er.resources = []*Resource{e}
 	}
@@ -202,6 +207,10 @@ func (r *Resource) Embed(rel string, e *Resource) *Resource {
 // EmbedAll embeds es under rel as an array, which is rendered even when
 // empty, so that a client always finds the rel of a collection.
 func (r *Resource) EmbedAll(rel string, es []*Resource) *Resource {
+	if slices.Contains(es, nil) {
+		r.fail("embedded rel %q: nil resource", rel)
+		return r
+	}
 	if er := r.embedRel(rel, true); er != nil {
 		er.resources = append(er.resources, es...)
 	}

@@ -1,0 +1,143 @@
+package persistence_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alexedwards/argon2id"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"microblog/migrations"
+	"microblog/persistence"
+	"microblog/persistence/pgtest"
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(pgtest.Main(m, migrations.UpURL))
+}
+
+func newStore(t *testing.T) (*persistence.Store, *pgxpool.Pool) {
+	t.Helper()
+	pool, err := pgxpool.New(t.Context(), pgtest.New(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	hasher, err := persistence.NewHasher(&argon2id.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return persistence.NewStore(pool, hasher), pool
+}
+
+func TestCreateUserConflicts(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := t.Context()
+	if _, err := s.CreateUser(ctx, persistence.NewUser{Username: "susan", Email: "susan@example.com", Password: "12345678"}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		username, email, field string
+	}{
+		{"SUSAN", "other@example.com", "username"},
+		{"other", "Susan@Example.COM", "email"},
+		{"Susan", "SUSAN@example.com", "username"},
+	}
+	for _, tt := range tests {
+		_, err := s.CreateUser(ctx, persistence.NewUser{Username: tt.username, Email: tt.email, Password: "12345678"})
+		var ce *persistence.ConflictError
+		if !errors.As(err, &ce) || ce.Field != tt.field || !errors.Is(err, persistence.ErrConflict) {
+			t.Errorf("%s/%s: %v, want a conflict on %s", tt.username, tt.email, err, tt.field)
+		}
+	}
+}
+
+// TestCountsFollowTheRows follows and unfollows at random, concurrently and
+// in both directions between the same users, and then checks that every
+// user's counts equal the rows: the triggers neither lose an update nor
+// deadlock.
+func TestCountsFollowTheRows(t *testing.T) {
+	t.Parallel()
+	s, pool := newStore(t)
+	ctx := t.Context()
+	var ids []int64
+	for i := range 4 {
+		u, err := s.CreateUser(ctx, persistence.NewUser{Username: fmt.Sprintf("u%d", i), Email: fmt.Sprintf("u%d@example.com", i), Password: "12345678"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, u.ID)
+	}
+	var wg sync.WaitGroup
+	for w := range 50 {
+		wg.Go(func() {
+			for i := range 20 {
+				a, b := ids[(w+i)%4], ids[(w+2*i+1)%4]
+				if a == b {
+					continue
+				}
+				var err error
+				if (w+i)%2 == 0 {
+					_, err = pool.Exec(ctx, `INSERT INTO follows (follower_id, followed_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, a, b, time.Now())
+				} else {
+					_, err = pool.Exec(ctx, `DELETE FROM follows WHERE follower_id = $1 AND followed_id = $2`, a, b)
+				}
+				if err != nil {
+					t.Errorf("worker %d: %v", w, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, id := range ids {
+		u, err := s.User(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var followers, following int64
+		err = pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM follows WHERE followed_id = $1), (SELECT count(*) FROM follows WHERE follower_id = $1)`, id).
+			Scan(&followers, &following)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.FollowerCount != followers || u.FollowingCount != following {
+			t.Errorf("user %d: counts %d/%d, rows %d/%d", id, u.FollowerCount, u.FollowingCount, followers, following)
+		}
+	}
+}
+
+func TestLoginAndRevoke(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := t.Context()
+	if _, err := s.CreateUser(ctx, persistence.NewUser{Username: "susan", Email: "s@example.com", Password: "12345678"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ username, password string }{{"susan", "wrong-one"}, {"nobody", "12345678"}, {"", ""}} {
+		if _, err := s.Login(ctx, tt.username, tt.password, time.Hour); !errors.Is(err, persistence.ErrBadCredentials) {
+			t.Errorf("login %q/%q: %v, want ErrBadCredentials", tt.username, tt.password, err)
+		}
+	}
+	tok, err := s.Login(ctx, "Susan", "12345678", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, err := s.Authenticate(ctx, tok.Value); err != nil || u.Username != "susan" {
+		t.Fatalf("authenticate: %v %v", u, err)
+	}
+	if err := s.RevokeToken(ctx, tok.Value); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(ctx, tok.Value); !errors.Is(err, persistence.ErrInvalidToken) {
+		t.Errorf("authenticate a revoked token: %v", err)
+	}
+	if err := s.RevokeToken(ctx, tok.Value); !errors.Is(err, persistence.ErrInvalidToken) {
+		t.Errorf("revoke twice: %v", err)
+	}
+}
