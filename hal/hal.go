@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/yosida95/uritemplate/v3"
 )
@@ -37,19 +36,19 @@ type Link struct {
 	Hreflang    string `json:"hreflang,omitempty"`
 }
 
-// Template returns a templated link to href, which must be an RFC 6570 URI
-// template.
-func Template(href string) (Link, error) {
+// Templated returns a templated link to href, which must be an RFC 6570
+// URI template.
+func Templated(href string) (Link, error) {
 	if _, err := uritemplate.New(href); err != nil {
 		return Link{}, fmt.Errorf("hal: template %q: %w", href, err)
 	}
 	return Link{Href: href, Templated: true}, nil
 }
 
-// MustTemplate is like Template but panics on a malformed template. It is
-// meant for templates written in the source, which tests exercise.
-func MustTemplate(href string) Link {
-	l, err := Template(href)
+// MustTemplated is like Templated but panics on a malformed template. It
+// is meant for templates written in the source, which tests exercise.
+func MustTemplated(href string) Link {
+	l, err := Templated(href)
 	if err != nil {
 		panic(err)
 	}
@@ -109,6 +108,7 @@ type Resource struct {
 	links     []linkRel
 	embedded  []embedRel
 	keepEmbed bool
+	templates []namedTemplate
 	err       error
 }
 
@@ -159,7 +159,7 @@ func (r *Resource) AddLinks(rel string, links ...Link) *Resource {
 // AddCurie adds a CURIE named name whose templated href has a {rel}
 // variable, to the "curies" array.
 func (r *Resource) AddCurie(name, href string) *Resource {
-	l, err := Template(href)
+	l, err := Templated(href)
 	if err != nil {
 		r.fail("curie %q: %v", name, err)
 		return r
@@ -270,9 +270,7 @@ func (r *Resource) AppendJSON(dst []byte, base string) ([]byte, error) {
 				if j > 0 {
 					dst = append(dst, ',')
 				}
-				if strings.HasPrefix(l.Href, "/") && !strings.HasPrefix(l.Href, "//") {
-					l.Href = base + l.Href
-				}
+				l.Href = prefixed(l.Href, base)
 				b, err := marshal(l)
 				if err != nil {
 					return nil, fmt.Errorf("hal: link %q: %w", lr.rel, err)

@@ -458,7 +458,7 @@ func TestAppendJSON(t *testing.T) {
 		return hal.New(user{ID: 1, Name: "susan"}).
 			AddLink("self", hal.Link{Href: "/api/users/1"}).
 			AddCurie("mb", "/api/rels/{rel}").
-			AddLink("mb:users", hal.MustTemplate("/api/users{?page,per_page}")).
+			AddLink("mb:users", hal.MustTemplated("/api/users{?page,per_page}")).
 			AddLink("mb:avatar", hal.Link{Href: "https://www.gravatar.com/avatar/x?d=identicon&s=128"})
 	}
 	tests := []struct {
@@ -579,7 +579,7 @@ func TestTemplate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.href, func(t *testing.T) {
 			t.Parallel()
-			got, err := hal.Template(tt.href)
+			got, err := hal.Templated(tt.href)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("Template(%q) error = %v, want error %t", tt.href, err, tt.wantErr)
 			}
@@ -593,23 +593,23 @@ func TestTemplate(t *testing.T) {
 
 			gotMust, panicked := mustTemplate(tt.href)
 			if panicked != tt.wantErr {
-				t.Fatalf("MustTemplate(%q) panicked = %t, want %t", tt.href, panicked, tt.wantErr)
+				t.Fatalf("MustTemplated(%q) panicked = %t, want %t", tt.href, panicked, tt.wantErr)
 			}
 			if diff := cmp.Diff(want, gotMust); diff != "" {
-				t.Errorf("MustTemplate(%q) mismatch (-want +got):\n%s", tt.href, diff)
+				t.Errorf("MustTemplated(%q) mismatch (-want +got):\n%s", tt.href, diff)
 			}
 		})
 	}
 }
 
-// mustTemplate calls hal.MustTemplate and reports whether it panicked.
+// mustTemplate calls hal.MustTemplated and reports whether it panicked.
 func mustTemplate(href string) (l hal.Link, panicked bool) {
 	defer func() {
 		if recover() != nil {
 			panicked = true
 		}
 	}()
-	return hal.MustTemplate(href), false
+	return hal.MustTemplated(href), false
 }
 
 func TestExpand(t *testing.T) {
@@ -629,36 +629,36 @@ func TestExpand(t *testing.T) {
 		},
 		{
 			name: "path variable",
-			link: hal.MustTemplate("/api/users/{id}"),
+			link: hal.MustTemplated("/api/users/{id}"),
 			vars: map[string]string{"id": "7"},
 			want: "/api/users/7",
 		},
 		{
 			name: "query variables, one undefined",
-			link: hal.MustTemplate("/api/users{?page,per_page}"),
+			link: hal.MustTemplated("/api/users{?page,per_page}"),
 			vars: map[string]string{"page": "2"},
 			want: "/api/users?page=2",
 		},
 		{
 			name: "query variables, all defined",
-			link: hal.MustTemplate("/api/users{?page,per_page}"),
+			link: hal.MustTemplated("/api/users{?page,per_page}"),
 			vars: map[string]string{"per_page": "10", "page": "2"},
 			want: "/api/users?page=2&per_page=10",
 		},
 		{
 			name: "no variables defined",
-			link: hal.MustTemplate("/api/users{?page,per_page}"),
+			link: hal.MustTemplated("/api/users{?page,per_page}"),
 			want: "/api/users",
 		},
 		{
 			name: "unknown variables are ignored",
-			link: hal.MustTemplate("/api/rels/{rel}"),
+			link: hal.MustTemplated("/api/rels/{rel}"),
 			vars: map[string]string{"rel": "users", "other": "x"},
 			want: "/api/rels/users",
 		},
 		{
 			name: "values are percent-encoded",
-			link: hal.MustTemplate("/api/users/{id}{?q}"),
+			link: hal.MustTemplated("/api/users/{id}{?q}"),
 			vars: map[string]string{"id": "a b/c", "q": "x&y"},
 			want: "/api/users/a%20b%2Fc?q=x%26y",
 		},
@@ -692,13 +692,13 @@ func TestVariables(t *testing.T) {
 		wantErr bool
 	}{
 		{name: "not templated", link: hal.Link{Href: "/api/users/{id}"}, want: nil},
-		{name: "one variable", link: hal.MustTemplate("/api/rels/{rel}"), want: []string{"rel"}},
+		{name: "one variable", link: hal.MustTemplated("/api/rels/{rel}"), want: []string{"rel"}},
 		{
 			name: "in order of appearance",
-			link: hal.MustTemplate("/api/users/{id}/posts{?page,per_page}"),
+			link: hal.MustTemplated("/api/users/{id}/posts{?page,per_page}"),
 			want: []string{"id", "page", "per_page"},
 		},
-		{name: "no variables", link: hal.MustTemplate("/api/users"), want: nil},
+		{name: "no variables", link: hal.MustTemplated("/api/users"), want: nil},
 		{name: "malformed", link: hal.Link{Href: "/a{", Templated: true}, wantErr: true},
 	}
 	for _, tt := range tests {
