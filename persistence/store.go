@@ -18,6 +18,8 @@ var (
 	// ErrConflict means a write would break a uniqueness rule; a
 	// *ConflictError says which field.
 	ErrConflict = errors.New("conflict")
+	// ErrForbidden means the thing exists but belongs to someone else.
+	ErrForbidden = errors.New("forbidden")
 	// ErrBadCredentials means a username and password do not match a user.
 	ErrBadCredentials = errors.New("bad credentials")
 	// ErrInvalidToken means a token is unknown, expired or revoked.

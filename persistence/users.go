@@ -22,6 +22,9 @@ type User struct {
 	PostCount      int64
 	FollowerCount  int64
 	FollowingCount int64
+	// IsFollowing says whether the user who asked follows this user; it is
+	// set by the reads that take a viewer.
+	IsFollowing bool
 }
 
 // NewUser is what registration stores.
@@ -116,20 +119,23 @@ type Page struct {
 // The page queries return one row even when the page is empty: the total
 // joined with the page, so that a page costs one statement.
 const selectUsers = `
-	SELECT t.total, ` + userColumns + `
+	SELECT t.total, ` + userColumns + `,
+	       EXISTS (SELECT 1 FROM follows v WHERE v.follower_id = $1 AND v.followed_id = u.id)
 	FROM (SELECT count(*) AS total FROM users) t
 	LEFT JOIN LATERAL (
-		SELECT * FROM users ORDER BY id LIMIT $1 OFFSET $2
+		SELECT * FROM users ORDER BY id LIMIT $2 OFFSET $3
 	) u ON true
 	ORDER BY u.id`
 
-// Users returns a page of all users by id, and how many users there are.
-func (s *Store) Users(ctx context.Context, p Page) ([]User, int64, error) {
-	return s.userPage(ctx, "users", selectUsers, p.Limit, p.Offset)
+// Users returns a page of all users by id, as viewer sees them, and how
+// many users there are.
+func (s *Store) Users(ctx context.Context, viewer int64, p Page) ([]User, int64, error) {
+	return s.userPage(ctx, "users", selectUsers, viewer, p.Limit, p.Offset)
 }
 
 const selectFollowers = `
-	SELECT o.follower_count, ` + userColumns + `
+	SELECT o.follower_count, ` + userColumns + `,
+	       EXISTS (SELECT 1 FROM follows v WHERE v.follower_id = $4 AND v.followed_id = u.id)
 	FROM users o
 	LEFT JOIN LATERAL (
 		SELECT x.*, f.created_at AS followed_at
@@ -142,13 +148,15 @@ const selectFollowers = `
 	ORDER BY u.followed_at DESC, u.id DESC`
 
 // Followers returns a page of the users who follow user id, newest follow
-// first, and how many there are; ErrNotFound if there is no such user.
-func (s *Store) Followers(ctx context.Context, id int64, p Page) ([]User, int64, error) {
-	return s.userPage(ctx, fmt.Sprintf("followers of %d", id), selectFollowers, id, p.Limit, p.Offset)
+// first, as viewer sees them, and how many there are; ErrNotFound if there
+// is no such user.
+func (s *Store) Followers(ctx context.Context, id, viewer int64, p Page) ([]User, int64, error) {
+	return s.userPage(ctx, fmt.Sprintf("followers of %d", id), selectFollowers, id, p.Limit, p.Offset, viewer)
 }
 
 const selectFollowing = `
-	SELECT o.following_count, ` + userColumns + `
+	SELECT o.following_count, ` + userColumns + `,
+	       EXISTS (SELECT 1 FROM follows v WHERE v.follower_id = $4 AND v.followed_id = u.id)
 	FROM users o
 	LEFT JOIN LATERAL (
 		SELECT x.*, f.created_at AS followed_at
@@ -161,14 +169,15 @@ const selectFollowing = `
 	ORDER BY u.followed_at DESC, u.id DESC`
 
 // Following returns a page of the users whom user id follows, newest follow
-// first, and how many there are; ErrNotFound if there is no such user.
-func (s *Store) Following(ctx context.Context, id int64, p Page) ([]User, int64, error) {
-	return s.userPage(ctx, fmt.Sprintf("following of %d", id), selectFollowing, id, p.Limit, p.Offset)
+// first, as viewer sees them, and how many there are; ErrNotFound if there
+// is no such user.
+func (s *Store) Following(ctx context.Context, id, viewer int64, p Page) ([]User, int64, error) {
+	return s.userPage(ctx, fmt.Sprintf("following of %d", id), selectFollowing, id, p.Limit, p.Offset, viewer)
 }
 
 // userPage runs a page query whose rows are a total followed by user columns
-// that are all NULL when the page is empty. No row at all means the owner of
-// the list does not exist.
+// and is_following, all NULL when the page is empty. No row at all means the
+// owner of the list does not exist.
 func (s *Store) userPage(ctx context.Context, op, query string, args ...any) ([]User, int64, error) {
 	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
@@ -189,9 +198,10 @@ func (s *Store) userPage(ctx context.Context, op, query string, args ...any) ([]
 			lastSeen          *time.Time
 			created, updated  *time.Time
 			posts, frs, fings *int64
+			isFollowing       *bool
 		)
 		if err := rows.Scan(&total, &id, &username, &email, &aboutMe, &lastSeen, &created, &updated,
-			&posts, &frs, &fings); err != nil {
+			&posts, &frs, &fings, &isFollowing); err != nil {
 			return nil, 0, wrap(op, err)
 		}
 		if id == nil {
@@ -199,7 +209,7 @@ func (s *Store) userPage(ctx context.Context, op, query string, args ...any) ([]
 		}
 		users = append(users, User{ID: *id, Username: *username, Email: *email, AboutMe: *aboutMe,
 			LastSeen: lastSeen, CreatedAt: *created, UpdatedAt: *updated,
-			PostCount: *posts, FollowerCount: *frs, FollowingCount: *fings})
+			PostCount: *posts, FollowerCount: *frs, FollowingCount: *fings, IsFollowing: *isFollowing})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, 0, wrap(op, err)

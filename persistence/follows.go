@@ -1,0 +1,60 @@
+package persistence
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+const insertFollow = `
+	INSERT INTO follows (follower_id, followed_id, created_at) VALUES ($1, $2, $3)
+	ON CONFLICT DO NOTHING`
+
+// Follow makes follower follow followed; following again changes nothing.
+// An unknown followed user gives ErrNotFound.
+func (s *Store) Follow(ctx context.Context, follower, followed int64) error {
+	_, err := s.pool.Exec(ctx, insertFollow, follower, followed, s.now())
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23503" { // foreign_key_violation
+		return ErrNotFound
+	}
+	if err != nil {
+		return wrap(fmt.Sprintf("follow %d %d", follower, followed), err)
+	}
+	return nil
+}
+
+const deleteFollow = `DELETE FROM follows WHERE follower_id = $1 AND followed_id = $2`
+
+// Unfollow makes follower stop following followed; unfollowing someone not
+// followed changes nothing. An unknown followed user gives ErrNotFound.
+func (s *Store) Unfollow(ctx context.Context, follower, followed int64) error {
+	tag, err := s.pool.Exec(ctx, deleteFollow, follower, followed)
+	if err != nil {
+		return wrap(fmt.Sprintf("unfollow %d %d", follower, followed), err)
+	}
+	if tag.RowsAffected() == 0 {
+		_, err := s.User(ctx, followed)
+		return err
+	}
+	return nil
+}
+
+const selectFollows = `
+	SELECT EXISTS (SELECT 1 FROM follows WHERE follower_id = $1 AND followed_id = $2),
+	       EXISTS (SELECT 1 FROM users WHERE id = $2)`
+
+// Follows reports whether follower follows followed, and gives ErrNotFound
+// when there is no user followed.
+func (s *Store) Follows(ctx context.Context, follower, followed int64) (bool, error) {
+	var follows, exists bool
+	if err := s.pool.QueryRow(ctx, selectFollows, follower, followed).Scan(&follows, &exists); err != nil {
+		return false, wrap(fmt.Sprintf("follows %d %d", follower, followed), err)
+	}
+	if !exists {
+		return false, ErrNotFound
+	}
+	return follows, nil
+}

@@ -1,0 +1,280 @@
+package persistence
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Post is a post with the part of its author that a post shows.
+type Post struct {
+	ID        int64
+	Body      string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	Author    Author
+}
+
+// Author is the part of a user that is embedded in their posts.
+type Author struct {
+	ID       int64
+	Username string
+	Email    string
+}
+
+// postColumns are the columns scanPost reads, in its order, from a post p
+// and its author a.
+const postColumns = `p.id, p.body, p.created_at, p.updated_at, a.id, a.username, a.email`
+
+func scanPost(row pgx.Row, p *Post) error {
+	return row.Scan(&p.ID, &p.Body, &p.CreatedAt, &p.UpdatedAt, &p.Author.ID, &p.Author.Username, &p.Author.Email)
+}
+
+const insertPost = `
+	WITH p AS (
+		INSERT INTO posts (author_id, body, created_at, updated_at) VALUES ($1, $2, $3, $3)
+		RETURNING *
+	)
+	SELECT ` + postColumns + ` FROM p JOIN users a ON a.id = p.author_id`
+
+// CreatePost stores a post by author.
+func (s *Store) CreatePost(ctx context.Context, author int64, body string) (Post, error) {
+	var p Post
+	if err := scanPost(s.pool.QueryRow(ctx, insertPost, author, body, s.now()), &p); err != nil {
+		return Post{}, wrap("create post", err)
+	}
+	return p, nil
+}
+
+const selectPost = `SELECT ` + postColumns + ` FROM posts p JOIN users a ON a.id = p.author_id WHERE p.id = $1`
+
+// Post returns the post with the given id, or ErrNotFound.
+func (s *Store) Post(ctx context.Context, id int64) (Post, error) {
+	var p Post
+	err := scanPost(s.pool.QueryRow(ctx, selectPost, id), &p)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Post{}, ErrNotFound
+	}
+	if err != nil {
+		return Post{}, wrap(fmt.Sprintf("post %d", id), err)
+	}
+	return p, nil
+}
+
+const updatePost = `
+	WITH p AS (
+		UPDATE posts SET body = $3, updated_at = $4 WHERE id = $1 AND author_id = $2
+		RETURNING *
+	)
+	SELECT ` + postColumns + ` FROM p JOIN users a ON a.id = p.author_id`
+
+// UpdatePost sets the body of post id, which author must have written. It
+// returns ErrNotFound when there is no such post and ErrForbidden when
+// someone else wrote it.
+func (s *Store) UpdatePost(ctx context.Context, id, author int64, body string) (Post, error) {
+	var p Post
+	err := scanPost(s.pool.QueryRow(ctx, updatePost, id, author, body, s.now()), &p)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Post{}, s.whyNotYours(ctx, id)
+	}
+	if err != nil {
+		return Post{}, wrap(fmt.Sprintf("update post %d", id), err)
+	}
+	return p, nil
+}
+
+const deletePost = `DELETE FROM posts WHERE id = $1 AND author_id = $2`
+
+// DeletePost deletes post id, which author must have written, with the
+// errors of UpdatePost.
+func (s *Store) DeletePost(ctx context.Context, id, author int64) error {
+	tag, err := s.pool.Exec(ctx, deletePost, id, author)
+	if err != nil {
+		return wrap(fmt.Sprintf("delete post %d", id), err)
+	}
+	if tag.RowsAffected() == 0 {
+		return s.whyNotYours(ctx, id)
+	}
+	return nil
+}
+
+// whyNotYours tells a write that touched no post whether the post is
+// missing or someone else's. It costs a statement only on that error path.
+func (s *Store) whyNotYours(ctx context.Context, id int64) error {
+	if _, err := s.Post(ctx, id); err != nil {
+		return err
+	}
+	return ErrForbidden
+}
+
+// The post page queries return one row even when the page is empty, like
+// the user page queries: a total joined with the page.
+const selectPosts = `
+	SELECT t.total, ` + postColumns + `
+	FROM (SELECT count(*) AS total FROM posts) t
+	LEFT JOIN LATERAL (
+		SELECT * FROM posts ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2
+	) p ON true
+	LEFT JOIN users a ON a.id = p.author_id
+	ORDER BY p.created_at DESC, p.id DESC`
+
+// Posts returns a page of every post, newest first, and how many there are.
+func (s *Store) Posts(ctx context.Context, pg Page) ([]Post, int64, error) {
+	return s.postPage(ctx, "posts", selectPosts, pg.Limit, pg.Offset)
+}
+
+const selectUserPosts = `
+	SELECT o.post_count, ` + postColumns + `
+	FROM users o
+	LEFT JOIN LATERAL (
+		SELECT * FROM posts WHERE author_id = o.id ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3
+	) p ON true
+	LEFT JOIN users a ON a.id = p.author_id
+	WHERE o.id = $1
+	ORDER BY p.created_at DESC, p.id DESC`
+
+// UserPosts returns a page of the posts of user id, newest first, and how
+// many there are; ErrNotFound if there is no such user.
+func (s *Store) UserPosts(ctx context.Context, id int64, pg Page) ([]Post, int64, error) {
+	return s.postPage(ctx, fmt.Sprintf("posts of %d", id), selectUserPosts, id, pg.Limit, pg.Offset)
+}
+
+// selectFeed pages the posts of the user and of everyone they follow,
+// newest first. The total is the sum of their post counts, read from user
+// rows, so that it costs one row per followee and no scan of their posts.
+const selectFeed = `
+	SELECT o.post_count + coalesce((
+	           SELECT sum(x.post_count) FROM follows f JOIN users x ON x.id = f.followed_id
+	           WHERE f.follower_id = o.id), 0)::bigint,
+	       ` + postColumns + `
+	FROM users o
+	LEFT JOIN LATERAL (
+		SELECT * FROM posts
+		WHERE author_id IN (SELECT followed_id FROM follows WHERE follower_id = o.id UNION ALL SELECT o.id)
+		ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3
+	) p ON true
+	LEFT JOIN users a ON a.id = p.author_id
+	WHERE o.id = $1
+	ORDER BY p.created_at DESC, p.id DESC`
+
+// Feed returns a page of the posts of user id and of the users they
+// follow, newest first, and how many there are.
+func (s *Store) Feed(ctx context.Context, id int64, pg Page) ([]Post, int64, error) {
+	return s.postPage(ctx, fmt.Sprintf("feed of %d", id), selectFeed, id, pg.Limit, pg.Offset)
+}
+
+// postPage runs a page query whose rows are a total followed by post
+// columns, all NULL when the page is empty. No row at all means the owner of
+// the list does not exist.
+func (s *Store) postPage(ctx context.Context, op, query string, args ...any) ([]Post, int64, error) {
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, 0, wrap(op, err)
+	}
+	defer rows.Close()
+	var (
+		posts []Post
+		total int64
+		found bool
+	)
+	for rows.Next() {
+		found = true
+		var (
+			id, authorID     *int64
+			body             *string
+			created, updated *time.Time
+			username, email  *string
+		)
+		if err := rows.Scan(&total, &id, &body, &created, &updated, &authorID, &username, &email); err != nil {
+			return nil, 0, wrap(op, err)
+		}
+		if id == nil {
+			continue
+		}
+		posts = append(posts, Post{ID: *id, Body: *body, CreatedAt: *created, UpdatedAt: *updated,
+			Author: Author{ID: *authorID, Username: *username, Email: *email}})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, wrap(op, err)
+	}
+	if !found {
+		return nil, 0, ErrNotFound
+	}
+	return posts, total, nil
+}
+
+const selectProfile = `
+	SELECT ` + userColumns + `,
+	       EXISTS (SELECT 1 FROM follows v WHERE v.follower_id = $2 AND v.followed_id = u.id),
+	       p.id, p.body, p.created_at, p.updated_at
+	FROM users u
+	LEFT JOIN LATERAL (
+		SELECT * FROM posts WHERE author_id = u.id ORDER BY created_at DESC, id DESC LIMIT 5
+	) p ON true
+	WHERE u.id = $1
+	ORDER BY p.created_at DESC, p.id DESC`
+
+// Profile returns user id as viewer sees it, with its five newest posts, in
+// one statement; ErrNotFound if there is no such user.
+func (s *Store) Profile(ctx context.Context, id, viewer int64) (User, []Post, error) {
+	op := fmt.Sprintf("profile of %d", id)
+	rows, err := s.pool.Query(ctx, selectProfile, id, viewer)
+	if err != nil {
+		return User{}, nil, wrap(op, err)
+	}
+	defer rows.Close()
+	var (
+		u     User
+		posts []Post
+		found bool
+	)
+	for rows.Next() {
+		found = true
+		var (
+			postID           *int64
+			body             *string
+			created, updated *time.Time
+		)
+		if err := scanUser(rows, &u, &u.IsFollowing, &postID, &body, &created, &updated); err != nil {
+			return User{}, nil, wrap(op, err)
+		}
+		if postID != nil {
+			posts = append(posts, Post{ID: *postID, Body: *body, CreatedAt: *created, UpdatedAt: *updated,
+				Author: Author{ID: u.ID, Username: u.Username, Email: u.Email}})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return User{}, nil, wrap(op, err)
+	}
+	if !found {
+		return User{}, nil, ErrNotFound
+	}
+	return u, posts, nil
+}
+
+const selectNewestPosts = `
+	SELECT ` + postColumns + `
+	FROM posts p JOIN users a ON a.id = p.author_id
+	WHERE p.author_id = $1
+	ORDER BY p.created_at DESC, p.id DESC
+	LIMIT 5`
+
+// NewestPosts returns the five newest posts of user id, for a
+// representation of a user whose row is already at hand.
+func (s *Store) NewestPosts(ctx context.Context, id int64) ([]Post, error) {
+	rows, err := s.pool.Query(ctx, selectNewestPosts, id)
+	if err != nil {
+		return nil, wrap(fmt.Sprintf("newest posts of %d", id), err)
+	}
+	posts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Post, error) {
+		var p Post
+		return p, scanPost(row, &p)
+	})
+	if err != nil {
+		return nil, wrap(fmt.Sprintf("newest posts of %d", id), err)
+	}
+	return posts, nil
+}
