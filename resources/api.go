@@ -51,9 +51,10 @@ type handlerFunc func(c *gin.Context) error
 
 // api holds what every handler needs.
 type api struct {
-	store *persistence.Store
-	cfg   Config
-	log   *slog.Logger
+	store  *persistence.Store
+	cfg    Config
+	log    *slog.Logger
+	fields fields
 }
 
 // NewHandler returns the HTTP handler of the whole API.
@@ -61,7 +62,7 @@ func NewHandler(store *persistence.Store, cfg Config) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &api{store: store, cfg: cfg, log: cfg.Logger}
+	a := &api{store: store, cfg: cfg, log: cfg.Logger, fields: newFields(cfg.MinPasswordLength)}
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.RedirectFixedPath = false
@@ -81,6 +82,7 @@ func NewHandler(store *persistence.Store, cfg Config) http.Handler {
 	(&Root{api: a}).Register(g)
 	(&Users{api: a}).Register(g)
 	(&Tokens{api: a}).Register(g)
+	(&Posts{api: a}).Register(g)
 	addHeadAndOptions(r)
 	return r
 }
@@ -144,17 +146,25 @@ func (a *api) handle(f handlerFunc) gin.HandlerFunc {
 	}
 }
 
-// render sends res with status in the negotiated media type.
+// render sends res with status in the negotiated media type: HAL-FORMS
+// only where res has templates, plain HAL where it has none.
 func (a *api) render(c *gin.Context, status int, res *hal.Resource) error {
-	body, err := res.AppendJSON(make([]byte, 0, 1024), a.base(c))
+	mt := c.GetString(ctxMediaType)
+	var (
+		body []byte
+		err  error
+	)
+	switch {
+	case mt == hal.FormsMediaType && res.HasTemplates():
+		body, err = res.AppendForms(make([]byte, 0, 2048), a.base(c))
+	case mt == hal.FormsMediaType:
+		mt = hal.MediaType
+		fallthrough
+	default:
+		body, err = res.AppendJSON(make([]byte, 0, 1024), a.base(c))
+	}
 	if err != nil {
 		return err
-	}
-	mt := c.GetString(ctxMediaType)
-	if mt != "application/json" {
-		// HAL-FORMS is asked for, but these resources have no templates:
-		// they are plain HAL.
-		mt = hal.MediaType
 	}
 	// A final newline keeps a shell prompt off the end of curl's output.
 	writeBody(c, status, mt, append(body, '\n'))

@@ -166,19 +166,27 @@ func TestStatementCounts(t *testing.T) {
 	for i := range 120 {
 		id := srv.register(t, fmt.Sprintf("n%03d", i), "pw-of-counted")
 		srv.follow(t, id, susan)
+		srv.follow(t, susan, id)
+	}
+	for i := range 30 {
+		srv.post(t, token, fmt.Sprintf("post %d", i))
 	}
 	tests := []struct {
 		path string
 		max  int64
 	}{
-		{"/api/me", 1},
-		{userPathOf(susan), 1},
+		{"/api/me", 2},
+		{userPathOf(susan), 2},
 		{userPathOf(susan + 1), 2},
 		{"/api/users?per_page=10", 2},
 		{"/api/users?per_page=100", 2},
 		{"/api/users?page=99&per_page=100", 2},
 		{userPathOf(susan) + "/followers?per_page=100", 2},
 		{userPathOf(susan) + "/following?per_page=100", 2},
+		{userPathOf(susan) + "/posts?per_page=100", 2},
+		{"/api/posts?per_page=100", 2},
+		{"/api/feed?per_page=100", 2},
+		{postPathOf(1), 2},
 	}
 	for _, tt := range tests {
 		// The first request may also prepare statements; count the second.

@@ -31,10 +31,13 @@ type rootView struct {
 func (h *Root) getRoot(c *gin.Context) error {
 	res := hal.New(rootView{Title: "Microblog API"}).AddLink("self", hal.Link{Href: "/api"})
 	addCuries(res).
-		AddLink(relUsers, hal.MustTemplate("/api/users{?page,per_page}")).
-		AddLink(relUser, hal.MustTemplate("/api/users/{id}")).
+		AddLink(relUsers, hal.MustTemplated("/api/users{?page,per_page}")).
+		AddLink(relUser, hal.MustTemplated("/api/users/{id}")).
 		AddLink(relTokens, hal.Link{Href: "/api/tokens"}).
-		AddLink(relMe, hal.Link{Href: "/api/me"})
+		AddLink(relMe, hal.Link{Href: "/api/me"}).
+		AddLink(relPosts, hal.MustTemplated("/api/posts{?page,per_page}")).
+		AddLink(relFeed, hal.MustTemplated("/api/feed{?page,per_page}")).
+		AddTemplate("default", h.registration())
 	c.Header("Cache-Control", "public, max-age=300")
 	return h.render(c, http.StatusOK, res)
 }
@@ -57,15 +60,27 @@ func relDocs() []relDoc {
 		{"followers", "The user's followers",
 			"A page of the users who follow this user, newest follow first, embedded under mb:users and paged like mb:users. Needs a bearer token.",
 			"/api/users/{id}/followers{?page,per_page}", []string{"GET"}},
+		{"feed", "The caller's feed",
+			"A page of the caller's own posts and those of everyone they follow, newest first, embedded under mb:posts and paged like mb:users. Its HAL-FORMS template posts to /api/posts. Needs a bearer token.",
+			"/api/feed{?page,per_page}", []string{"GET"}},
+		{"follow", "Follow this user",
+			"PUT (no body) makes the caller follow the user: 204, and following again changes nothing. Present on users the caller does not follow. Needs a bearer token.",
+			"/api/users/{me}/following/{id}", []string{"PUT"}},
 		{"following", "Whom the user follows",
 			"A page of the users this user follows, newest follow first, embedded under mb:users and paged like mb:users. Needs a bearer token.",
 			"/api/users/{id}/following{?page,per_page}", []string{"GET"}},
 		{"me", "The caller's own user",
 			"The user who holds the bearer token, with Content-Location naming its own URL. Needs a bearer token.",
 			"/api/me", []string{"GET"}},
+		{"posts", "Posts",
+			"A page of posts, newest first, embedded under mb:posts and paged like mb:users: every post from the root, a user's own from a user. A post has id, body (1 to 140 characters), timestamp, its author embedded, and an edit link for its author, who may PUT, PATCH or DELETE it. POST /api/posts with a body creates one. Needs a bearer token.",
+			"/api/posts{?page,per_page}", []string{"GET", "POST"}},
 		{"tokens", "Log in and log out",
 			"POST with HTTP Basic credentials (username and password) returns a new bearer token and when it expires; each login gets its own token. DELETE with a bearer token revokes that token only.",
 			"/api/tokens", []string{"POST", "DELETE"}},
+		{"unfollow", "Stop following this user",
+			"DELETE makes the caller stop following the user: 204, and unfollowing again changes nothing. Present on users the caller follows. Needs a bearer token.",
+			"/api/users/{me}/following/{id}", []string{"DELETE"}},
 		{"user", "A user",
 			"One user: username, about_me, last_seen and counts; email only for the user themself, who may also PUT or PATCH it (username, email, about_me, and password with old_password). Needs a bearer token.",
 			"/api/users/{id}", []string{"GET", "PUT", "PATCH"}},

@@ -181,6 +181,12 @@ func (s *testServer) checkResponse(t *testing.T, req request, res response) {
 		}
 	case ct == "application/hal+json" || ct == "application/json":
 		checkHAL(t, res.body)
+		if bytes.Contains(res.body, []byte(`"_templates"`)) {
+			t.Errorf("%s %s: _templates in a %s body", req.method, req.path, ct)
+		}
+	case ct == "application/prs.hal-forms+json":
+		checkHAL(t, res.body)
+		checkTemplates(t, res.body)
 	case ct == "application/problem+json":
 		checkProblem(t, res)
 	case res.code == http.StatusNoContent:
@@ -193,6 +199,43 @@ func (s *testServer) checkResponse(t *testing.T, req request, res response) {
 	}
 	if res.code >= 500 && bytes.Contains(bytes.ToLower(res.body), []byte("sql")) {
 		t.Errorf("%s %s: 5xx body shows internal text: %s", req.method, req.path, res.body)
+	}
+}
+
+// checkTemplates checks the HAL-FORMS rules: _templates at the top level
+// only, each template with a method and properties with names.
+func checkTemplates(t *testing.T, body []byte) {
+	t.Helper()
+	var doc struct {
+		Templates map[string]struct {
+			Method     string           `json:"method"`
+			Target     string           `json:"target"`
+			Properties []map[string]any `json:"properties"`
+		} `json:"_templates"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		t.Fatalf("HAL-FORMS body: %v", err)
+	}
+	if len(doc.Templates) == 0 {
+		t.Errorf("a HAL-FORMS document without templates: %s", body)
+	}
+	for key, tmpl := range doc.Templates {
+		switch tmpl.Method {
+		case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		default:
+			t.Errorf("template %s: method %q", key, tmpl.Method)
+		}
+		if tmpl.Properties == nil {
+			t.Errorf("template %s: no properties array", key)
+		}
+		for _, p := range tmpl.Properties {
+			if name, _ := p["name"].(string); name == "" {
+				t.Errorf("template %s: a property without a name", key)
+			}
+		}
+	}
+	if bytes.Count(body, []byte(`"_templates"`)) != 1 {
+		t.Errorf("_templates below the top level: %s", body)
 	}
 }
 

@@ -7,11 +7,9 @@ import (
 	"errors"
 	"net/http"
 	"net/mail"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"golang.org/x/text/unicode/norm"
@@ -28,20 +26,12 @@ const (
 	relFollowers = "mb:followers"
 	relFollowing = "mb:following"
 	relAvatar    = "mb:avatar"
+	relFollow    = "mb:follow"
+	relUnfollow  = "mb:unfollow"
 )
 
-// Limits of user fields, in characters.
-const (
-	maxEmail       = 120
-	maxPassword    = 256
-	maxAboutMe     = 140
-	usernameReason = "username must be 1 to 64 characters, each a letter, a digit, '.', '_' or '-'"
-)
-
-var usernamePattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
-
-// Users serves users, their followers and following, registration and
-// updates.
+// Users serves users, their followers and following, registration,
+// updates, and following as a resource.
 type Users struct {
 	*api
 }
@@ -55,13 +45,20 @@ func (h *Users) Register(r gin.IRoutes) {
 	r.PATCH("/users/:id", h.handle(h.updateUser))
 	r.GET("/users/:id/followers", h.handle(h.listFollowers))
 	r.GET("/users/:id/following", h.handle(h.listFollowing))
+	r.GET("/users/:id/following/:target", h.handle(h.getFollow))
+	r.PUT("/users/:id/following/:target", h.handle(h.putFollow))
+	r.DELETE("/users/:id/following/:target", h.handle(h.deleteFollow))
 	r.GET("/me", h.handle(h.getMe))
 }
 
 func userPath(id int64) string { return "/api/users/" + strconv.FormatInt(id, 10) }
 
+func followPath(follower, followed int64) string {
+	return userPath(follower) + "/following/" + strconv.FormatInt(followed, 10)
+}
+
 // userView is the properties of a user. Email is set only for the user
-// themself.
+// themself, and IsFollowing only for someone else.
 type userView struct {
 	ID             int64      `json:"id"`
 	Username       string     `json:"username"`
@@ -71,32 +68,61 @@ type userView struct {
 	PostCount      int64      `json:"post_count"`
 	FollowerCount  int64      `json:"follower_count"`
 	FollowingCount int64      `json:"following_count"`
+	IsFollowing    *bool      `json:"is_following,omitempty"`
 }
 
-// userResource is u as seen by caller: with email and an edit link only
-// for the user themself. embedded says whether it is a partial copy inside
-// another document, which carries neither curies nor _embedded.
-func userResource(u, caller persistence.User, embedded bool) *hal.Resource {
+// userResource is u as caller sees it: email and an edit link for the user
+// themself, is_following and a follow or unfollow link for anyone else. It
+// is the partial copy embedded in lists; fullUser adds the rest.
+func userResource(u persistence.User, caller int64) *hal.Resource {
 	v := userView{ID: u.ID, Username: u.Username, AboutMe: u.AboutMe, PostCount: u.PostCount,
 		FollowerCount: u.FollowerCount, FollowingCount: u.FollowingCount}
 	if u.LastSeen != nil {
 		t := u.LastSeen.UTC()
 		v.LastSeen = &t
 	}
-	self := u.ID == caller.ID
+	self := u.ID == caller
 	if self {
 		v.Email = u.Email
+	} else {
+		v.IsFollowing = &u.IsFollowing
 	}
 	path := userPath(u.ID)
-	res := hal.New(v).AddLink("self", hal.Link{Href: path})
-	if !embedded {
-		addCuries(res).KeepEmbedded()
-	}
-	res.AddLink(relFollowers, hal.Link{Href: path + "/followers"}).
+	res := hal.New(v).AddLink("self", hal.Link{Href: path}).
+		AddLink(relFollowers, hal.Link{Href: path + "/followers"}).
 		AddLink(relFollowing, hal.Link{Href: path + "/following"}).
+		AddLink(relPosts, hal.Link{Href: path + "/posts"}).
 		AddLink(relAvatar, hal.Link{Href: avatarURL(u.Email), Type: "image/png"})
-	if self {
+	switch {
+	case self:
 		res.AddLink("edit", hal.Link{Href: path})
+	case u.IsFollowing:
+		res.AddLink(relUnfollow, hal.Link{Href: followPath(caller, u.ID)})
+	default:
+		res.AddLink(relFollow, hal.Link{Href: followPath(caller, u.ID)})
+	}
+	return res
+}
+
+// fullUser is the top-level representation of u: userResource with curies,
+// its newest posts embedded, and the templates of what caller may do.
+func (h *Users) fullUser(u persistence.User, posts []persistence.Post, caller int64) *hal.Resource {
+	res := addCuries(userResource(u, caller)).EmbedAll(relPosts, postResources(posts, caller))
+	path := userPath(u.ID)
+	switch {
+	case u.ID == caller:
+		res.AddTemplate("default", hal.Template{Title: "Edit your profile", Method: http.MethodPut,
+			Target: path, ContentType: jsonType, Properties: []hal.Property{
+				h.fields.username.optional(u.Username), h.fields.email.optional(u.Email),
+				h.fields.aboutMe.optional(u.AboutMe), h.fields.password.optional(""),
+				h.fields.oldPassword.optional(""),
+			}})
+	case u.IsFollowing:
+		res.AddTemplate("unfollow", hal.Template{Title: "Unfollow " + u.Username, Method: http.MethodDelete,
+			Target: followPath(caller, u.ID)})
+	default:
+		res.AddTemplate("follow", hal.Template{Title: "Follow " + u.Username, Method: http.MethodPut,
+			Target: followPath(caller, u.ID)})
 	}
 	return res
 }
@@ -117,13 +143,11 @@ func (h *Users) getUser(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	u := caller
-	if id != caller.ID {
-		if u, err = h.store.User(c.Request.Context(), id); err != nil {
-			return err
-		}
+	u, posts, err := h.store.Profile(c.Request.Context(), id, caller.ID)
+	if err != nil {
+		return err
 	}
-	return h.render(c, http.StatusOK, userResource(u, caller, false))
+	return h.render(c, http.StatusOK, h.fullUser(u, posts, caller.ID))
 }
 
 // getMe serves GET /api/me: the caller, with where they live.
@@ -132,8 +156,12 @@ func (h *Users) getMe(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	posts, err := h.store.NewestPosts(c.Request.Context(), caller.ID)
+	if err != nil {
+		return err
+	}
 	c.Header("Content-Location", h.base(c)+userPath(caller.ID))
-	return h.render(c, http.StatusOK, userResource(caller, caller, false))
+	return h.render(c, http.StatusOK, h.fullUser(caller, posts, caller.ID))
 }
 
 // listUsers serves GET /api/users: every user, by id.
@@ -146,11 +174,20 @@ func (h *Users) listUsers(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	users, total, err := h.store.Users(c.Request.Context(), storePage(page, perPage))
+	users, total, err := h.store.Users(c.Request.Context(), caller.ID, storePage(page, perPage))
 	if err != nil {
 		return err
 	}
-	return h.renderUserPage(c, "/api/users", users, caller, hal.Page{Number: page, Size: perPage, TotalItems: total})
+	res := userPage("/api/users", users, caller.ID, hal.Page{Number: page, Size: perPage, TotalItems: total})
+	res.AddTemplate("default", h.registration())
+	return h.render(c, http.StatusOK, res)
+}
+
+// registration is the template of POST /api/users.
+func (a *api) registration() hal.Template {
+	return hal.Template{Title: "Register", Method: http.MethodPost, Target: "/api/users", ContentType: jsonType,
+		Properties: []hal.Property{a.fields.username.property(""), a.fields.email.property(""),
+			a.fields.password.property(""), a.fields.aboutMe.property("")}}
 }
 
 // listFollowers serves GET /api/users/:id/followers, newest follow first.
@@ -163,7 +200,7 @@ func (h *Users) listFollowing(c *gin.Context) error {
 	return h.listFollows(c, "/following", h.store.Following)
 }
 
-type followList func(ctx context.Context, id int64, p persistence.Page) ([]persistence.User, int64, error)
+type followList func(ctx context.Context, id, viewer int64, p persistence.Page) ([]persistence.User, int64, error)
 
 func (h *Users) listFollows(c *gin.Context, suffix string, list followList) error {
 	caller, err := h.authenticate(c)
@@ -178,11 +215,12 @@ func (h *Users) listFollows(c *gin.Context, suffix string, list followList) erro
 	if err != nil {
 		return err
 	}
-	users, total, err := list(c.Request.Context(), id, storePage(page, perPage))
+	users, total, err := list(c.Request.Context(), id, caller.ID, storePage(page, perPage))
 	if err != nil {
 		return err
 	}
-	return h.renderUserPage(c, userPath(id)+suffix, users, caller, hal.Page{Number: page, Size: perPage, TotalItems: total})
+	return h.render(c, http.StatusOK, userPage(userPath(id)+suffix, users, caller.ID,
+		hal.Page{Number: page, Size: perPage, TotalItems: total}))
 }
 
 // collectionView is the properties of a collection page.
@@ -190,14 +228,86 @@ type collectionView struct {
 	Meta hal.PageMeta `json:"_meta"`
 }
 
-func (h *Users) renderUserPage(c *gin.Context, path string, users []persistence.User, caller persistence.User, p hal.Page) error {
+// collection is page p of the collection at path, with items embedded
+// under rel.
+func collection(path, rel string, items []*hal.Resource, p hal.Page) *hal.Resource {
+	res := hal.New(collectionView{Meta: p.Meta()}).AddPageLinks(path, nil, p)
+	return addCuries(res).EmbedAll(rel, items)
+}
+
+func userPage(path string, users []persistence.User, caller int64, p hal.Page) *hal.Resource {
 	items := make([]*hal.Resource, len(users))
 	for i, u := range users {
-		items[i] = userResource(u, caller, true)
+		items[i] = userResource(u, caller)
 	}
-	res := hal.New(collectionView{Meta: p.Meta()}).AddPageLinks(path, nil, p)
-	addCuries(res).EmbedAll(relUsers, items)
-	return h.render(c, http.StatusOK, res)
+	return collection(path, relUsers, items, p)
+}
+
+// followTarget reads the follower (who must be the caller) and the followed
+// user of /api/users/:id/following/:target.
+func (h *Users) followTarget(c *gin.Context, mine bool) (follower, followed int64, err error) {
+	caller, err := h.authenticate(c)
+	if err != nil {
+		return 0, 0, err
+	}
+	if follower, err = parseID(c, "id"); err != nil {
+		return 0, 0, err
+	}
+	if followed, err = parseID(c, "target"); err != nil {
+		return 0, 0, err
+	}
+	if mine && follower != caller.ID {
+		return 0, 0, newError(http.StatusForbidden, "you may only change whom you follow yourself")
+	}
+	return follower, followed, nil
+}
+
+// getFollow serves GET /api/users/:id/following/:target: 204 if user id
+// follows target, 404 if not.
+func (h *Users) getFollow(c *gin.Context) error {
+	follower, followed, err := h.followTarget(c, false)
+	if err != nil {
+		return err
+	}
+	follows, err := h.store.Follows(c.Request.Context(), follower, followed)
+	if err != nil {
+		return err
+	}
+	if !follows {
+		return newError(http.StatusNotFound, "this user does not follow that one")
+	}
+	c.Status(http.StatusNoContent)
+	return nil
+}
+
+// putFollow serves PUT /api/users/:id/following/:target: follow, idempotent.
+func (h *Users) putFollow(c *gin.Context) error {
+	follower, followed, err := h.followTarget(c, true)
+	if err != nil {
+		return err
+	}
+	if follower == followed {
+		return badRequest("you cannot follow yourself")
+	}
+	if err := h.store.Follow(c.Request.Context(), follower, followed); err != nil {
+		return err
+	}
+	c.Status(http.StatusNoContent)
+	return nil
+}
+
+// deleteFollow serves DELETE /api/users/:id/following/:target: unfollow,
+// idempotent.
+func (h *Users) deleteFollow(c *gin.Context) error {
+	follower, followed, err := h.followTarget(c, true)
+	if err != nil {
+		return err
+	}
+	if err := h.store.Unfollow(c.Request.Context(), follower, followed); err != nil {
+		return err
+	}
+	c.Status(http.StatusNoContent)
+	return nil
 }
 
 // userFields are the members of a registration or an update.
@@ -241,34 +351,30 @@ func readUserFields(c *gin.Context, accepted ...string) (userFields, error) {
 // validate checks the fields that are set, and returns every problem.
 func (h *Users) validate(f userFields) []invalidParam {
 	var params []invalidParam
-	add := func(name, reason string) { params = append(params, invalidParam{Name: name, Reason: reason}) }
-	if f.username != nil && !usernamePattern.MatchString(*f.username) {
-		add("username", usernameReason)
-	}
-	if f.email != nil {
-		if reason := emailProblem(*f.email); reason != "" {
-			add("email", reason)
+	for _, m := range []struct {
+		v *string
+		f field
+	}{
+		{f.username, h.fields.username}, {f.email, h.fields.email},
+		{f.password, h.fields.password}, {f.aboutMe, h.fields.aboutMe},
+	} {
+		if m.v == nil {
+			continue
 		}
-	}
-	if f.password != nil {
-		switch n := utf8.RuneCountInString(*f.password); {
-		case n < h.cfg.MinPasswordLength:
-			add("password", "password must be at least "+strconv.Itoa(h.cfg.MinPasswordLength)+" characters")
-		case n > maxPassword:
-			add("password", "password must be at most "+strconv.Itoa(maxPassword)+" characters")
+		reason := m.f.check(*m.v)
+		if reason == "" && m.f.prop.Name == "email" {
+			reason = emailProblem(*m.v)
 		}
-	}
-	if f.aboutMe != nil && utf8.RuneCountInString(*f.aboutMe) > maxAboutMe {
-		add("about_me", "about_me must be at most "+strconv.Itoa(maxAboutMe)+" characters")
+		if reason != "" {
+			params = append(params, invalidParam{Name: m.f.prop.Name, Reason: reason})
+		}
 	}
 	return params
 }
 
-// emailProblem says what is wrong with an email address, or "".
+// emailProblem says what is wrong with an email address of a fitting
+// length, or "".
 func emailProblem(email string) string {
-	if utf8.RuneCountInString(email) > maxEmail {
-		return "email must be at most " + strconv.Itoa(maxEmail) + " characters"
-	}
 	a, err := mail.ParseAddress(email)
 	if err != nil || a.Name != "" || a.Address != email {
 		return "email must be a single email address, such as susan@example.com"
@@ -322,7 +428,7 @@ func (h *Users) createUser(c *gin.Context) error {
 		return conflictError(err)
 	}
 	c.Header("Location", h.base(c)+userPath(u.ID))
-	return h.render(c, http.StatusCreated, userResource(u, u, false))
+	return h.render(c, http.StatusCreated, h.fullUser(u, nil, u.ID))
 }
 
 // updateUser serves PUT and PATCH /api/users/:id. Both change the members
@@ -383,5 +489,9 @@ func (h *Users) updateUser(c *gin.Context) error {
 			return conflictError(err)
 		}
 	}
-	return h.render(c, http.StatusOK, userResource(u, u, false))
+	posts, err := h.store.NewestPosts(c.Request.Context(), id)
+	if err != nil {
+		return err
+	}
+	return h.render(c, http.StatusOK, h.fullUser(u, posts, u.ID))
 }

@@ -1,0 +1,103 @@
+package resources
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"microblog/hal"
+)
+
+// field is one member of a request body: what the server accepts, and the
+// HAL-FORMS property that tells a client so. Validation and forms are made
+// from the same field, so a form never promises what the server refuses.
+type field struct {
+	prop hal.Property
+	// pattern is prop.Regex compiled; patternReason says what it wants.
+	pattern       *regexp.Regexp
+	patternReason string
+}
+
+func newField(p hal.Property, patternReason string) field {
+	f := field{prop: p, patternReason: patternReason}
+	if p.Regex != "" {
+		f.pattern = regexp.MustCompile(p.Regex)
+	}
+	return f
+}
+
+// check returns what is wrong with v, or "".
+func (f field) check(v string) string {
+	name := f.prop.Name
+	n := utf8.RuneCountInString(v)
+	switch {
+	case f.prop.MinLength > 0 && n < f.prop.MinLength:
+		return name + " must be at least " + characters(f.prop.MinLength)
+	case f.prop.MaxLength > 0 && n > f.prop.MaxLength:
+		return name + " must be at most " + characters(f.prop.MaxLength)
+	case f.pattern != nil && !f.pattern.MatchString(v):
+		return f.patternReason
+	}
+	return ""
+}
+
+func characters(n int) string {
+	if n == 1 {
+		return "1 character"
+	}
+	return strconv.Itoa(n) + " characters"
+}
+
+// property is the field as a HAL-FORMS property, with value filled in.
+func (f field) property(value string) hal.Property {
+	p := f.prop
+	p.Value = value
+	return p
+}
+
+// optional is the property of the field as a member an update may leave
+// out.
+func (f field) optional(value string) hal.Property {
+	p := f.property(value)
+	p.Required = false
+	return p
+}
+
+// fields are the request members the API validates.
+type fields struct {
+	username, email, password, oldPassword, aboutMe, body field
+}
+
+func newFields(minPassword int) fields {
+	return fields{
+		username: newField(hal.Property{Name: "username", Prompt: "Username", Type: "text", Required: true,
+			Regex: `^[A-Za-z0-9._-]{1,64}$`, MinLength: 1, MaxLength: 64},
+			"username must be 1 to 64 characters, each a letter, a digit, '.', '_' or '-'"),
+		email: newField(hal.Property{Name: "email", Prompt: "Email address", Type: "email", Required: true,
+			MaxLength: 120}, ""),
+		password: newField(hal.Property{Name: "password", Prompt: "Password", Type: "password", Required: true,
+			MinLength: minPassword, MaxLength: 256}, ""),
+		oldPassword: newField(hal.Property{Name: "old_password", Prompt: "Current password (to change it)",
+			Type: "password"}, ""),
+		aboutMe: newField(hal.Property{Name: "about_me", Prompt: "About me", Type: "textarea", MaxLength: 140}, ""),
+		// A post must hold something besides white space. The regex says so
+		// for a browser (JavaScript's \s); the server trims exactly those
+		// characters (isSpace) before counting.
+		body: newField(hal.Property{Name: "body", Prompt: "What's happening?", Type: "textarea", Required: true,
+			Regex: `^[\s\S]*\S[\s\S]*$`, MinLength: 1, MaxLength: 140}, "body must not be only white space"),
+	}
+}
+
+// isSpace is JavaScript's \s: the white space a HAL-FORMS client's regex
+// check knows, so that trimming here agrees with the form.
+func isSpace(r rune) bool {
+	switch r {
+	case '\t', '\n', '\v', '\f', '\r', ' ', '\u00a0', '\u1680', '\u2028', '\u2029', '\u202f', '\u205f', '\u3000', '\ufeff':
+		return true
+	}
+	return r >= '\u2000' && r <= '\u200a'
+}
+
+// trimSpace trims what isSpace calls white space.
+func trimSpace(s string) string { return strings.TrimFunc(s, isSpace) }

@@ -1,0 +1,262 @@
+package resources
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"microblog/hal"
+	"microblog/persistence"
+)
+
+// Link relations of posts.
+const (
+	relPosts = "mb:posts"
+	relFeed  = "mb:feed"
+)
+
+// Posts serves posts, a user's posts and the feed.
+type Posts struct {
+	*api
+}
+
+// Register adds the routes of posts to r.
+func (h *Posts) Register(r gin.IRoutes) {
+	r.GET("/posts", h.handle(h.listPosts))
+	r.POST("/posts", h.handle(h.createPost))
+	r.GET("/posts/:id", h.handle(h.getPost))
+	r.PUT("/posts/:id", h.handle(h.updatePost))
+	r.PATCH("/posts/:id", h.handle(h.updatePost))
+	r.DELETE("/posts/:id", h.handle(h.deletePost))
+	r.GET("/users/:id/posts", h.handle(h.listUserPosts))
+	r.GET("/feed", h.handle(h.getFeed))
+}
+
+func postPath(id int64) string { return "/api/posts/" + strconv.FormatInt(id, 10) }
+
+type postView struct {
+	ID        int64     `json:"id"`
+	Body      string    `json:"body"`
+	Timestamp time.Time `json:"timestamp"`
+}
+
+type authorView struct {
+	ID       int64  `json:"id"`
+	Username string `json:"username"`
+}
+
+// postResource is p as caller sees it, with its author embedded in part
+// and an edit link for the author.
+func postResource(p persistence.Post, caller int64) *hal.Resource {
+	path := postPath(p.ID)
+	author := hal.New(authorView{ID: p.Author.ID, Username: p.Author.Username}).
+		AddLink("self", hal.Link{Href: userPath(p.Author.ID)}).
+		AddLink(relAvatar, hal.Link{Href: avatarURL(p.Author.Email), Type: "image/png"})
+	res := hal.New(postView{ID: p.ID, Body: p.Body, Timestamp: p.CreatedAt.UTC()}).
+		AddLink("self", hal.Link{Href: path}).
+		AddLink("author", hal.Link{Href: userPath(p.Author.ID)})
+	if p.Author.ID == caller {
+		res.AddLink("edit", hal.Link{Href: path})
+	}
+	return res.Embed("author", author)
+}
+
+func postResources(posts []persistence.Post, caller int64) []*hal.Resource {
+	items := make([]*hal.Resource, len(posts))
+	for i, p := range posts {
+		items[i] = postResource(p, caller)
+	}
+	return items
+}
+
+// fullPost is the top-level representation of p, with the author's
+// templates.
+func (h *Posts) fullPost(p persistence.Post, caller int64) *hal.Resource {
+	res := addCuries(postResource(p, caller))
+	if p.Author.ID == caller {
+		path := postPath(p.ID)
+		res.AddTemplate("default", hal.Template{Title: "Edit this post", Method: http.MethodPut, Target: path,
+			ContentType: jsonType, Properties: []hal.Property{h.fields.body.property(p.Body)}}).
+			AddTemplate("delete", hal.Template{Title: "Delete this post", Method: http.MethodDelete, Target: path})
+	}
+	return res
+}
+
+// newPost is the template of POST /api/posts, on the collections a post
+// written there appears in.
+func (h *Posts) newPost() hal.Template {
+	return hal.Template{Title: "Post", Method: http.MethodPost, Target: "/api/posts", ContentType: jsonType,
+		Properties: []hal.Property{h.fields.body.property("")}}
+}
+
+// readBody reads and checks the body member of a post, trimmed.
+func (h *Posts) readBody(c *gin.Context, accepted ...string) (string, error) {
+	obj, err := decodeObject(c, accepted...)
+	if err != nil {
+		return "", err
+	}
+	body, err := obj.str("body", false)
+	if err != nil {
+		return "", err
+	}
+	if body == nil {
+		return "", fieldError("body", "must include a body field")
+	}
+	trimmed := trimSpace(*body)
+	if trimmed == "" {
+		return "", fieldError("body", "body must not be empty or only white space")
+	}
+	if reason := h.fields.body.check(trimmed); reason != "" {
+		return "", fieldError("body", reason)
+	}
+	return trimmed, nil
+}
+
+// createPost serves POST /api/posts.
+func (h *Posts) createPost(c *gin.Context) error {
+	caller, err := h.authenticate(c)
+	if err != nil {
+		return err
+	}
+	body, err := h.readBody(c, jsonType, hal.MediaType)
+	if err != nil {
+		return err
+	}
+	p, err := h.store.CreatePost(c.Request.Context(), caller.ID, body)
+	if err != nil {
+		return err
+	}
+	c.Header("Location", h.base(c)+postPath(p.ID))
+	return h.render(c, http.StatusCreated, h.fullPost(p, caller.ID))
+}
+
+// getPost serves GET /api/posts/:id.
+func (h *Posts) getPost(c *gin.Context) error {
+	caller, err := h.authenticate(c)
+	if err != nil {
+		return err
+	}
+	id, err := parseID(c, "id")
+	if err != nil {
+		return err
+	}
+	p, err := h.store.Post(c.Request.Context(), id)
+	if err != nil {
+		return err
+	}
+	return h.render(c, http.StatusOK, h.fullPost(p, caller.ID))
+}
+
+// updatePost serves PUT and PATCH /api/posts/:id, for the author only.
+func (h *Posts) updatePost(c *gin.Context) error {
+	caller, err := h.authenticate(c)
+	if err != nil {
+		return err
+	}
+	id, err := parseID(c, "id")
+	if err != nil {
+		return err
+	}
+	accepted := []string{jsonType, hal.MediaType}
+	if c.Request.Method == http.MethodPatch {
+		accepted = append(accepted, mergePatchType)
+	}
+	body, err := h.readBody(c, accepted...)
+	if err != nil {
+		return err
+	}
+	p, err := h.store.UpdatePost(c.Request.Context(), id, caller.ID, body)
+	if errors.Is(err, persistence.ErrForbidden) {
+		return newError(http.StatusForbidden, "you may only change your own posts")
+	}
+	if err != nil {
+		return err
+	}
+	return h.render(c, http.StatusOK, h.fullPost(p, caller.ID))
+}
+
+// deletePost serves DELETE /api/posts/:id, for the author only.
+func (h *Posts) deletePost(c *gin.Context) error {
+	caller, err := h.authenticate(c)
+	if err != nil {
+		return err
+	}
+	id, err := parseID(c, "id")
+	if err != nil {
+		return err
+	}
+	err = h.store.DeletePost(c.Request.Context(), id, caller.ID)
+	if errors.Is(err, persistence.ErrForbidden) {
+		return newError(http.StatusForbidden, "you may only delete your own posts")
+	}
+	if err != nil {
+		return err
+	}
+	c.Status(http.StatusNoContent)
+	return nil
+}
+
+// listPosts serves GET /api/posts: every post, newest first.
+func (h *Posts) listPosts(c *gin.Context) error {
+	caller, err := h.authenticate(c)
+	if err != nil {
+		return err
+	}
+	page, perPage, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	posts, total, err := h.store.Posts(c.Request.Context(), storePage(page, perPage))
+	if err != nil {
+		return err
+	}
+	res := collection("/api/posts", relPosts, postResources(posts, caller.ID), hal.Page{Number: page, Size: perPage, TotalItems: total})
+	return h.render(c, http.StatusOK, res.AddTemplate("default", h.newPost()))
+}
+
+// listUserPosts serves GET /api/users/:id/posts, newest first.
+func (h *Posts) listUserPosts(c *gin.Context) error {
+	caller, err := h.authenticate(c)
+	if err != nil {
+		return err
+	}
+	id, err := parseID(c, "id")
+	if err != nil {
+		return err
+	}
+	page, perPage, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	posts, total, err := h.store.UserPosts(c.Request.Context(), id, storePage(page, perPage))
+	if err != nil {
+		return err
+	}
+	res := collection(userPath(id)+"/posts", relPosts, postResources(posts, caller.ID), hal.Page{Number: page, Size: perPage, TotalItems: total})
+	if id == caller.ID {
+		res.AddTemplate("default", h.newPost())
+	}
+	return h.render(c, http.StatusOK, res)
+}
+
+// getFeed serves GET /api/feed: the caller's posts and those of everyone
+// they follow, newest first.
+func (h *Posts) getFeed(c *gin.Context) error {
+	caller, err := h.authenticate(c)
+	if err != nil {
+		return err
+	}
+	page, perPage, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	posts, total, err := h.store.Feed(c.Request.Context(), caller.ID, storePage(page, perPage))
+	if err != nil {
+		return err
+	}
+	res := collection("/api/feed", relPosts, postResources(posts, caller.ID), hal.Page{Number: page, Size: perPage, TotalItems: total})
+	return h.render(c, http.StatusOK, res.AddTemplate("default", h.newPost()))
+}
