@@ -142,28 +142,63 @@ func (s *Store) UserPosts(ctx context.Context, id int64, pg Page) ([]Post, int64
 	return s.postPage(ctx, fmt.Sprintf("posts of %d", id), selectUserPosts, id, pg.Limit, pg.Offset)
 }
 
-// selectFeed pages the posts of the user and of everyone they follow,
-// newest first. The total is the sum of their post counts, read from user
-// rows, so that it costs one row per followee and no scan of their posts.
+// feedTotal is the number of posts in the feed of $1: the sum of the post
+// counts of the user and their followees, read from user rows, so that it
+// costs one row per followee and no scan of their posts.
+const feedTotal = `
+	SELECT (SELECT post_count FROM users WHERE id = $1) + coalesce((
+		SELECT sum(x.post_count) FROM follows f JOIN users x ON x.id = f.followed_id
+		WHERE f.follower_id = $1), 0)::bigint AS total`
+
+// selectFeed reads the posts index newest first and keeps the posts of the
+// user and of their followees, whose ids it holds in a hash (PostgreSQL's
+// hashed SubPlan): one index scan that stops at the end of the page. Its
+// cost is the number of posts it passes over, small when followees post
+// often; see selectFeedFew for the other case.
 const selectFeed = `
-	SELECT o.post_count + coalesce((
-	           SELECT sum(x.post_count) FROM follows f JOIN users x ON x.id = f.followed_id
-	           WHERE f.follower_id = o.id), 0)::bigint,
-	       ` + postColumns + `
-	FROM users o
+	SELECT t.total, ` + postColumns + `
+	FROM (` + feedTotal + `) t
 	LEFT JOIN LATERAL (
 		SELECT * FROM posts
-		WHERE author_id IN (SELECT followed_id FROM follows WHERE follower_id = o.id UNION ALL SELECT o.id)
+		WHERE author_id = $1 OR author_id IN (SELECT followed_id FROM follows WHERE follower_id = $1)
 		ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3
 	) p ON true
 	LEFT JOIN users a ON a.id = p.author_id
-	WHERE o.id = $1
 	ORDER BY p.created_at DESC, p.id DESC`
 
-// Feed returns a page of the posts of user id and of the users they
-// follow, newest first, and how many there are.
-func (s *Store) Feed(ctx context.Context, id int64, pg Page) ([]Post, int64, error) {
-	return s.postPage(ctx, fmt.Sprintf("feed of %d", id), selectFeed, id, pg.Limit, pg.Offset)
+// selectFeedFew takes the newest posts of each of the few authors of a
+// feed from the author index and merges them: it reads at most
+// (followees + 1) * (offset + limit) index entries, whatever the rest of
+// the posts table holds.
+const selectFeedFew = `
+	SELECT t.total, ` + postColumns + `
+	FROM (` + feedTotal + `) t
+	LEFT JOIN LATERAL (
+		SELECT p.* FROM (SELECT followed_id AS author FROM follows WHERE follower_id = $1 UNION ALL SELECT $1) f
+		CROSS JOIN LATERAL (
+			SELECT * FROM posts WHERE author_id = f.author
+			ORDER BY created_at DESC, id DESC LIMIT $2::bigint + $3::bigint
+		) p
+		ORDER BY p.created_at DESC, p.id DESC LIMIT $2 OFFSET $3
+	) p ON true
+	LEFT JOIN users a ON a.id = p.author_id
+	ORDER BY p.created_at DESC, p.id DESC`
+
+// feedFewBudget is the number of index entries up to which the feed merges
+// per-author lists rather than scanning all posts newest first.
+const feedFewBudget = 2000
+
+// Feed returns a page of the posts of user id, who follows following
+// users, and of the users they follow, newest first, and how many there
+// are. Of its two plans it takes the per-author merge when that reads few
+// entries (a user who follows few people, or a shallow page), else the
+// scan of all posts newest first, which is short when followees are active.
+func (s *Store) Feed(ctx context.Context, id, following int64, pg Page) ([]Post, int64, error) {
+	query := selectFeed
+	if pg.Offset <= feedFewBudget && (following+1)*(pg.Offset+pg.Limit) <= feedFewBudget {
+		query = selectFeedFew
+	}
+	return s.postPage(ctx, fmt.Sprintf("feed of %d", id), query, id, pg.Limit, pg.Offset)
 }
 
 // postPage runs a page query whose rows are a total followed by post

@@ -141,3 +141,58 @@ func TestLoginAndRevoke(t *testing.T) {
 		t.Errorf("revoke twice: %v", err)
 	}
 }
+
+// TestFeedPlansAgree checks that the feed's two plans, the per-author merge
+// and the scan of all posts newest first, give the same pages.
+func TestFeedPlansAgree(t *testing.T) {
+	t.Parallel()
+	s, pool := newStore(t)
+	ctx := t.Context()
+	var ids []int64
+	for i := range 6 {
+		u, err := s.CreateUser(ctx, persistence.NewUser{Username: fmt.Sprintf("u%d", i), Email: fmt.Sprintf("u%d@example.com", i), Password: "12345678"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, u.ID)
+	}
+	for _, followed := range ids[1:4] {
+		if err := s.Follow(ctx, ids[0], followed); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	// Posts by everyone, some at the same instant, so that ties are broken
+	// by id in both plans.
+	for i := range 60 {
+		_, err := pool.Exec(ctx, `INSERT INTO posts (author_id, body, created_at, updated_at) VALUES ($1, $2, $3, $3)`,
+			ids[i%6], fmt.Sprintf("post %d", i), base.Add(time.Duration(i/2)*time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, pg := range []persistence.Page{{Offset: 0, Limit: 10}, {Offset: 10, Limit: 7}, {Offset: 35, Limit: 10}, {Offset: 100, Limit: 10}} {
+		few, fewTotal, err := s.Feed(ctx, ids[0], 3, pg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scan, scanTotal, err := s.Feed(ctx, ids[0], 1<<40, pg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fewTotal != 40 || scanTotal != 40 || fmt.Sprint(postIDs(few)) != fmt.Sprint(postIDs(scan)) {
+			t.Errorf("page %+v: merge %v (%d), scan %v (%d), want the same 40 in all", pg, postIDs(few), fewTotal, postIDs(scan), scanTotal)
+		}
+		if pg.Offset < 40 && len(few) == 0 {
+			t.Errorf("page %+v: empty", pg)
+		}
+	}
+}
+
+func postIDs(posts []persistence.Post) []int64 {
+	ids := make([]int64, len(posts))
+	for i, p := range posts {
+		ids[i] = p.ID
+	}
+	return ids
+}

@@ -253,7 +253,7 @@ func (h *Posts) getFeed(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	posts, total, err := h.store.Feed(c.Request.Context(), caller.ID, storePage(page, perPage))
+	posts, total, err := h.store.Feed(c.Request.Context(), caller.ID, caller.FollowingCount, storePage(page, perPage))
 	if err != nil {
 		return err
 	}
