@@ -76,7 +76,7 @@ func NewHandler(store *persistence.Store, cfg Config) http.Handler {
 		slices.Sort(methods)
 		writeError(c, a.log, newError(http.StatusMethodNotAllowed, "").with("Allow", strings.Join(methods, ", ")))
 	})
-	r.GET("/", func(c *gin.Context) { c.Redirect(http.StatusFound, a.base(c)+"/api") })
+	r.GET("/", a.home)
 
 	g := r.Group("/api")
 	(&Root{api: a}).Register(g)
@@ -85,6 +85,17 @@ func NewHandler(store *persistence.Store, cfg Config) http.Handler {
 	(&Posts{api: a}).Register(g)
 	addHeadAndOptions(r)
 	return r
+}
+
+// home serves GET /: a browser goes to the explorer, anything else to the
+// API's root.
+func (a *api) home(c *gin.Context) {
+	c.Header("Vary", "Accept")
+	to := "/api"
+	if prefersHTML(c.GetHeader("Accept")) {
+		to = "/explorer/"
+	}
+	c.Redirect(http.StatusFound, a.base(c)+to)
 }
 
 type panicError struct{ v any }

@@ -236,3 +236,19 @@ func TestInternalErrorsSayNothing(t *testing.T) {
 		}
 	}
 }
+
+func TestHome(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	for accept, want := range map[string]string{
+		"text/html,application/xhtml+xml,*/*;q=0.8": "/explorer/",
+		"*/*":                  "/api",
+		"application/hal+json": "/api",
+		"":                     "/api",
+	} {
+		res := srv.do(t, request{method: http.MethodGet, path: "/", header: map[string]string{"Accept": accept}})
+		if res.code != http.StatusFound || res.header.Get("Location") != want {
+			t.Errorf("GET / with Accept %q: %d to %q, want 302 to %q", accept, res.code, res.header.Get("Location"), want)
+		}
+	}
+}
