@@ -83,6 +83,7 @@ func NewHandler(store *persistence.Store, cfg Config) http.Handler {
 	(&Users{api: a}).Register(g)
 	(&Tokens{api: a}).Register(g)
 	(&Posts{api: a}).Register(g)
+	Explorer{}.Register(r)
 	addHeadAndOptions(r)
 	return r
 }
@@ -117,12 +118,15 @@ func fmtAny(v any) string {
 func addHeadAndOptions(r *gin.Engine) {
 	allowed := map[string][]string{}
 	var paths []string
-	for _, ri := range r.Routes() {
+	routes := r.Routes()
+	for _, ri := range routes {
 		if _, ok := allowed[ri.Path]; !ok {
 			paths = append(paths, ri.Path)
 		}
 		allowed[ri.Path] = append(allowed[ri.Path], ri.Method)
-		if ri.Method == http.MethodGet {
+	}
+	for _, ri := range routes {
+		if ri.Method == http.MethodGet && !slices.Contains(allowed[ri.Path], http.MethodHead) {
 			r.HEAD(ri.Path, ri.HandlerFunc)
 			allowed[ri.Path] = append(allowed[ri.Path], http.MethodHead)
 		}

@@ -72,7 +72,7 @@ type fields struct {
 func newFields(minPassword int) fields {
 	return fields{
 		username: newField(hal.Property{Name: "username", Prompt: "Username", Type: "text", Required: true,
-			Regex: `^[A-Za-z0-9._-]{1,64}$`, MinLength: 1, MaxLength: 64},
+			Regex: `^[A-Za-z0-9._\-]{1,64}$`, MinLength: 1, MaxLength: 64},
 			"username must be 1 to 64 characters, each a letter, a digit, '.', '_' or '-'"),
 		email: newField(hal.Property{Name: "email", Prompt: "Email address", Type: "email", Required: true,
 			MaxLength: 120}, ""),

@@ -1,0 +1,610 @@
+// The HAL and HAL-FORMS explorer of the microblog API.
+//
+// Every string that comes from the API (values, hrefs, headers, problems)
+// goes into the page as text or as an attribute value, never as markup: a
+// post body such as "<script>…</script>" must stay a string.
+
+const FORMS = 'application/prs.hal-forms+json';
+const MAX_RESPONSES = 20;
+const MAX_DEPTH = 4;
+const SECRET_MEMBERS = new Set(['password', 'old_password', 'token']);
+const INPUT_TYPES = new Set(['hidden', 'text', 'textarea', 'search', 'tel', 'url', 'email', 'password',
+  'date', 'month', 'week', 'time', 'datetime-local', 'number', 'range', 'color']);
+const REASONS = {
+  200: 'OK', 201: 'Created', 204: 'No Content', 304: 'Not Modified', 400: 'Bad Request',
+  401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
+  406: 'Not Acceptable', 409: 'Conflict', 412: 'Precondition Failed', 413: 'Content Too Large',
+  415: 'Unsupported Media Type', 428: 'Precondition Required', 500: 'Internal Server Error',
+};
+
+// The page lives at <prefix>explorer/ and the API at <prefix>api, so that
+// the explorer works behind a proxy that adds a path prefix.
+const prefix = location.pathname.replace(/explorer\/[^/]*$/, '');
+const apiRoot = `${prefix}api`;
+
+const state = {
+  token: null, // the bearer token: in this variable only, never in storage
+  tokensHref: null, // where the token came from, to revoke it
+  root: null, // the root document, for mb:tokens and mb:me
+  shown: null, // the path of the resource on screen (or being fetched)
+  self: null, // its self href, the target of templates without one
+  seq: 0, // the number of the latest navigation
+  ids: 0, // for unique element ids
+};
+
+const $ = (id) => document.getElementById(id);
+const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+const asArray = (v) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+const uid = () => `f${++state.ids}`;
+
+// el builds an element. Children that are strings become text nodes;
+// attribute values are set with setAttribute, so neither can become markup.
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    e.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children) {
+    if (c !== undefined && c !== null && c !== false) e.append(c instanceof Node ? c : String(c));
+  }
+  return e;
+}
+
+// apiPath returns href as a normalized same-origin path under the API, or
+// null for anything else (another origin, another part of the site).
+function apiPath(href) {
+  if (typeof href !== 'string' || !href.startsWith('/') || href.startsWith('//') || href.includes('\\')) {
+    return null;
+  }
+  let url;
+  try {
+    url = new URL(href, location.origin);
+  } catch {
+    return null;
+  }
+  if (url.origin !== location.origin) return null;
+  if (url.pathname !== apiRoot && !url.pathname.startsWith(`${apiRoot}/`)) return null;
+  return url.pathname + url.search;
+}
+
+// locationPath turns a Location header (a path or a URL) into an API path.
+function locationPath(value) {
+  if (!value) return null;
+  try {
+    const url = new URL(value, location.href);
+    return url.origin === location.origin ? apiPath(url.pathname + url.search) : null;
+  } catch {
+    return null;
+  }
+}
+
+const hashPath = () => apiPath(location.hash.slice(1) || apiRoot);
+
+function linkHref(doc, rel) {
+  const link = isObject(doc?._links) ? asArray(doc._links[rel])[0] : undefined;
+  return isObject(link) && typeof link.href === 'string' ? link.href : null;
+}
+
+// --- RFC 6570, the forms the API uses: {var}, {/var}, {.var}, {?a,b}, {&a}.
+
+const EXPRESSION = /\{([+#./;?&]?)([^}]*)\}/g;
+
+const varNames = (list) => list.split(',').map((v) => v.trim().replace(/(\*|:\d+)$/, '')).filter(Boolean);
+
+function templateVars(template) {
+  const vars = [];
+  for (const [, op, list] of template.matchAll(EXPRESSION)) {
+    for (const name of varNames(list)) {
+      if (!vars.some((v) => v.name === name)) vars.push({ name, inQuery: op === '?' || op === '&' });
+    }
+  }
+  return vars;
+}
+
+const encode = (s) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+
+function expand(template, values) {
+  return template.replace(EXPRESSION, (_, op, list) => {
+    const names = varNames(list).filter((n) => values[n] !== undefined && values[n] !== '');
+    if (names.length === 0) return '';
+    if (op === '?' || op === '&') return op + names.map((n) => `${encode(n)}=${encode(values[n])}`).join('&');
+    const lead = op === '/' || op === '.' || op === '#' ? op : '';
+    return lead + names.map((n) => encode(values[n])).join(op === '/' || op === '.' ? op : ',');
+  });
+}
+
+// --- Requests and what came back.
+
+function base64(text) {
+  return btoa(String.fromCharCode(...new TextEncoder().encode(text)));
+}
+
+function redact(key, value) {
+  return SECRET_MEMBERS.has(key) && typeof value === 'string' ? '•••••• (hidden)' : value;
+}
+
+// request sends one request with the token (or the given Authorization),
+// shows the exchange, and returns it; null when the network failed.
+async function request(method, url, { body, contentType, authorization, shownBody } = {}) {
+  const headers = { Accept: FORMS };
+  if (authorization) headers.Authorization = authorization;
+  else if (state.token) headers.Authorization = `Bearer ${state.token}`;
+  if (body !== undefined) headers['Content-Type'] = contentType;
+  const x = { method, url, requestHeaders: Object.entries(headers), status: 0 };
+  if (body !== undefined) x.requestBody = JSON.stringify(shownBody ?? body, redact, 2);
+  if (x.requestHeaders.some(([k]) => k === 'Authorization')) {
+    x.requestHeaders = x.requestHeaders.map(([k, v]) => [k, k === 'Authorization' ? `${v.split(' ')[0]} ••••••` : v]);
+  }
+  let res;
+  try {
+    // credentials: 'omit' keeps cookies out and the browser's own Basic
+    // dialog away; no-store shows what the server says now.
+    res = await fetch(url, { method, headers, body, cache: 'no-store', credentials: 'omit' });
+    x.text = method === 'HEAD' ? '' : await res.text();
+  } catch (err) {
+    x.error = String(err);
+    showExchange(x);
+    return null;
+  }
+  x.status = res.status;
+  x.statusText = res.statusText || REASONS[res.status] || '';
+  x.ok = res.ok;
+  x.headers = [...res.headers];
+  x.header = (name) => res.headers.get(name);
+  x.type = (res.headers.get('Content-Type') ?? '').split(';')[0].trim().toLowerCase();
+  if (x.text && /[/+]json$/.test(x.type)) {
+    try {
+      x.data = JSON.parse(x.text);
+    } catch {
+      x.data = undefined;
+    }
+  }
+  if (x.type === 'application/problem+json' && isObject(x.data)) x.problem = x.data;
+  if (res.status === 401 && state.token && /invalid_token/.test(res.headers.get('WWW-Authenticate') ?? '')) {
+    forgetToken();
+    x.note = 'The token is no longer valid: log in again.';
+  }
+  showExchange(x);
+  return x;
+}
+
+function statusClass(status) {
+  if (status >= 200 && status < 300) return 'ok';
+  if (status >= 300 && status < 400) return 'redirect';
+  return 'error';
+}
+
+function headerTable(rows) {
+  const body = el('tbody');
+  for (const [name, value] of rows) body.append(el('tr', {}, el('th', { scope: 'row' }, name), el('td', {}, value)));
+  return el('table', { class: 'headers' }, body);
+}
+
+function problemParts(p, status) {
+  const params = el('ul', { class: 'params' });
+  for (const ip of asArray(p.invalid_params)) {
+    if (isObject(ip)) params.append(el('li', {}, el('code', {}, ip.name ?? '?'), ': ', ip.reason ?? ''));
+  }
+  return {
+    title: `${p.status ?? status} ${p.title ?? ''}`.trim(),
+    detail: typeof p.detail === 'string' ? p.detail : '',
+    params,
+  };
+}
+
+function showExchange(x) {
+  const line = x.error ? `network error: ${x.error}` : `${x.status} ${x.statusText}`.trim();
+  const status = $('status');
+  status.textContent = `${x.method} ${x.url} → ${line}${x.note ? `. ${x.note}` : ''}`;
+  status.dataset.status = String(x.status);
+  status.className = `status ${statusClass(x.status)}`;
+
+  const box = $('problem');
+  box.hidden = !x.problem;
+  if (x.problem) {
+    const parts = problemParts(x.problem, x.status);
+    $('problem-title').textContent = parts.title;
+    $('problem-detail').textContent = parts.detail;
+    $('problem-params').replaceChildren(...parts.params.childNodes);
+  }
+
+  const list = $('responses');
+  for (const d of list.querySelectorAll('details[open]')) d.open = false;
+  const details = el('details', { open: true },
+    el('summary', {}, el('span', { class: 'method' }, x.method), ' ', el('code', {}, x.url), ' ',
+      el('strong', { class: 'code' }, line)));
+  details.append(el('p', { class: 'caption' }, 'Request headers'), headerTable(x.requestHeaders));
+  if (x.requestBody !== undefined) details.append(el('p', { class: 'caption' }, 'Request body'), el('pre', {}, x.requestBody));
+  if (x.problem) {
+    const parts = problemParts(x.problem, x.status);
+    details.append(el('div', { class: 'problem' }, el('strong', {}, parts.title), el('p', {}, parts.detail), parts.params));
+  }
+  if (x.headers) details.append(el('p', { class: 'caption' }, 'Response headers'), headerTable(x.headers));
+  if (x.text) {
+    const shown = x.data !== undefined ? JSON.stringify(x.data, redact, 2) : x.text.slice(0, 100000);
+    details.append(el('p', { class: 'caption' }, 'Response body'), el('pre', { class: 'body' }, shown));
+  }
+  list.prepend(el('li', {
+    class: statusClass(x.status), 'data-method': x.method, 'data-url': x.url, 'data-status': x.status,
+  }, details));
+  while (list.children.length > MAX_RESPONSES) list.lastElementChild.remove();
+}
+
+function say(message) {
+  const status = $('status');
+  status.textContent = message;
+  delete status.dataset.status;
+  status.className = 'status error';
+  $('problem').hidden = true;
+}
+
+// --- The resource on screen.
+
+function valueNode(v) {
+  if (v !== null && typeof v === 'object') return el('pre', {}, JSON.stringify(v, null, 2));
+  if (v === '') return el('code', { class: 'none', title: 'an empty string' }, '""');
+  if (typeof v === 'string') return el('span', { class: 'string' }, v);
+  return el('code', {}, JSON.stringify(v));
+}
+
+function fillProperties(tbody, doc) {
+  tbody.replaceChildren();
+  for (const [k, v] of Object.entries(doc)) {
+    if (k === '_links' || k === '_embedded' || k === '_templates') continue;
+    tbody.append(el('tr', { 'data-property': k }, el('th', { scope: 'row' }, k), el('td', {}, valueNode(v))));
+  }
+  if (!tbody.children.length) tbody.append(el('tr', {}, el('td', { class: 'none' }, 'No properties.')));
+}
+
+// relLabel names a rel, linking a curied one to its documentation.
+function relLabel(rel, curies) {
+  const [name, ref] = rel.includes(':') ? rel.split(/:(.*)/s) : [];
+  const curie = curies.find((c) => isObject(c) && c.name === name && typeof c.href === 'string');
+  const doc = curie && apiPath(expand(curie.href, { rel: ref }));
+  return doc ? el('a', { class: 'rel rel-doc', href: `#${doc}`, title: `Documentation of ${rel}` }, rel)
+    : el('span', { class: 'rel' }, rel);
+}
+
+function templatedLink(link) {
+  const form = el('form', { class: 'templated', 'data-href': link.href }, el('code', {}, link.href));
+  for (const v of templateVars(link.href)) {
+    const id = uid();
+    form.append(el('span', { class: 'var' }, el('label', { for: id }, v.name),
+      el('input', { id, name: v.name, required: !v.inQuery, size: 6, autocomplete: 'off' })));
+  }
+  form.append(el('button', { type: 'submit' }, 'Go'));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const values = Object.fromEntries(new FormData(form));
+    const href = expand(link.href, values);
+    const path = apiPath(href);
+    if (path) go(path);
+    else say(`${href} is not a path under ${apiRoot}: not followed.`);
+  });
+  return form;
+}
+
+function linkNode(rel, link, top) {
+  if (!isObject(link) || typeof link.href !== 'string') return el('span', { class: 'none' }, '(a link with no href)');
+  const extra = ['title', 'name', 'type', 'hreflang', 'deprecation']
+    .filter((k) => typeof link[k] === 'string')
+    .map((k) => el('span', { class: 'attr' }, ` ${k}: ${link[k]}`));
+  if (rel === 'curies') return el('span', {}, el('code', {}, link.href), ...extra, el('span', { class: 'attr' }, ' (curie)'));
+  if (link.templated === true) return el('span', {}, templatedLink(link), ...extra);
+  const path = apiPath(link.href);
+  if (path) return el('span', {}, el('a', { class: 'link', href: `#${path}` }, link.href), ...extra);
+  // Not the API: shown, never followed. An avatar from Gravatar is shown as
+  // an image (the CSP allows that host and nothing else).
+  const text = el('code', { class: 'external' }, link.href);
+  if (top && rel === 'mb:avatar' && link.href.startsWith('https://www.gravatar.com/')) {
+    const img = el('img', { class: 'avatar', src: link.href, alt: 'avatar', width: 64, height: 64 });
+    img.addEventListener('error', () => { img.hidden = true; });
+    return el('span', {}, img, text, ...extra);
+  }
+  return el('span', {}, text, ...extra);
+}
+
+function fillLinks(list, doc, top) {
+  list.replaceChildren();
+  const links = isObject(doc._links) ? doc._links : {};
+  const curies = asArray(links.curies);
+  for (const [rel, value] of Object.entries(links)) {
+    const hrefs = el('ul', { class: 'hrefs' });
+    for (const link of asArray(value)) hrefs.append(el('li', {}, linkNode(rel, link, top)));
+    list.append(el('li', { 'data-rel': rel }, relLabel(rel, curies), hrefs));
+  }
+  if (!list.children.length) list.append(el('li', { class: 'none' }, 'No links.'));
+}
+
+function itemLabel(item) {
+  for (const k of ['username', 'title', 'name', 'body']) {
+    if (typeof item[k] === 'string' && item[k] !== '') return item[k].length > 80 ? `${item[k].slice(0, 79)}…` : item[k];
+  }
+  return item.id !== undefined ? `#${item.id}` : linkHref(item, 'self') ?? '(no self link)';
+}
+
+function embeddedItem(item, depth) {
+  const path = apiPath(linkHref(item, 'self'));
+  const summary = el('summary', {}, el('span', { class: 'label' }, itemLabel(item)));
+  if (path) summary.append(' ', el('a', { class: 'open', href: `#${path}` }, `open ${path}`));
+  const properties = el('tbody');
+  fillProperties(properties, item);
+  const links = el('ul', { class: 'links' });
+  fillLinks(links, item, false);
+  const details = el('details', { class: 'item', 'data-self': path ?? undefined }, summary,
+    el('table', { class: 'properties' }, properties), links);
+  if (depth < MAX_DEPTH) {
+    const nested = el('div', { class: 'nested' });
+    fillEmbedded(nested, item, depth);
+    if (nested.querySelector('[data-embedded-rel]')) details.append(nested);
+  }
+  return details;
+}
+
+function fillEmbedded(box, doc, depth) {
+  box.replaceChildren();
+  const embedded = isObject(doc._embedded) ? doc._embedded : {};
+  for (const [rel, value] of Object.entries(embedded)) {
+    const items = asArray(value).filter(isObject);
+    const group = el('section', { class: 'embedded', 'data-embedded-rel': rel },
+      el('p', { class: 'caption' }, el('code', {}, rel), ` (${items.length})`));
+    for (const item of items) group.append(embeddedItem(item, depth + 1));
+    box.append(group);
+  }
+  if (!depth && !box.children.length) box.append(el('p', { class: 'none' }, 'Nothing embedded.'));
+}
+
+// --- HAL-FORMS templates.
+
+// htmlPattern turns a template's regex into a pattern attribute, which is
+// anchored already. A regex the browser cannot compile is left to the
+// server to check.
+function htmlPattern(regex) {
+  if (typeof regex !== 'string' || regex === '') return null;
+  let p = regex.startsWith('^') ? regex.slice(1) : regex;
+  if (p.endsWith('$') && !p.endsWith('\\$')) p = p.slice(0, -1);
+  try {
+    new RegExp(`^(?:${p})$`, 'v'); // eslint-disable-line no-new
+  } catch {
+    return null;
+  }
+  return p;
+}
+
+function field(p) {
+  const id = uid();
+  const type = INPUT_TYPES.has(p.type) ? p.type : 'text';
+  const input = type === 'textarea' ? el('textarea', { rows: 3 }) : el('input', { type });
+  input.id = id;
+  input.name = p.name;
+  input.required = p.required === true;
+  input.readOnly = p.readOnly === true;
+  if (Number.isInteger(p.minLength)) input.minLength = p.minLength;
+  if (Number.isInteger(p.maxLength)) input.maxLength = p.maxLength;
+  for (const k of ['min', 'max', 'step']) if (typeof p[k] === 'number') input.setAttribute(k, String(p[k]));
+  if (typeof p.placeholder === 'string') input.placeholder = p.placeholder;
+  const pattern = type === 'textarea' ? null : htmlPattern(p.regex);
+  if (pattern) input.pattern = pattern;
+  if (p.value !== undefined && p.value !== null) input.value = String(p.value);
+  if (type === 'hidden') return input;
+  const label = el('label', { for: id }, typeof p.prompt === 'string' && p.prompt ? p.prompt : p.name,
+    p.required === true ? el('span', { class: 'required', title: 'required' }, ' *') : null);
+  return el('div', { class: 'field' }, label, input);
+}
+
+function templateForm(key, t) {
+  const method = (typeof t.method === 'string' ? t.method : 'GET').toUpperCase();
+  const target = typeof t.target === 'string' ? t.target : state.self;
+  const props = asArray(t.properties).filter((p) => isObject(p) && typeof p.name === 'string');
+  const title = typeof t.title === 'string' && t.title ? t.title : key;
+  const form = el('form', { class: 'template', 'data-template': key, 'data-method': method });
+  const fields = el('fieldset', {}, el('legend', {}, title),
+    el('p', { class: 'target' }, el('span', { class: 'method' }, method), ' ', el('code', {}, target ?? '(none)'),
+      ' ', el('span', { class: 'key' }, `template ${key}`)));
+  for (const p of props) fields.append(field(p));
+  fields.append(el('button', { type: 'submit' }, title));
+  form.append(fields);
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    submitTemplate(form, t, method, target, props);
+  });
+  return form;
+}
+
+function fillTemplates(templates) {
+  const entries = isObject(templates) ? Object.entries(templates).filter(([, t]) => isObject(t)) : [];
+  $('templates').replaceChildren(...entries.map(([key, t]) => templateForm(key, t)));
+  $('templates-section').hidden = entries.length === 0;
+}
+
+async function submitTemplate(form, t, method, target, props) {
+  const path = apiPath(target);
+  if (!path) {
+    say(`The form's target ${target} is not a path under ${apiRoot}: not sent.`);
+    return;
+  }
+  // Empty optional fields are left out, so that "no change" is not "make it
+  // empty".
+  const values = {};
+  for (const p of props) {
+    const input = form.elements.namedItem(p.name);
+    if (!input || input.value === '') continue;
+    values[p.name] = input.type === 'number' || input.type === 'range' ? Number(input.value) : input.value;
+  }
+  if (method === 'GET') {
+    const query = new URLSearchParams(values).toString();
+    go(apiPath(query ? `${path}${path.includes('?') ? '&' : '?'}${query}` : path) ?? path);
+    return;
+  }
+  let body;
+  let contentType;
+  if (props.length) {
+    contentType = typeof t.contentType === 'string' && t.contentType ? t.contentType : 'application/json';
+    body = contentType.includes('x-www-form-urlencoded') ? new URLSearchParams(values).toString() : JSON.stringify(values);
+  }
+  const button = form.querySelector('button[type="submit"]');
+  button.disabled = true;
+  try {
+    const x = await request(method, path, { body, contentType, shownBody: values });
+    if (x) afterSubmit(x, method, path);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// afterSubmit shows what a form led to: the resource the server returned,
+// the one it created, or the current one again.
+function afterSubmit(x, method, path) {
+  const created = locationPath(x.header('Location'));
+  const self = apiPath(linkHref(x.data, 'self'));
+  if ((x.status === 200 || x.status === 201) && isObject(x.data) && isObject(x.data._links)) {
+    show(x.status === 201 ? created ?? self ?? path : self ?? path, x.data);
+  } else if (x.status === 201 && created) {
+    go(created);
+  } else if (x.ok) {
+    if (method === 'DELETE' && path === state.self) go(apiRoot);
+    else if (state.shown) navigate(state.shown);
+  }
+}
+
+// --- Navigation. The fragment holds the path shown: #/api/users/2.
+
+function render(path, doc) {
+  const self = apiPath(linkHref(doc, 'self'));
+  state.self = self ?? path;
+  $('resource').dataset.path = path;
+  $('resource-title').textContent = self && self !== path ? `${path} (self: ${self})` : path;
+  $('location').textContent = path;
+  document.title = `${path} · Microblog API explorer`;
+  $('resource-note').hidden = true;
+  fillProperties($('properties').tBodies[0], doc);
+  fillLinks($('links'), doc, true);
+  fillTemplates(doc._templates);
+  fillEmbedded($('embedded'), doc, 0);
+  if (path === apiRoot) state.root = doc;
+}
+
+function renderNothing(path, x) {
+  state.self = path;
+  $('resource').dataset.path = path;
+  $('resource-title').textContent = path;
+  $('location').textContent = path;
+  const note = $('resource-note');
+  note.hidden = false;
+  note.textContent = x ? `No resource to show: the server answered ${x.status} ${x.statusText}.`
+    : 'No resource to show: the request failed.';
+  $('properties').tBodies[0].replaceChildren();
+  $('links').replaceChildren();
+  fillTemplates(undefined);
+  $('embedded').replaceChildren();
+}
+
+// show puts a document the server sent on screen as path, and records path
+// in the fragment without fetching it again.
+function show(path, doc) {
+  state.seq++;
+  state.shown = path;
+  render(path, doc);
+  if (hashPath() !== path) location.hash = path;
+}
+
+async function navigate(path) {
+  const seq = ++state.seq;
+  state.shown = path;
+  $('location').textContent = path;
+  const x = await request('GET', path);
+  if (seq !== state.seq) return; // a later navigation won
+  if (x && x.ok && isObject(x.data)) render(path, x.data);
+  else renderNothing(path, x);
+}
+
+// go shows path: through the fragment, so that back and forward work.
+function go(path) {
+  if (hashPath() === path) navigate(path);
+  else location.hash = path;
+}
+
+function onHashChange() {
+  const path = hashPath();
+  if (!path) {
+    say(`Only paths under ${apiRoot} can be explored: ${location.hash.slice(1)}`);
+    return;
+  }
+  if (path !== state.shown) navigate(path);
+}
+
+// --- Logging in and out.
+
+async function loadRoot() {
+  if (state.root) return state.root;
+  const x = await request('GET', apiRoot);
+  if (x && x.ok && isObject(x.data)) state.root = x.data;
+  return state.root;
+}
+
+function forgetToken() {
+  state.token = null;
+  state.tokensHref = null;
+  $('session').hidden = true;
+  $('login').hidden = false;
+}
+
+async function showMe(root) {
+  const user = $('session-user');
+  user.textContent = $('login-username').value;
+  user.removeAttribute('href');
+  const me = apiPath(linkHref(root, 'mb:me'));
+  const x = me && await request('GET', me);
+  if (x && x.ok && isObject(x.data)) {
+    if (typeof x.data.username === 'string') user.textContent = x.data.username;
+    const self = apiPath(linkHref(x.data, 'self'));
+    if (self) user.setAttribute('href', `#${self}`);
+  }
+}
+
+async function logIn(e) {
+  e.preventDefault();
+  const root = await loadRoot();
+  const tokens = apiPath(linkHref(root, 'mb:tokens'));
+  if (!tokens) {
+    say('The API root has no mb:tokens link: cannot log in.');
+    return;
+  }
+  const credentials = `${$('login-username').value}:${$('login-password').value}`;
+  const x = await request('POST', tokens, { authorization: `Basic ${base64(credentials)}` });
+  if (!x || x.status !== 200 || typeof x.data?.token !== 'string') return;
+  state.token = x.data.token;
+  state.tokensHref = tokens;
+  $('login-password').value = '';
+  await showMe(root);
+  $('login').hidden = true;
+  $('session').hidden = false;
+  $('session').title = typeof x.data.expires_at === 'string' ? `The token expires at ${x.data.expires_at}` : '';
+  if (state.shown) navigate(state.shown); // what a resource shows depends on who asks
+}
+
+async function logOut() {
+  if (state.token && state.tokensHref) await request('DELETE', state.tokensHref);
+  forgetToken();
+  if (state.shown) navigate(state.shown);
+}
+
+// --- Start.
+
+$('login').addEventListener('submit', logIn);
+$('logout').addEventListener('click', logOut);
+$('home').addEventListener('click', () => go(apiRoot));
+$('reload').addEventListener('click', () => state.shown && navigate(state.shown));
+// A link to the resource on screen changes no fragment: reload it instead.
+document.addEventListener('click', (e) => {
+  const a = e.target.closest('a[href^="#/"]');
+  const path = a && apiPath(a.getAttribute('href').slice(1));
+  if (path && path === hashPath()) {
+    e.preventDefault();
+    navigate(path);
+  }
+});
+window.addEventListener('hashchange', onHashChange);
+if (!location.hash) history.replaceState(null, '', `#${apiRoot}`);
+onHashChange();
