@@ -10,6 +10,7 @@ require (
 	github.com/google/go-cmp v0.7.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/pressly/goose/v3 v3.30.1
+	github.com/rs/cors v1.11.1
 	github.com/yosida95/uritemplate/v3 v3.0.2
 	golang.org/x/text v0.44.0
 )

@@ -15,22 +15,30 @@ type Post struct {
 	Body      string
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// Version counts the post's changes; ChangedAt is when the last was.
+	Version   int64
+	ChangedAt time.Time
 	Author    Author
 }
 
-// Author is the part of a user that is embedded in their posts.
+// Author is the part of a user that is embedded in their posts, with the
+// version and time of the user's last change as the read saw them.
 type Author struct {
-	ID       int64
-	Username string
-	Email    string
+	ID        int64
+	Username  string
+	Email     string
+	Version   int64
+	ChangedAt time.Time
 }
 
 // postColumns are the columns scanPost reads, in its order, from a post p
 // and its author a.
-const postColumns = `p.id, p.body, p.created_at, p.updated_at, a.id, a.username, a.email`
+const postColumns = `p.id, p.body, p.created_at, p.updated_at, p.version, p.changed_at,
+	a.id, a.username, a.email, a.version, a.changed_at`
 
 func scanPost(row pgx.Row, p *Post) error {
-	return row.Scan(&p.ID, &p.Body, &p.CreatedAt, &p.UpdatedAt, &p.Author.ID, &p.Author.Username, &p.Author.Email)
+	return row.Scan(&p.ID, &p.Body, &p.CreatedAt, &p.UpdatedAt, &p.Version, &p.ChangedAt,
+		&p.Author.ID, &p.Author.Username, &p.Author.Email, &p.Author.Version, &p.Author.ChangedAt)
 }
 
 const insertPost = `
@@ -66,19 +74,21 @@ func (s *Store) Post(ctx context.Context, id int64) (Post, error) {
 
 const updatePost = `
 	WITH p AS (
-		UPDATE posts SET body = $3, updated_at = $4 WHERE id = $1 AND author_id = $2
+		UPDATE posts SET body = $3, updated_at = $4
+		WHERE id = $1 AND author_id = $2 AND ($5::bigint IS NULL OR version = $5)
 		RETURNING *
 	)
 	SELECT ` + postColumns + ` FROM p JOIN users a ON a.id = p.author_id`
 
 // UpdatePost sets the body of post id, which author must have written. It
-// returns ErrNotFound when there is no such post and ErrForbidden when
-// someone else wrote it.
-func (s *Store) UpdatePost(ctx context.Context, id, author int64, body string) (Post, error) {
+// returns ErrNotFound when there is no such post, ErrForbidden when someone
+// else wrote it, and, when version is set, ErrStale when the post is no
+// longer at that version.
+func (s *Store) UpdatePost(ctx context.Context, id, author int64, body string, version *int64) (Post, error) {
 	var p Post
-	err := scanPost(s.pool.QueryRow(ctx, updatePost, id, author, body, s.now()), &p)
+	err := scanPost(s.pool.QueryRow(ctx, updatePost, id, author, body, s.now(), version), &p)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Post{}, s.whyNotYours(ctx, id)
+		return Post{}, s.whyNotYours(ctx, id, author)
 	}
 	if err != nil {
 		return Post{}, wrap(fmt.Sprintf("update post %d", id), err)
@@ -86,28 +96,33 @@ func (s *Store) UpdatePost(ctx context.Context, id, author int64, body string) (
 	return p, nil
 }
 
-const deletePost = `DELETE FROM posts WHERE id = $1 AND author_id = $2`
+const deletePost = `DELETE FROM posts WHERE id = $1 AND author_id = $2 AND ($3::bigint IS NULL OR version = $3)`
 
 // DeletePost deletes post id, which author must have written, with the
 // errors of UpdatePost.
-func (s *Store) DeletePost(ctx context.Context, id, author int64) error {
-	tag, err := s.pool.Exec(ctx, deletePost, id, author)
+func (s *Store) DeletePost(ctx context.Context, id, author int64, version *int64) error {
+	tag, err := s.pool.Exec(ctx, deletePost, id, author, version)
 	if err != nil {
 		return wrap(fmt.Sprintf("delete post %d", id), err)
 	}
 	if tag.RowsAffected() == 0 {
-		return s.whyNotYours(ctx, id)
+		return s.whyNotYours(ctx, id, author)
 	}
 	return nil
 }
 
 // whyNotYours tells a write that touched no post whether the post is
-// missing or someone else's. It costs a statement only on that error path.
-func (s *Store) whyNotYours(ctx context.Context, id int64) error {
-	if _, err := s.Post(ctx, id); err != nil {
+// missing, someone else's, or changed since the version the write named.
+// It costs a statement only on that error path.
+func (s *Store) whyNotYours(ctx context.Context, id, author int64) error {
+	p, err := s.Post(ctx, id)
+	switch {
+	case err != nil:
 		return err
+	case p.Author.ID != author:
+		return ErrForbidden
 	}
-	return ErrForbidden
+	return ErrStale
 }
 
 // The post page queries return one row even when the page is empty, like
@@ -218,19 +233,21 @@ func (s *Store) postPage(ctx context.Context, op, query string, args ...any) ([]
 	for rows.Next() {
 		found = true
 		var (
-			id, authorID     *int64
-			body             *string
-			created, updated *time.Time
-			username, email  *string
+			id, authorID, version, authorVersion *int64
+			body, username, email                *string
+			created, updated, changed            *time.Time
+			authorChanged                        *time.Time
 		)
-		if err := rows.Scan(&total, &id, &body, &created, &updated, &authorID, &username, &email); err != nil {
+		if err := rows.Scan(&total, &id, &body, &created, &updated, &version, &changed,
+			&authorID, &username, &email, &authorVersion, &authorChanged); err != nil {
 			return nil, 0, wrap(op, err)
 		}
 		if id == nil {
 			continue
 		}
 		posts = append(posts, Post{ID: *id, Body: *body, CreatedAt: *created, UpdatedAt: *updated,
-			Author: Author{ID: *authorID, Username: *username, Email: *email}})
+			Version: *version, ChangedAt: *changed,
+			Author: Author{ID: *authorID, Username: *username, Email: *email, Version: *authorVersion, ChangedAt: *authorChanged}})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, 0, wrap(op, err)
@@ -244,7 +261,7 @@ func (s *Store) postPage(ctx context.Context, op, query string, args ...any) ([]
 const selectProfile = `
 	SELECT ` + userColumns + `,
 	       EXISTS (SELECT 1 FROM follows v WHERE v.follower_id = $2 AND v.followed_id = u.id),
-	       p.id, p.body, p.created_at, p.updated_at
+	       p.id, p.body, p.created_at, p.updated_at, p.version, p.changed_at
 	FROM users u
 	LEFT JOIN LATERAL (
 		SELECT * FROM posts WHERE author_id = u.id ORDER BY created_at DESC, id DESC LIMIT 5
@@ -269,16 +286,16 @@ func (s *Store) Profile(ctx context.Context, id, viewer int64) (User, []Post, er
 	for rows.Next() {
 		found = true
 		var (
-			postID           *int64
-			body             *string
-			created, updated *time.Time
+			postID, version           *int64
+			body                      *string
+			created, updated, changed *time.Time
 		)
-		if err := scanUser(rows, &u, &u.IsFollowing, &postID, &body, &created, &updated); err != nil {
+		if err := scanUser(rows, &u, &u.IsFollowing, &postID, &body, &created, &updated, &version, &changed); err != nil {
 			return User{}, nil, wrap(op, err)
 		}
 		if postID != nil {
 			posts = append(posts, Post{ID: *postID, Body: *body, CreatedAt: *created, UpdatedAt: *updated,
-				Author: Author{ID: u.ID, Username: u.Username, Email: u.Email}})
+				Version: *version, ChangedAt: *changed})
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -287,7 +304,30 @@ func (s *Store) Profile(ctx context.Context, id, viewer int64) (User, []Post, er
 	if !found {
 		return User{}, nil, ErrNotFound
 	}
+	for i := range posts {
+		posts[i].Author = Author{ID: u.ID, Username: u.Username, Email: u.Email, Version: u.Version, ChangedAt: u.ChangedAt}
+	}
 	return u, posts, nil
+}
+
+const selectPostVersion = `
+	SELECT p.version, p.changed_at, a.id, a.username, a.email, a.version, a.changed_at
+	FROM posts p JOIN users a ON a.id = p.author_id WHERE p.id = $1`
+
+// PostVersion returns what the validators of post id are made of, its
+// version and its author's name and address, without its body;
+// ErrNotFound if there is no such post.
+func (s *Store) PostVersion(ctx context.Context, id int64) (Post, error) {
+	p := Post{ID: id}
+	err := s.pool.QueryRow(ctx, selectPostVersion, id).Scan(&p.Version, &p.ChangedAt,
+		&p.Author.ID, &p.Author.Username, &p.Author.Email, &p.Author.Version, &p.Author.ChangedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Post{}, ErrNotFound
+	}
+	if err != nil {
+		return Post{}, wrap(fmt.Sprintf("version of post %d", id), err)
+	}
+	return p, nil
 }
 
 const selectNewestPosts = `

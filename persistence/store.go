@@ -20,6 +20,9 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrForbidden means the thing exists but belongs to someone else.
 	ErrForbidden = errors.New("forbidden")
+	// ErrStale means a conditional write found the thing changed since the
+	// version it was given.
+	ErrStale = errors.New("stale version")
 	// ErrBadCredentials means a username and password do not match a user.
 	ErrBadCredentials = errors.New("bad credentials")
 	// ErrInvalidToken means a token is unknown, expired or revoked.

@@ -74,28 +74,32 @@ const selectCaller = `
 		UPDATE users SET last_seen = $2
 		WHERE id = (SELECT user_id FROM t)
 		  AND (last_seen IS NULL OR last_seen <= $2 - interval '1 minute')
-		RETURNING id, last_seen
+		RETURNING id, last_seen, version, changed_at
 	)
-	SELECT ` + userColumns + `, seen.last_seen
+	SELECT ` + userColumns + `, seen.last_seen, seen.version, seen.changed_at
 	FROM t JOIN users u ON u.id = t.user_id
 	LEFT JOIN seen ON seen.id = u.id`
 
 // Authenticate returns the user holding token, or ErrInvalidToken when the
-// token is unknown, expired or revoked.
+// token is unknown, expired or revoked. Recording last_seen makes a new
+// version of the user; PriorVersion keeps the one before it.
 func (s *Store) Authenticate(ctx context.Context, token string) (User, error) {
 	var (
-		u    User
-		seen *time.Time
+		u           User
+		seen        *time.Time
+		seenVersion *int64
+		seenChanged *time.Time
 	)
-	err := scanUser(s.pool.QueryRow(ctx, selectCaller, tokenHash(token), s.now()), &u, &seen)
+	err := scanUser(s.pool.QueryRow(ctx, selectCaller, tokenHash(token), s.now()), &u, &seen, &seenVersion, &seenChanged)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return User{}, ErrInvalidToken
 	}
 	if err != nil {
 		return User{}, wrap("authenticate", err)
 	}
+	u.PriorVersion = u.Version
 	if seen != nil {
-		u.LastSeen = seen
+		u.LastSeen, u.Version, u.ChangedAt = seen, *seenVersion, *seenChanged
 	}
 	return u, nil
 }

@@ -22,6 +22,13 @@ type User struct {
 	PostCount      int64
 	FollowerCount  int64
 	FollowingCount int64
+	// Version counts the changes to the user's representation: its row,
+	// its counts and its posts. ChangedAt is when the last one happened.
+	Version   int64
+	ChangedAt time.Time
+	// PriorVersion is, for the caller of a request, the version before the
+	// request recorded last_seen; Authenticate alone sets it.
+	PriorVersion int64
 	// IsFollowing says whether the user who asked follows this user; it is
 	// set by the reads that take a viewer.
 	IsFollowing bool
@@ -36,22 +43,25 @@ type NewUser struct {
 }
 
 // UserUpdate holds the members of an update; nil members stay as they are.
-// Password is changed only when OldPassword is the current password.
+// Password is changed only when OldPassword is the current password. When
+// Version is set, the update happens only if the user is still at that
+// version, else it gives ErrStale.
 type UserUpdate struct {
 	Username    *string
 	Email       *string
 	AboutMe     *string
 	Password    *string
 	OldPassword string
+	Version     *int64
 }
 
 // userColumns are the columns scanUser reads, in its order.
 const userColumns = `u.id, u.username, u.email, u.about_me, u.last_seen, u.created_at,
-	u.updated_at, u.post_count, u.follower_count, u.following_count`
+	u.updated_at, u.post_count, u.follower_count, u.following_count, u.version, u.changed_at`
 
 func scanUser(row pgx.Row, u *User, extra ...any) error {
 	dest := append([]any{&u.ID, &u.Username, &u.Email, &u.AboutMe, &u.LastSeen, &u.CreatedAt,
-		&u.UpdatedAt, &u.PostCount, &u.FollowerCount, &u.FollowingCount}, extra...)
+		&u.UpdatedAt, &u.PostCount, &u.FollowerCount, &u.FollowingCount, &u.Version, &u.ChangedAt}, extra...)
 	return row.Scan(dest...)
 }
 
@@ -198,10 +208,12 @@ func (s *Store) userPage(ctx context.Context, op, query string, args ...any) ([]
 			lastSeen          *time.Time
 			created, updated  *time.Time
 			posts, frs, fings *int64
+			version           *int64
+			changed           *time.Time
 			isFollowing       *bool
 		)
 		if err := rows.Scan(&total, &id, &username, &email, &aboutMe, &lastSeen, &created, &updated,
-			&posts, &frs, &fings, &isFollowing); err != nil {
+			&posts, &frs, &fings, &version, &changed, &isFollowing); err != nil {
 			return nil, 0, wrap(op, err)
 		}
 		if id == nil {
@@ -209,7 +221,8 @@ func (s *Store) userPage(ctx context.Context, op, query string, args ...any) ([]
 		}
 		users = append(users, User{ID: *id, Username: *username, Email: *email, AboutMe: *aboutMe,
 			LastSeen: lastSeen, CreatedAt: *created, UpdatedAt: *updated,
-			PostCount: *posts, FollowerCount: *frs, FollowingCount: *fings, IsFollowing: *isFollowing})
+			PostCount: *posts, FollowerCount: *frs, FollowingCount: *fings, Version: *version, ChangedAt: *changed,
+			IsFollowing: *isFollowing})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, 0, wrap(op, err)
@@ -222,6 +235,26 @@ func (s *Store) userPage(ctx context.Context, op, query string, args ...any) ([]
 
 const selectPasswordHash = `SELECT password_hash FROM users WHERE id = $1 FOR NO KEY UPDATE`
 
+const selectUserVersion = `SELECT version, changed_at FROM users WHERE id = $1`
+
+// UserVersion returns the version of user id and when it last changed,
+// the validators of its representations, without reading the rest;
+// ErrNotFound if there is no such user.
+func (s *Store) UserVersion(ctx context.Context, id int64) (int64, time.Time, error) {
+	var (
+		version int64
+		changed time.Time
+	)
+	err := s.pool.QueryRow(ctx, selectUserVersion, id).Scan(&version, &changed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, time.Time{}, ErrNotFound
+	}
+	if err != nil {
+		return 0, time.Time{}, wrap(fmt.Sprintf("version of user %d", id), err)
+	}
+	return version, changed, nil
+}
+
 const updateUser = `
 	UPDATE users AS u SET
 		username = coalesce($2, username),
@@ -229,7 +262,7 @@ const updateUser = `
 		about_me = coalesce($4, about_me),
 		password_hash = coalesce($5, password_hash),
 		updated_at = $6
-	WHERE id = $1
+	WHERE id = $1 AND ($7::bigint IS NULL OR version = $7)
 	RETURNING ` + userColumns
 
 // UpdateUser changes the members of up that are set and returns the user as
@@ -279,9 +312,16 @@ type querier interface {
 
 func (s *Store) updateUser(ctx context.Context, q querier, op string, id int64, up UserUpdate, newHash *string) (User, error) {
 	var u User
-	err := scanUser(q.QueryRow(ctx, updateUser, id, up.Username, up.Email, up.AboutMe, newHash, s.now()), &u)
+	err := scanUser(q.QueryRow(ctx, updateUser, id, up.Username, up.Email, up.AboutMe, newHash, s.now(), up.Version), &u)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return User{}, ErrNotFound
+		if up.Version == nil {
+			return User{}, ErrNotFound
+		}
+		// Only on this error path: was the user gone, or changed?
+		if _, err := s.User(ctx, id); err != nil {
+			return User{}, err
+		}
+		return User{}, ErrStale
 	}
 	if err != nil {
 		return User{}, wrap(op, err)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/rs/cors"
 
 	"microblog/hal"
 	"microblog/persistence"
@@ -29,6 +30,12 @@ type Config struct {
 	// that a reverse proxy sends. Only a proxy that sets or strips that
 	// header may be trusted with it.
 	TrustForwardedPrefix bool
+	// RequireIfMatch makes a PUT, PATCH or DELETE of a user or a post
+	// without If-Match a 428: clients must show they read what they change.
+	RequireIfMatch bool
+	// CORSOrigins are the origins allowed to call the API from a browser;
+	// none turns CORS off.
+	CORSOrigins []string
 	// Logger receives request logs and internal errors.
 	Logger *slog.Logger
 }
@@ -85,7 +92,19 @@ func NewHandler(store *persistence.Store, cfg Config) http.Handler {
 	(&Posts{api: a}).Register(g)
 	Explorer{}.Register(r)
 	addHeadAndOptions(r)
-	return r
+	if len(cfg.CORSOrigins) == 0 {
+		return r
+	}
+	return cors.New(cors.Options{
+		AllowedOrigins: cfg.CORSOrigins,
+		AllowedMethods: []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+			http.MethodPatch, http.MethodDelete},
+		AllowedHeaders: []string{"Accept", "Authorization", "Content-Type", "If-Match", "If-None-Match",
+			"If-Modified-Since", "X-Request-Id"},
+		ExposedHeaders: []string{"Allow", "Content-Location", "ETag", "Last-Modified", "Location",
+			"WWW-Authenticate", "X-Request-Id", "Accept-Patch"},
+		MaxAge: 600,
+	}).Handler(r)
 }
 
 // home serves GET /: a browser goes to the explorer, anything else to the
@@ -180,6 +199,20 @@ func (a *api) render(c *gin.Context, status int, res *hal.Resource) error {
 	}
 	if err != nil {
 		return err
+	}
+	if read := c.Request.Method == http.MethodGet || c.Request.Method == http.MethodHead; read && status == http.StatusOK {
+		if c.Writer.Header().Get("Cache-Control") == "" {
+			c.Header("Cache-Control", cachePrivate)
+		}
+		// Without a version to make it from, the tag is a hash of the
+		// body: strong by construction, at the cost of rendering first.
+		if c.Writer.Header().Get("ETag") == "" {
+			tag := entityTag(mt, string(body))
+			if notModified(c, tag, time.Time{}) {
+				return nil
+			}
+			c.Header("ETag", tag)
+		}
 	}
 	// A final newline keeps a shell prompt off the end of curl's output.
 	writeBody(c, status, mt, append(body, '\n'))

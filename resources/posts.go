@@ -130,7 +130,8 @@ func (h *Posts) createPost(c *gin.Context) error {
 		return err
 	}
 	c.Header("Location", h.base(c)+postPath(p.ID))
-	return h.render(c, http.StatusCreated, h.fullPost(p, caller.ID))
+	return h.renderWith(c, http.StatusCreated, h.fullPost(p, caller.ID),
+		h.postTag(c, p, caller.ID, mediaType(c)), postModified(p))
 }
 
 // getPost serves GET /api/posts/:id.
@@ -143,11 +144,46 @@ func (h *Posts) getPost(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	mt := mediaType(c)
+	if conditional(c) {
+		pv, err := h.store.PostVersion(c.Request.Context(), id)
+		if err != nil {
+			return err
+		}
+		if notModified(c, h.postTag(c, pv, caller.ID, mt), postModified(pv)) {
+			return nil
+		}
+	}
 	p, err := h.store.Post(c.Request.Context(), id)
 	if err != nil {
 		return err
 	}
-	return h.render(c, http.StatusOK, h.fullPost(p, caller.ID))
+	return h.renderWith(c, http.StatusOK, h.fullPost(p, caller.ID), h.postTag(c, p, caller.ID, mt), postModified(p))
+}
+
+// precondition checks If-Match on a write to post id by caller, and
+// returns the version the write must find, or nil when there is no
+// If-Match. Someone else's post is a 403 before it is a 412.
+func (h *Posts) precondition(c *gin.Context, id, caller int64) (*int64, error) {
+	if c.GetHeader("If-Match") == "" {
+		return nil, h.checkIfMatch(c, nil)
+	}
+	pv, err := h.store.PostVersion(c.Request.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	if pv.Author.ID != caller {
+		return nil, forbiddenPost()
+	}
+	err = h.checkIfMatch(c, func(mt string) []string { return []string{h.postTag(c, pv, caller, mt)} })
+	if err != nil {
+		return nil, err
+	}
+	return &pv.Version, nil
+}
+
+func forbiddenPost() *httpError {
+	return newError(http.StatusForbidden, "you may only change your own posts")
 }
 
 // updatePost serves PUT and PATCH /api/posts/:id, for the author only.
@@ -168,14 +204,20 @@ func (h *Posts) updatePost(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := h.store.UpdatePost(c.Request.Context(), id, caller.ID, body)
-	if errors.Is(err, persistence.ErrForbidden) {
-		return newError(http.StatusForbidden, "you may only change your own posts")
-	}
+	version, err := h.precondition(c, id, caller.ID)
 	if err != nil {
 		return err
 	}
-	return h.render(c, http.StatusOK, h.fullPost(p, caller.ID))
+	p, err := h.store.UpdatePost(c.Request.Context(), id, caller.ID, body, version)
+	switch {
+	case errors.Is(err, persistence.ErrForbidden):
+		return forbiddenPost()
+	case errors.Is(err, persistence.ErrStale):
+		return stale()
+	case err != nil:
+		return err
+	}
+	return h.renderWith(c, http.StatusOK, h.fullPost(p, caller.ID), h.postTag(c, p, caller.ID, mediaType(c)), postModified(p))
 }
 
 // deletePost serves DELETE /api/posts/:id, for the author only.
@@ -188,11 +230,17 @@ func (h *Posts) deletePost(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	err = h.store.DeletePost(c.Request.Context(), id, caller.ID)
-	if errors.Is(err, persistence.ErrForbidden) {
-		return newError(http.StatusForbidden, "you may only delete your own posts")
-	}
+	version, err := h.precondition(c, id, caller.ID)
 	if err != nil {
+		return err
+	}
+	err = h.store.DeletePost(c.Request.Context(), id, caller.ID, version)
+	switch {
+	case errors.Is(err, persistence.ErrForbidden):
+		return forbiddenPost()
+	case errors.Is(err, persistence.ErrStale):
+		return stale()
+	case err != nil:
 		return err
 	}
 	c.Status(http.StatusNoContent)

@@ -175,6 +175,10 @@ func (s *testServer) checkResponse(t *testing.T, req request, res response) {
 	}
 	ct := res.header.Get("Content-Type")
 	switch {
+	case res.code == http.StatusNotModified:
+		if len(res.body) != 0 || res.header.Get("ETag") == "" {
+			t.Errorf("%s %s: 304 with a body or without ETag: %q", req.method, req.path, res.body)
+		}
 	case req.method == http.MethodHead:
 		if len(res.body) != 0 {
 			t.Errorf("HEAD %s: response has a body: %s", req.path, res.body)

@@ -133,7 +133,8 @@ func avatarURL(email string) string {
 	return "https://www.gravatar.com/avatar/" + hex.EncodeToString(sum[:]) + "?d=identicon&s=128"
 }
 
-// getUser serves GET /api/users/:id.
+// getUser serves GET /api/users/:id. A conditional GET is answered from
+// the user's version alone, without reading the rest.
 func (h *Users) getUser(c *gin.Context) error {
 	caller, err := h.authenticate(c)
 	if err != nil {
@@ -143,11 +144,24 @@ func (h *Users) getUser(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	mt := mediaType(c)
+	if conditional(c) {
+		version, changed := caller.Version, caller.ChangedAt
+		if id != caller.ID {
+			if version, changed, err = h.store.UserVersion(c.Request.Context(), id); err != nil {
+				return err
+			}
+		}
+		if notModified(c, h.userTag(c, id, version, caller.ID, mt), changed) {
+			return nil
+		}
+	}
 	u, posts, err := h.store.Profile(c.Request.Context(), id, caller.ID)
 	if err != nil {
 		return err
 	}
-	return h.render(c, http.StatusOK, h.fullUser(u, posts, caller.ID))
+	return h.renderWith(c, http.StatusOK, h.fullUser(u, posts, caller.ID),
+		h.userTag(c, u.ID, u.Version, caller.ID, mt), u.ChangedAt)
 }
 
 // getMe serves GET /api/me: the caller, with where they live.
@@ -156,12 +170,16 @@ func (h *Users) getMe(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	c.Header("Content-Location", h.base(c)+userPath(caller.ID))
+	tag := h.userTag(c, caller.ID, caller.Version, caller.ID, mediaType(c))
+	if notModified(c, tag, caller.ChangedAt) {
+		return nil
+	}
 	posts, err := h.store.NewestPosts(c.Request.Context(), caller.ID)
 	if err != nil {
 		return err
 	}
-	c.Header("Content-Location", h.base(c)+userPath(caller.ID))
-	return h.render(c, http.StatusOK, h.fullUser(caller, posts, caller.ID))
+	return h.renderWith(c, http.StatusOK, h.fullUser(caller, posts, caller.ID), tag, caller.ChangedAt)
 }
 
 // listUsers serves GET /api/users: every user, by id.
@@ -428,7 +446,8 @@ func (h *Users) createUser(c *gin.Context) error {
 		return conflictError(err)
 	}
 	c.Header("Location", h.base(c)+userPath(u.ID))
-	return h.render(c, http.StatusCreated, h.fullUser(u, nil, u.ID))
+	return h.renderWith(c, http.StatusCreated, h.fullUser(u, nil, u.ID),
+		h.userTag(c, u.ID, u.Version, u.ID, mediaType(c)), u.ChangedAt)
 }
 
 // updateUser serves PUT and PATCH /api/users/:id. Both change the members
@@ -447,6 +466,18 @@ func (h *Users) updateUser(c *gin.Context) error {
 			return err
 		}
 		return newError(http.StatusForbidden, "you may only change your own user")
+	}
+	// The caller's own request may just have recorded last_seen, a new
+	// version: the tag they read before it is still good.
+	err = h.checkIfMatch(c, func(mt string) []string {
+		return []string{h.userTag(c, id, caller.PriorVersion, id, mt), h.userTag(c, id, caller.Version, id, mt)}
+	})
+	if err != nil {
+		return err
+	}
+	var version *int64
+	if c.GetHeader("If-Match") != "" {
+		version = &caller.Version
 	}
 	accepted := []string{jsonType, hal.MediaType}
 	if c.Request.Method == http.MethodPatch {
@@ -477,13 +508,17 @@ func (h *Users) updateUser(c *gin.Context) error {
 	}
 	u := caller
 	if f.username != nil || f.email != nil || f.aboutMe != nil || f.password != nil {
-		up := persistence.UserUpdate{Username: f.username, Email: f.email, AboutMe: f.aboutMe, Password: f.password}
+		up := persistence.UserUpdate{Username: f.username, Email: f.email, AboutMe: f.aboutMe, Password: f.password,
+			Version: version}
 		if f.oldPassword != nil {
 			up.OldPassword = *f.oldPassword
 		}
 		u, err = h.store.UpdateUser(c.Request.Context(), id, up)
 		if errors.Is(err, persistence.ErrWrongPassword) {
 			return fieldError("old_password", "old_password is not the current password")
+		}
+		if errors.Is(err, persistence.ErrStale) {
+			return stale()
 		}
 		if err != nil {
 			return conflictError(err)
@@ -493,5 +528,6 @@ func (h *Users) updateUser(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.render(c, http.StatusOK, h.fullUser(u, posts, u.ID))
+	return h.renderWith(c, http.StatusOK, h.fullUser(u, posts, u.ID),
+		h.userTag(c, u.ID, u.Version, u.ID, mediaType(c)), u.ChangedAt)
 }

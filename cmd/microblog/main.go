@@ -21,6 +21,7 @@ import (
 	"os/signal"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -55,6 +56,8 @@ type config struct {
 	logFormat            string
 	trustForwardedPrefix bool
 	shutdownTimeout      time.Duration
+	requireIfMatch       bool
+	corsOrigins          []string
 	argon2               argon2id.Params
 	hashConcurrency      int
 }
@@ -92,6 +95,7 @@ func parseFlags(name string, args []string, getenv func(string) string, stderr i
 		}
 		return b
 	}
+	var corsOrigins string
 	def := argon2id.DefaultParams
 	var memory, iterations, parallelism int
 	fs.StringVar(&cfg.addr, "addr", env("MICROBLOG_ADDR", "127.0.0.1:8080"), "address to listen on (MICROBLOG_ADDR)")
@@ -102,6 +106,8 @@ func parseFlags(name string, args []string, getenv func(string) string, stderr i
 	fs.StringVar(&cfg.logFormat, "log-format", env("MICROBLOG_LOG_FORMAT", "text"), "text or json (MICROBLOG_LOG_FORMAT)")
 	fs.BoolVar(&cfg.trustForwardedPrefix, "trust-forwarded-prefix", boolEnv("MICROBLOG_TRUST_FORWARDED_PREFIX"), "prefix hrefs with a proxy's X-Forwarded-Prefix (MICROBLOG_TRUST_FORWARDED_PREFIX)")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", durationEnv("MICROBLOG_SHUTDOWN_TIMEOUT", 15*time.Second), "how long in-flight requests may take to finish on SIGTERM (MICROBLOG_SHUTDOWN_TIMEOUT)")
+	fs.BoolVar(&cfg.requireIfMatch, "require-if-match", boolEnv("MICROBLOG_REQUIRE_IF_MATCH"), "refuse a PUT, PATCH or DELETE without If-Match with 428 (MICROBLOG_REQUIRE_IF_MATCH)")
+	fs.StringVar(&corsOrigins, "cors-origins", env("MICROBLOG_CORS_ORIGINS", ""), "comma-separated origins allowed by CORS; empty turns CORS off (MICROBLOG_CORS_ORIGINS)")
 	fs.IntVar(&memory, "argon2-memory", intEnv("MICROBLOG_ARGON2_MEMORY", int(def.Memory)), "argon2id memory per hash, KiB (MICROBLOG_ARGON2_MEMORY)")
 	fs.IntVar(&iterations, "argon2-iterations", intEnv("MICROBLOG_ARGON2_ITERATIONS", int(def.Iterations)), "argon2id passes (MICROBLOG_ARGON2_ITERATIONS)")
 	fs.IntVar(&parallelism, "argon2-parallelism", intEnv("MICROBLOG_ARGON2_PARALLELISM", int(def.Parallelism)), "argon2id lanes (MICROBLOG_ARGON2_PARALLELISM)")
@@ -123,6 +129,11 @@ func parseFlags(name string, args []string, getenv func(string) string, stderr i
 		errs = append(errs, errors.New("argon2id settings out of range (memory >= 8*parallelism KiB, iterations >= 1, parallelism 1..255)"))
 	case cfg.hashConcurrency < 1:
 		errs = append(errs, errors.New("--hash-concurrency must be at least 1"))
+	}
+	for o := range strings.SplitSeq(corsOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			cfg.corsOrigins = append(cfg.corsOrigins, o)
+		}
 	}
 	cfg.argon2 = argon2id.Params{Memory: uint32(memory), Iterations: uint32(iterations),
 		Parallelism: uint8(parallelism), SaltLength: def.SaltLength, KeyLength: def.KeyLength}
@@ -182,6 +193,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		TokenTTL:             cfg.tokenTTL,
 		MinPasswordLength:    cfg.minPasswordLength,
 		TrustForwardedPrefix: cfg.trustForwardedPrefix,
+		RequireIfMatch:       cfg.requireIfMatch,
+		CORSOrigins:          cfg.corsOrigins,
 		Logger:               log,
 	})
 	return serve(ctx, cfg, h, log)
