@@ -80,7 +80,7 @@ type testServer struct {
 	secrets []string
 }
 
-func newTestServer(t *testing.T, opts ...func(*resources.Config)) *testServer {
+func newTestServer(t testing.TB, opts ...func(*resources.Config)) *testServer {
 	t.Helper()
 	url := pgtest.New(t)
 	pcfg, err := pgxpool.ParseConfig(url)

@@ -1,0 +1,92 @@
+package resources_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// benchServer is a test server with a logged-in caller and another user
+// with posts, for benchmarks of the request path through the real router
+// and database.
+func benchServer(b *testing.B) (h http.Handler, token, userPath, postPath string) {
+	b.Helper()
+	srv := newTestServer(b)
+	send := func(method, path, auth, body string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(method, path, strings.NewReader(body))
+		if body != "" {
+			r.Header.Set("Content-Type", "application/json")
+		}
+		if auth != "" {
+			r.Header.Set("Authorization", auth)
+		}
+		rec := httptest.NewRecorder()
+		srv.handler.ServeHTTP(rec, r)
+		if rec.Code >= 300 {
+			b.Fatalf("%s %s: %d %s", method, path, rec.Code, rec.Body)
+		}
+		return rec
+	}
+	var tokens []string
+	for _, name := range []string{"reader", "writer"} {
+		send(http.MethodPost, "/api/users", "", fmt.Sprintf(`{"username": %q, "email": "%s@example.com", "password": "12345678"}`, name, name))
+		var t struct{ Token string }
+		if err := json.Unmarshal(send(http.MethodPost, "/api/tokens", basic(name, "12345678"), "").Body.Bytes(), &t); err != nil {
+			b.Fatal(err)
+		}
+		tokens = append(tokens, "Bearer "+t.Token)
+	}
+	var p struct{ ID int64 }
+	for i := range 10 {
+		if err := json.Unmarshal(send(http.MethodPost, "/api/posts", tokens[1], fmt.Sprintf(`{"body": "post number %d"}`, i)).Body.Bytes(), &p); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return srv.handler, tokens[0], "/api/users/2", fmt.Sprintf("/api/posts/%d", p.ID)
+}
+
+// benchmarkGet GETs path b.N times, with the ETag of the first answer as
+// If-None-Match when conditional, and checks every answer's status.
+func benchmarkGet(b *testing.B, h http.Handler, token, path string, conditional bool) {
+	get := func(etag string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodGet, path, nil)
+		r.Header.Set("Authorization", token)
+		if etag != "" {
+			r.Header.Set("If-None-Match", etag)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		return rec
+	}
+	first := get("")
+	etag, want := "", http.StatusOK
+	if conditional {
+		etag, want = first.Header().Get("ETag"), http.StatusNotModified
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if rec := get(etag); rec.Code != want {
+			b.Fatalf("GET %s: %d, want %d", path, rec.Code, want)
+		}
+	}
+}
+
+// BenchmarkGetUser compares a full GET of another user (token check,
+// profile with its newest posts, rendering) with a conditional GET that
+// matches (token check and a read of the version).
+func BenchmarkGetUser(b *testing.B) {
+	h, token, user, _ := benchServer(b)
+	b.Run("full", func(b *testing.B) { benchmarkGet(b, h, token, user, false) })
+	b.Run("conditional", func(b *testing.B) { benchmarkGet(b, h, token, user, true) })
+}
+
+// BenchmarkGetPost does the same for a post.
+func BenchmarkGetPost(b *testing.B) {
+	h, token, _, post := benchServer(b)
+	b.Run("conditional", func(b *testing.B) { benchmarkGet(b, h, token, post, true) })
+	b.Run("full", func(b *testing.B) { benchmarkGet(b, h, token, post, false) })
+}
