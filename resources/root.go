@@ -37,8 +37,10 @@ func (h *Root) getRoot(c *gin.Context) error {
 		AddLink(relMe, hal.Link{Href: "/api/me"}).
 		AddLink(relPosts, hal.MustTemplated("/api/posts{?page,per_page}")).
 		AddLink(relFeed, hal.MustTemplated("/api/feed{?page,per_page}")).
+		AddLink("service-desc", hal.Link{Href: "/api/openapi.json", Type: "application/openapi+json"}).
+		AddLink("service-doc", hal.Link{Href: "/api/docs", Type: "text/html"}).
 		AddTemplate("default", h.registration())
-	c.Header("Cache-Control", "public, max-age=300")
+	c.Header("Cache-Control", cachePublic)
 	return h.render(c, http.StatusOK, res)
 }
 
@@ -109,7 +111,7 @@ func (h *Root) getRel(c *gin.Context) {
 		return
 	}
 	doc := docs[i]
-	c.Header("Cache-Control", "public, max-age=300")
+	c.Header("Cache-Control", cachePublic)
 	switch negotiate(c.GetHeader("Accept"), append(halOffers, "text/html")...) {
 	case "text/html":
 		var buf bytes.Buffer
