@@ -3,8 +3,13 @@
 package persistence
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -23,6 +28,9 @@ var (
 	// ErrStale means a conditional write found the thing changed since the
 	// version it was given.
 	ErrStale = errors.New("stale version")
+	// ErrUnavailable means the database could not be reached or is
+	// shutting down: the request may succeed if tried again shortly.
+	ErrUnavailable = errors.New("database unavailable")
 	// ErrBadCredentials means a username and password do not match a user.
 	ErrBadCredentials = errors.New("bad credentials")
 	// ErrInvalidToken means a token is unknown, expired or revoked.
@@ -80,10 +88,38 @@ func uniqueField(err error) string {
 }
 
 // wrap wraps err with the operation op, turning unique violations into a
-// *ConflictError.
+// *ConflictError and a lost database into ErrUnavailable.
 func wrap(op string, err error) error {
+	if errors.Is(err, ErrUnavailable) {
+		return err
+	}
 	if f := uniqueField(err); f != "" {
 		return &ConflictError{Field: f}
 	}
+	if unavailable(err) {
+		return fmt.Errorf("persistence: %s: %w: %w", op, ErrUnavailable, err)
+	}
 	return fmt.Errorf("persistence: %s: %w", op, err)
+}
+
+// unavailable reports whether err means the database is out of reach
+// rather than that the statement failed: no connection, a connection that
+// broke, a server shutting down or starting up, or a deadline passed.
+func unavailable(err error) bool {
+	var (
+		pgErr      *pgconn.PgError
+		connectErr *pgconn.ConnectError
+		netErr     net.Error
+	)
+	switch {
+	case errors.As(err, &pgErr):
+		// Class 08 is connection exceptions; 57P01-57P03 are shutdowns and
+		// a server not accepting connections yet.
+		return strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
+	case errors.As(err, &connectErr), errors.As(err, &netErr), pgconn.Timeout(err),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return true
+	}
+	return false
 }

@@ -300,7 +300,9 @@ func (s *Store) UpdateUser(ctx context.Context, id int64, up UserUpdate) (User, 
 		return err
 	})
 	if err != nil {
-		return User{}, err
+		// Errors of the function keep their kind through wrap; those of
+		// BEGIN and COMMIT get one.
+		return User{}, wrap(op, err)
 	}
 	return u, nil
 }

@@ -87,6 +87,9 @@ func asHTTPError(err error) *httpError {
 		return notFound()
 	case errors.Is(err, persistence.ErrConflict):
 		return newError(http.StatusConflict, "")
+	case errors.Is(err, persistence.ErrUnavailable):
+		return newError(http.StatusServiceUnavailable, "the database is unavailable; try again shortly").
+			with("Retry-After", "1")
 	}
 	return newError(http.StatusInternalServerError, "")
 }

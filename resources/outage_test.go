@@ -1,0 +1,73 @@
+package resources_test
+
+import (
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alexedwards/argon2id"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"microblog/persistence"
+	"microblog/resources"
+)
+
+// TestDatabaseDown points the API at an address where no database listens:
+// every request that needs the database gets a 503 with Retry-After, fast,
+// and the root, which does not, still answers.
+func TestDatabaseDown(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	pool, err := pgxpool.New(t.Context(), "postgres://postgres@"+addr+"/none?sslmode=disable&connect_timeout=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	hasher, err := persistence.NewHasher(&argon2id.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := resources.NewHandler(persistence.NewStore(pool, hasher), resources.Config{TokenTTL: time.Hour, MinPasswordLength: 8})
+	tests := []struct {
+		method, path, body, auth string
+	}{
+		{http.MethodGet, "/api/me", "", "Bearer 0123456789abcdef0123456789abcdef"},
+		{http.MethodGet, "/api/users", "", "Bearer 0123456789abcdef0123456789abcdef"},
+		{http.MethodPost, "/api/users", `{"username": "a", "email": "a@example.com", "password": "12345678"}`, ""},
+		{http.MethodPost, "/api/tokens", "", basic("susan", "12345678")},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest(tt.method, tt.path, strings.NewReader(tt.body))
+		r.Header.Set("Content-Type", "application/json")
+		if tt.auth != "" {
+			r.Header.Set("Authorization", tt.auth)
+		}
+		rec := httptest.NewRecorder()
+		start := time.Now()
+		h.ServeHTTP(rec, r)
+		took := time.Since(start)
+		if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" ||
+			rec.Header().Get("Content-Type") != "application/problem+json" {
+			t.Errorf("%s %s with the database down: %d %v %s", tt.method, tt.path, rec.Code, rec.Header(), rec.Body)
+		}
+		if strings.Contains(rec.Body.String(), addr) || strings.Contains(rec.Body.String(), "refused") {
+			t.Errorf("%s %s: the 503 shows internal text: %s", tt.method, tt.path, rec.Body)
+		}
+		if took > 2*time.Second {
+			t.Errorf("%s %s took %s with the database down", tt.method, tt.path, took)
+		}
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api", nil))
+	if rec.Code != http.StatusOK {
+		t.Errorf("GET /api with the database down: %d", rec.Code)
+	}
+}
