@@ -3,6 +3,7 @@ package persistence
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/alexedwards/argon2id"
 )
@@ -13,6 +14,8 @@ import (
 type Hasher struct {
 	params *argon2id.Params
 	slots  chan struct{}
+	// waiting counts the hashes queued for a slot.
+	waiting atomic.Int64
 	// dummy is a hash of a random password, checked when a username is
 	// unknown so that a wrong username costs as much as a wrong password.
 	dummy string
@@ -31,12 +34,19 @@ func NewHasher(params *argon2id.Params, concurrent int) (*Hasher, error) {
 }
 
 func (h *Hasher) acquire(ctx context.Context) error {
+	h.waiting.Add(1)
+	defer h.waiting.Add(-1)
 	select {
 	case h.slots <- struct{}{}:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Queue returns how many hashes are waiting for a slot and how many run.
+func (h *Hasher) Queue() (waiting, running int) {
+	return int(h.waiting.Load()), len(h.slots)
 }
 
 func (h *Hasher) release() { <-h.slots }

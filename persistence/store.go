@@ -66,6 +66,21 @@ func NewStore(pool *pgxpool.Pool, hasher *Hasher) *Store {
 	return &Store{pool: pool, hasher: hasher, Now: time.Now}
 }
 
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return wrap("ping", err)
+	}
+	return nil
+}
+
+// PoolStat returns the connection pool's statistics.
+func (s *Store) PoolStat() *pgxpool.Stat { return s.pool.Stat() }
+
+// HashQueue returns how many password hashes wait for a slot and how many
+// run.
+func (s *Store) HashQueue() (waiting, running int) { return s.hasher.Queue() }
+
 func (s *Store) now() time.Time {
 	// Microseconds are what PostgreSQL keeps; truncating here keeps a value
 	// the same before and after a round trip through the database.

@@ -5,6 +5,7 @@ package resources
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -30,6 +31,13 @@ type Config struct {
 	// that a reverse proxy sends. Only a proxy that sets or strips that
 	// header may be trusted with it.
 	TrustForwardedPrefix bool
+	// LoginPerUser and LoginPerAddress limit POST /api/tokens per username
+	// and per client address; zero values take the defaults.
+	LoginPerUser, LoginPerAddress RateLimit
+	// TrustedProxies are the addresses (or CIDR ranges) of reverse proxies
+	// whose X-Forwarded-For names the client; none means the client is the
+	// peer of the connection.
+	TrustedProxies []string
 	// RequireIfMatch makes a PUT, PATCH or DELETE of a user or a post
 	// without If-Match a 428: clients must show they read what they change.
 	RequireIfMatch bool
@@ -62,22 +70,44 @@ type api struct {
 	cfg    Config
 	log    *slog.Logger
 	fields fields
+	// loginByUser and loginByAddress bound login attempts, and so the
+	// argon2id work a client can ask for.
+	loginByUser, loginByAddress *limiter
 }
 
-// NewHandler returns the HTTP handler of the whole API.
-func NewHandler(store *persistence.Store, cfg Config) http.Handler {
+// NewHandler returns the HTTP handler of the whole API. It fails only on
+// malformed settings.
+func NewHandler(store *persistence.Store, cfg Config) (http.Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &api{store: store, cfg: cfg, log: cfg.Logger, fields: newFields(cfg.MinPasswordLength)}
+	// The default login limits allow a person a few mistyped passwords,
+	// and a household or office behind one address its logins.
+	if cfg.LoginPerUser.Events == 0 {
+		cfg.LoginPerUser = RateLimit{Events: 10, Period: time.Minute, Burst: 5}
+	}
+	if cfg.LoginPerAddress.Events == 0 {
+		cfg.LoginPerAddress = RateLimit{Events: 60, Period: time.Minute, Burst: 20}
+	}
+	a := &api{store: store, cfg: cfg, log: cfg.Logger, fields: newFields(cfg.MinPasswordLength),
+		loginByUser: newLimiter(cfg.LoginPerUser), loginByAddress: newLimiter(cfg.LoginPerAddress)}
 	r := gin.New()
+	if err := r.SetTrustedProxies(cfg.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("resources: trusted proxies: %w", err)
+	}
 	r.HandleMethodNotAllowed = true
 	r.RedirectFixedPath = false
-	r.Use(a.logRequests, gin.CustomRecovery(func(c *gin.Context, err any) {
+	ops := newOps(a, store)
+	r.Use(a.logRequests, ops.measure, gin.CustomRecovery(func(c *gin.Context, err any) {
 		writeError(c, a.log, panicError{err})
 	}))
-	r.NoRoute(func(c *gin.Context) { writeError(c, a.log, notFound()) })
+	r.RedirectTrailingSlash = false
+	r.NoRoute(func(c *gin.Context) {
+		addVary(c, "Accept")
+		writeError(c, a.log, notFound())
+	})
 	r.NoMethod(func(c *gin.Context) {
+		addVary(c, "Accept")
 		// gin lists the allowed methods in the order the routes were added.
 		methods := strings.Split(c.Writer.Header().Get("Allow"), ", ")
 		slices.Sort(methods)
@@ -90,10 +120,12 @@ func NewHandler(store *persistence.Store, cfg Config) http.Handler {
 	(&Users{api: a}).Register(g)
 	(&Tokens{api: a}).Register(g)
 	(&Posts{api: a}).Register(g)
+	(&Docs{api: a}).Register(g)
 	Explorer{}.Register(r)
+	ops.Register(r)
 	addHeadAndOptions(r)
 	if len(cfg.CORSOrigins) == 0 {
-		return r
+		return r, nil
 	}
 	return cors.New(cors.Options{
 		AllowedOrigins: cfg.CORSOrigins,
@@ -104,13 +136,13 @@ func NewHandler(store *persistence.Store, cfg Config) http.Handler {
 		ExposedHeaders: []string{"Allow", "Content-Location", "ETag", "Last-Modified", "Location",
 			"WWW-Authenticate", "X-Request-Id", "Accept-Patch"},
 		MaxAge: 600,
-	}).Handler(r)
+	}).Handler(r), nil
 }
 
 // home serves GET /: a browser goes to the explorer, anything else to the
 // API's root.
 func (a *api) home(c *gin.Context) {
-	c.Header("Vary", "Accept")
+	addVary(c, "Accept")
 	to := "/api"
 	if prefersHTML(c.GetHeader("Accept")) {
 		to = "/explorer/"
@@ -166,7 +198,7 @@ func addHeadAndOptions(r *gin.Engine) {
 // writeError.
 func (a *api) handle(f handlerFunc) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		c.Header("Vary", "Accept")
+		addVary(c, "Accept")
 		mt := negotiate(c.GetHeader("Accept"), halOffers...)
 		if mt == "" && c.Request.Method != http.MethodDelete {
 			writeError(c, a.log, newError(http.StatusNotAcceptable,
@@ -232,6 +264,26 @@ func (a *api) base(c *gin.Context) string {
 		return ""
 	}
 	return p
+}
+
+// addVary adds names to the Vary header, keeping what is there (the CORS
+// handler's Origin, say) and naming each field once.
+func addVary(c *gin.Context, names ...string) {
+	h := c.Writer.Header()
+	var have []string
+	for _, v := range h.Values("Vary") {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				have = append(have, f)
+			}
+		}
+	}
+	for _, n := range names {
+		if !slices.ContainsFunc(have, func(f string) bool { return strings.EqualFold(f, n) }) {
+			have = append(have, n)
+		}
+	}
+	h.Set("Vary", strings.Join(have, ", "))
 }
 
 // addCuries adds the curie of the API's own rels to a top-level document.

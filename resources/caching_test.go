@@ -3,6 +3,7 @@ package resources_test
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -244,6 +245,10 @@ func TestCORS(t *testing.T) {
 	res := srv.get(t, "", "/api", map[string]string{"Origin": "https://app.example"})
 	if res.header.Get("Access-Control-Allow-Origin") != "https://app.example" || res.header.Get("Access-Control-Expose-Headers") == "" {
 		t.Errorf("GET from an allowed origin: %v", res.header)
+	}
+	// A cache must not hand one origin's answer to another.
+	if vary := res.header.Get("Vary"); !strings.Contains(vary, "Origin") || !strings.Contains(vary, "Accept") {
+		t.Errorf("GET from an allowed origin: Vary %q, want Origin and Accept", vary)
 	}
 	res = srv.get(t, "", "/api", map[string]string{"Origin": "https://evil.example"})
 	if res.header.Get("Access-Control-Allow-Origin") != "" {

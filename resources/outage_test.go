@@ -35,7 +35,10 @@ func TestDatabaseDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := resources.NewHandler(persistence.NewStore(pool, hasher), resources.Config{TokenTTL: time.Hour, MinPasswordLength: 8})
+	h, err := resources.NewHandler(persistence.NewStore(pool, hasher), resources.Config{TokenTTL: time.Hour, MinPasswordLength: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		method, path, body, auth string
 	}{
@@ -65,9 +68,11 @@ func TestDatabaseDown(t *testing.T) {
 			t.Errorf("%s %s took %s with the database down", tt.method, tt.path, took)
 		}
 	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api", nil))
-	if rec.Code != http.StatusOK {
-		t.Errorf("GET /api with the database down: %d", rec.Code)
+	for path, want := range map[string]int{"/api": http.StatusOK, "/healthz": http.StatusOK, "/readyz": http.StatusServiceUnavailable} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != want {
+			t.Errorf("GET %s with the database down: %d, want %d", path, rec.Code, want)
+		}
 	}
 }

@@ -188,7 +188,7 @@ const (
 // authenticate returns the user of the request's bearer token, or a 401
 // with the challenge RFC 6750 asks for.
 func (a *api) authenticate(c *gin.Context) (persistence.User, error) {
-	c.Header("Vary", "Accept, Authorization")
+	addVary(c, "Accept", "Authorization")
 	token, ok := bearerToken(c)
 	if !ok {
 		return persistence.User{}, newError(http.StatusUnauthorized, "this resource needs a bearer token from POST /api/tokens").

@@ -97,6 +97,7 @@ var relPage = template.Must(template.New("rel").Parse(`<!doctype html>
 <body><h1>mb:{{.Rel}}: {{.Title}}</h1><p>{{.Description}}</p>
 <dl><dt>Target</dt><dd><code>{{.Href}}</code></dd>
 <dt>Methods</dt><dd>{{range $i, $m := .Methods}}{{if $i}}, {{end}}{{$m}}{{end}}</dd></dl>
+<p><a href="/api/docs#rel-{{.Rel}}">More in the documentation</a></p>
 <p><a href="/api">Microblog API</a></p></body></html>
 `))
 
@@ -105,7 +106,7 @@ var relPage = template.Must(template.New("rel").Parse(`<!doctype html>
 func (h *Root) getRel(c *gin.Context) {
 	docs := relDocs()
 	i := slices.IndexFunc(docs, func(d relDoc) bool { return d.Rel == c.Param("rel") })
-	c.Header("Vary", "Accept")
+	addVary(c, "Accept")
 	if i < 0 {
 		writeError(c, h.log, notFound())
 		return

@@ -122,6 +122,7 @@ func TestMethodsAndErrors(t *testing.T) {
 		{http.MethodOptions, "/api/tokens", http.StatusNoContent, "DELETE, OPTIONS, POST"},
 		{http.MethodGet, "/api/nothing", http.StatusNotFound, ""},
 		{http.MethodGet, "/nothing", http.StatusNotFound, ""},
+		{http.MethodGet, "/api/users/1/", http.StatusNotFound, ""},
 	}
 	for _, tt := range tests {
 		res := srv.do(t, request{method: tt.method, path: tt.path})

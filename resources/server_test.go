@@ -101,11 +101,18 @@ func newTestServer(t testing.TB, opts ...func(*resources.Config)) *testServer {
 	store := persistence.NewStore(pool, hasher)
 	clk := &clock{now: epoch}
 	store.Now = clk.Now
-	cfg := resources.Config{TokenTTL: time.Hour, MinPasswordLength: 8}
+	// Tests log in far more often than people do; TestLoginRateLimits
+	// sets its own limits.
+	generous := resources.RateLimit{Events: 10000, Period: time.Minute, Burst: 10000}
+	cfg := resources.Config{TokenTTL: time.Hour, MinPasswordLength: 8, LoginPerUser: generous, LoginPerAddress: generous}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	return &testServer{handler: resources.NewHandler(store, cfg), pool: pool, clock: clk, statements: counter}
+	h, err := resources.NewHandler(store, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testServer{handler: h, pool: pool, clock: clk, statements: counter}
 }
 
 // request is one request to the test server.
@@ -114,6 +121,8 @@ type request struct {
 	body         string
 	header       map[string]string
 	token        string
+	// remoteAddr is the client's address, when it matters.
+	remoteAddr string
 }
 
 // response is what came back, with its body read.
@@ -156,9 +165,13 @@ func (s *testServer) do(t *testing.T, req request) response {
 	for k, v := range req.header {
 		hr.Header.Set(k, v)
 	}
+	if req.remoteAddr != "" {
+		hr.RemoteAddr = req.remoteAddr + ":1234"
+	}
 	rec := httptest.NewRecorder()
 	s.handler.ServeHTTP(rec, hr)
 	res := response{code: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+	checkOpenAPI(t, withBody(hr, req.body), res.code, res.header, res.body)
 	s.checkResponse(t, req, res)
 	return res
 }
@@ -198,6 +211,8 @@ func (s *testServer) checkResponse(t *testing.T, req request, res response) {
 			t.Errorf("%s %s: 204 with a body: %s", req.method, req.path, res.body)
 		}
 	case strings.HasPrefix(ct, "text/html"):
+	case ct == "application/health+json" && (req.path == "/healthz" || req.path == "/readyz"):
+	case strings.HasPrefix(ct, "text/plain") && req.path == "/metrics":
 	default:
 		t.Errorf("%s %s: unexpected Content-Type %q (status %d)", req.method, req.path, ct, res.code)
 	}

@@ -41,6 +41,9 @@ func (h *Tokens) createToken(c *gin.Context) error {
 		return newError(http.StatusUnauthorized, "log in with HTTP Basic authentication: your username and password").
 			with("WWW-Authenticate", basicChallenge)
 	}
+	if err := h.admitLogin(c, username); err != nil {
+		return err
+	}
 	t, err := h.store.Login(c.Request.Context(), username, password, h.cfg.TokenTTL)
 	if errors.Is(err, persistence.ErrBadCredentials) {
 		return newError(http.StatusUnauthorized, "the username or password is wrong").
@@ -53,6 +56,41 @@ func (h *Tokens) createToken(c *gin.Context) error {
 		AddLink("self", hal.Link{Href: "/api/tokens"})
 	addCuries(res).AddLink(relMe, hal.Link{Href: "/api/me"})
 	return h.render(c, http.StatusOK, res)
+}
+
+// admitLogin takes a login attempt from the username's budget and from the
+// client address's, before any password is hashed: 429 when either is
+// spent. The RateLimit headers describe the tighter of the two.
+func (h *Tokens) admitLogin(c *gin.Context, username string) error {
+	now := time.Now()
+	var (
+		tightest  RateLimit
+		remaining = -1
+		retry     time.Duration
+	)
+	for _, check := range []struct {
+		l   *limiter
+		key string
+	}{
+		{h.loginByUser, strings.ToLower(username)},
+		{h.loginByAddress, c.ClientIP()},
+	} {
+		ok, wait, left := check.l.allow(check.key, now)
+		if !ok || remaining < 0 || left < remaining {
+			tightest, remaining, retry = check.l.limit, left, wait
+		}
+		if !ok {
+			break
+		}
+	}
+	for k, v := range rateHeaders(tightest, remaining, retry) {
+		c.Header(k, v)
+	}
+	if retry > 0 {
+		return newError(http.StatusTooManyRequests, "too many login attempts: try again in "+
+			c.Writer.Header().Get("Retry-After")+" s")
+	}
+	return nil
 }
 
 // deleteToken serves DELETE /api/tokens: it revokes the token presented,

@@ -1,10 +1,13 @@
 package resources_test
 
 import (
+	"fmt"
 	"net/http"
 	"regexp"
 	"testing"
 	"time"
+
+	"microblog/resources"
 )
 
 var tokenPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
@@ -178,5 +181,53 @@ func TestLastSeen(t *testing.T) {
 	srv.clock.Advance(time.Second)
 	if got, want := lastSeen(), epoch.Add(time.Minute).Format(time.RFC3339Nano); got != want {
 		t.Errorf("last_seen a minute later = %v, want %v", got, want)
+	}
+}
+
+func TestLoginRateLimits(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t, func(c *resources.Config) {
+		c.LoginPerUser = resources.RateLimit{Events: 3, Period: time.Hour, Burst: 3}
+		c.LoginPerAddress = resources.RateLimit{Events: 5, Period: time.Hour, Burst: 5}
+	})
+	srv.register(t, "susan", "cat-in-the-hat")
+	login := func(username, addr string) response {
+		return srv.do(t, request{method: http.MethodPost, path: "/api/tokens", remoteAddr: addr,
+			header: map[string]string{"Authorization": basic(username, "cat-in-the-hat")}})
+	}
+	for i := range 3 {
+		if res := login("susan", "192.0.2.1"); res.code != http.StatusOK || res.header.Get("RateLimit-Remaining") != fmt.Sprint(2-i) {
+			t.Errorf("login %d: %d RateLimit-Remaining %q", i, res.code, res.header.Get("RateLimit-Remaining"))
+		}
+	}
+	// The username's budget is spent, whatever the case and the address.
+	for _, name := range []string{"susan", "SUSAN"} {
+		res := login(name, "198.51.100.7")
+		if res.code != http.StatusTooManyRequests || res.header.Get("Retry-After") == "" || res.header.Get("RateLimit-Limit") != "3" {
+			t.Errorf("login %s after the limit: %d %v", name, res.code, res.header)
+		}
+	}
+	// The first address has 2 attempts left, for any username.
+	for i, want := range []int{http.StatusUnauthorized, http.StatusUnauthorized, http.StatusTooManyRequests} {
+		if res := login(fmt.Sprintf("other%d", i), "192.0.2.1"); res.code != want {
+			t.Errorf("attempt %d from the busy address: %d, want %d", i, res.code, want)
+		}
+	}
+}
+
+// TestExpiryFollowsTheServerClock: expiry is set and checked by the
+// server's clock alone, so a database clock far behind (or ahead) changes
+// nothing. The test server's clock starts where the database's is not.
+func TestExpiryFollowsTheServerClock(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	srv.clock.Advance(3 * 365 * 24 * time.Hour) // years ahead of the database
+	_, token := srv.user(t, "susan")
+	if res := srv.do(t, request{method: http.MethodGet, path: "/api/me", token: token}); res.code != http.StatusOK {
+		t.Fatalf("a fresh token with the server's clock years ahead: %s", res)
+	}
+	srv.clock.Advance(time.Hour)
+	if res := srv.do(t, request{method: http.MethodGet, path: "/api/me", token: token}); res.code != http.StatusUnauthorized {
+		t.Errorf("a token an hour old by the server's clock, which the database's clock would call fresh: %s", res)
 	}
 }

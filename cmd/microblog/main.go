@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -58,6 +59,9 @@ type config struct {
 	shutdownTimeout      time.Duration
 	requireIfMatch       bool
 	corsOrigins          []string
+	trustedProxies       []string
+	loginPerUser         int
+	loginPerAddress      int
 	argon2               argon2id.Params
 	hashConcurrency      int
 }
@@ -95,7 +99,7 @@ func parseFlags(name string, args []string, getenv func(string) string, stderr i
 		}
 		return b
 	}
-	var corsOrigins string
+	var corsOrigins, trustedProxies string
 	def := argon2id.DefaultParams
 	var memory, iterations, parallelism int
 	fs.StringVar(&cfg.addr, "addr", env("MICROBLOG_ADDR", "127.0.0.1:8080"), "address to listen on (MICROBLOG_ADDR)")
@@ -108,6 +112,9 @@ func parseFlags(name string, args []string, getenv func(string) string, stderr i
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", durationEnv("MICROBLOG_SHUTDOWN_TIMEOUT", 15*time.Second), "how long in-flight requests may take to finish on SIGTERM (MICROBLOG_SHUTDOWN_TIMEOUT)")
 	fs.BoolVar(&cfg.requireIfMatch, "require-if-match", boolEnv("MICROBLOG_REQUIRE_IF_MATCH"), "refuse a PUT, PATCH or DELETE without If-Match with 428 (MICROBLOG_REQUIRE_IF_MATCH)")
 	fs.StringVar(&corsOrigins, "cors-origins", env("MICROBLOG_CORS_ORIGINS", ""), "comma-separated origins allowed by CORS; empty turns CORS off (MICROBLOG_CORS_ORIGINS)")
+	fs.StringVar(&trustedProxies, "trusted-proxies", env("MICROBLOG_TRUSTED_PROXIES", ""), "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed (MICROBLOG_TRUSTED_PROXIES)")
+	fs.IntVar(&cfg.loginPerUser, "login-per-user", intEnv("MICROBLOG_LOGIN_PER_USER", 10), "logins a minute per username, in bursts of half as many (MICROBLOG_LOGIN_PER_USER)")
+	fs.IntVar(&cfg.loginPerAddress, "login-per-address", intEnv("MICROBLOG_LOGIN_PER_ADDRESS", 60), "logins a minute per client address, in bursts of a third as many (MICROBLOG_LOGIN_PER_ADDRESS)")
 	fs.IntVar(&memory, "argon2-memory", intEnv("MICROBLOG_ARGON2_MEMORY", int(def.Memory)), "argon2id memory per hash, KiB (MICROBLOG_ARGON2_MEMORY)")
 	fs.IntVar(&iterations, "argon2-iterations", intEnv("MICROBLOG_ARGON2_ITERATIONS", int(def.Iterations)), "argon2id passes (MICROBLOG_ARGON2_ITERATIONS)")
 	fs.IntVar(&parallelism, "argon2-parallelism", intEnv("MICROBLOG_ARGON2_PARALLELISM", int(def.Parallelism)), "argon2id lanes (MICROBLOG_ARGON2_PARALLELISM)")
@@ -129,15 +136,25 @@ func parseFlags(name string, args []string, getenv func(string) string, stderr i
 		errs = append(errs, errors.New("argon2id settings out of range (memory >= 8*parallelism KiB, iterations >= 1, parallelism 1..255)"))
 	case cfg.hashConcurrency < 1:
 		errs = append(errs, errors.New("--hash-concurrency must be at least 1"))
+	case cfg.loginPerUser < 1 || cfg.loginPerAddress < 1:
+		errs = append(errs, errors.New("--login-per-user and --login-per-address must be at least 1"))
 	}
-	for o := range strings.SplitSeq(corsOrigins, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			cfg.corsOrigins = append(cfg.corsOrigins, o)
-		}
-	}
+	cfg.corsOrigins = splitList(corsOrigins)
+	cfg.trustedProxies = splitList(trustedProxies)
 	cfg.argon2 = argon2id.Params{Memory: uint32(memory), Iterations: uint32(iterations),
 		Parallelism: uint8(parallelism), SaltLength: def.SaltLength, KeyLength: def.KeyLength}
 	return cfg, errors.Join(errs...)
+}
+
+// splitList splits a comma-separated setting, dropping empty elements.
+func splitList(s string) []string {
+	var list []string
+	for e := range strings.SplitSeq(s, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			list = append(list, e)
+		}
+	}
+	return list
 }
 
 // run is the whole program: main only adds the process around it.
@@ -183,20 +200,34 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cmd == "migrate" {
 		return nil
 	}
+	if getenv("GOMEMLIMIT") == "" {
+		// Each running hash holds argon2 memory; garbage from finished ones
+		// would otherwise pile up to twice the live heap before the
+		// collector runs. A soft limit of twice the hashing slots' memory,
+		// plus room for the rest, keeps a login flood's RSS near that.
+		slots := int64(cfg.hashConcurrency) * int64(cfg.argon2.Memory) << 10
+		debug.SetMemoryLimit(2*slots + 128<<20)
+	}
 	hasher, err := persistence.NewHasher(&cfg.argon2, cfg.hashConcurrency)
 	if err != nil {
 		return err
 	}
 	store := persistence.NewStore(pool, hasher)
 	gin.SetMode(gin.ReleaseMode)
-	h := resources.NewHandler(store, resources.Config{
+	h, err := resources.NewHandler(store, resources.Config{
 		TokenTTL:             cfg.tokenTTL,
 		MinPasswordLength:    cfg.minPasswordLength,
 		TrustForwardedPrefix: cfg.trustForwardedPrefix,
 		RequireIfMatch:       cfg.requireIfMatch,
 		CORSOrigins:          cfg.corsOrigins,
+		TrustedProxies:       cfg.trustedProxies,
+		LoginPerUser:         resources.RateLimit{Events: cfg.loginPerUser, Period: time.Minute, Burst: max(cfg.loginPerUser/2, 1)},
+		LoginPerAddress:      resources.RateLimit{Events: cfg.loginPerAddress, Period: time.Minute, Burst: max(cfg.loginPerAddress/3, 1)},
 		Logger:               log,
 	})
+	if err != nil {
+		return err
+	}
 	return serve(ctx, cfg, h, log)
 }
 

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestSecretsAndAbsurdRequests runs the program as an operator would, with
+// JSON logs: passwords, hashes and tokens never reach the log, and
+// requests of absurd size get a 4xx from the server itself.
+func TestSecretsAndAbsurdRequests(t *testing.T) {
+	args := []string{"--addr", "127.0.0.1:0", "--data-dir", t.TempDir() + "/data", "--log-format", "json",
+		"--argon2-memory", "64", "--argon2-parallelism", "1"}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, args, envOf(nil), out, io.Discard) }()
+	api := waitServing(t, out, done)
+
+	const password = "very-secret-password"
+	send := func(method, path, auth, body string, header map[string]string) (int, string) {
+		req, err := http.NewRequest(method, api+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	if code, body := send(http.MethodPost, "/users", "", `{"username": "susan", "email": "susan@example.com", "password": "`+password+`"}`, nil); code != http.StatusCreated {
+		t.Fatalf("register: %d %s", code, body)
+	}
+	req, _ := http.NewRequest(http.MethodPost, api+"/tokens", nil)
+	req.SetBasicAuth("susan", password)
+	basicAuth := req.Header.Get("Authorization")
+	code, body := send(http.MethodPost, "/tokens", basicAuth, "", nil)
+	if code != http.StatusOK {
+		t.Fatalf("login: %d %s", code, body)
+	}
+	token := body[strings.Index(body, `"token":"`)+9:][:32]
+	send(http.MethodGet, "/me", "Bearer "+token, "", nil)
+	send(http.MethodPost, "/tokens", strings.Replace(basicAuth, "Basic ", "Basic x", 1), "", nil)
+	send(http.MethodDelete, "/tokens", "Bearer "+token, "", nil)
+	send(http.MethodGet, "/me", "Bearer "+token, "", nil)
+
+	for name, req := range map[string]struct {
+		path   string
+		header map[string]string
+	}{
+		"a 1 MiB header":       {"/", map[string]string{"X-Junk": strings.Repeat("a", 1<<20)}},
+		"a 200 KiB URL":        {"/users?q=" + strings.Repeat("a", 200<<10), nil},
+		"500 headers of 1 KiB": {"/", junkHeaders(500, 1<<10)},
+	} {
+		code, _ := send(http.MethodGet, req.path, "Bearer "+token, "", req.header)
+		if code < 400 || code >= 500 {
+			t.Errorf("%s: %d, want a 4xx", name, code)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	logs := out.String()
+	for _, secret := range []string{password, token, strings.TrimPrefix(basicAuth, "Basic "), "$argon2id$"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the log contains the secret %q", secret)
+		}
+	}
+	if !strings.Contains(logs, `"request_id"`) || !strings.Contains(logs, `"path":"/api/tokens"`) {
+		t.Errorf("the JSON request log lacks request ids or paths:\n%.2000s", logs)
+	}
+}
+
+func junkHeaders(n, size int) map[string]string {
+	h := map[string]string{}
+	for i := range n {
+		h["X-Junk-"+strconv.Itoa(i)] = strings.Repeat("a", size)
+	}
+	return h
+}
+
+// waitServing waits for the "serving" log line of run and returns the
+// API's URL.
+func waitServing(t *testing.T, out *syncBuffer, done <-chan error) string {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if m := servingURL.FindStringSubmatch(out.String()); m != nil {
+			return m[1]
+		}
+		if m := servingURLJSON(out.String()); m != "" {
+			return m
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("run ended before serving: %v\n%s", err, out)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Fatalf("not serving after a minute:\n%s", out)
+	return ""
+}
+
+// servingURLJSON finds the URL of the "serving" line of a JSON log.
+func servingURLJSON(logs string) string {
+	i := strings.Index(logs, `"msg":"serving","url":"`)
+	if i < 0 {
+		return ""
+	}
+	rest := logs[i+len(`"msg":"serving","url":"`):]
+	return rest[:strings.IndexByte(rest, '"')]
+}
+
+// TestConcurrentLoginsMemory sends 200 logins at once to the real binary
+// with the default argon2id parameters (64 MiB a hash): hashing in a few
+// slots keeps the server's peak RSS far below what 200 hashes at once
+// would take (12.5 GiB).
+func TestConcurrentLoginsMemory(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "microblog")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	port := freePort(t)
+	cmd := exec.Command(bin, "--addr", "127.0.0.1:"+strconv.Itoa(port), "--data-dir", filepath.Join(dir, "data"),
+		"--login-per-user", "100000", "--login-per-address", "100000")
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	})
+	api := fmt.Sprintf("http://127.0.0.1:%d/api", port)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		res, err := http.Get(api)
+		if err == nil {
+			res.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not come up: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	res, err := http.Post(api+"/users", "application/json", strings.NewReader(`{"username": "susan", "email": "s@example.com", "password": "12345678"}`))
+	if err != nil || res.StatusCode != http.StatusCreated {
+		t.Fatalf("register: %v %v", err, res)
+	}
+	res.Body.Close()
+
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		codes = map[int]int{}
+	)
+	start := time.Now()
+	for i := range 200 {
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodPost, api+"/tokens", nil)
+			password := "12345678"
+			if i%2 == 1 {
+				password = "wrong-password"
+			}
+			req.SetBasicAuth("susan", password)
+			res, err := http.DefaultClient.Do(req)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				codes[-1]++
+				return
+			}
+			res.Body.Close()
+			codes[res.StatusCode]++
+		})
+	}
+	wg.Wait()
+	took := time.Since(start)
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var peakKiB int
+	for line := range strings.Lines(string(status)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			peakKiB, _ = strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+		}
+	}
+	t.Logf("200 concurrent logins in %s: statuses %v, peak RSS %d MiB", took.Round(time.Millisecond), codes, peakKiB>>10)
+	if codes[http.StatusOK] != 100 || codes[http.StatusUnauthorized] != 100 {
+		t.Errorf("statuses %v, want 100 of 200 and 100 of 401", codes)
+	}
+	if peakKiB == 0 || peakKiB > 512<<10 {
+		t.Errorf("peak RSS %d KiB, want under 512 MiB", peakKiB)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}

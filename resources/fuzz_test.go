@@ -1,0 +1,67 @@
+package resources
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+)
+
+// FuzzPageParams feeds arbitrary query strings to the page parameter
+// parser: it never panics, accepts only pages from 1 and sizes from 1 to
+// 100, and refuses the rest with a 400 naming the parameter.
+func FuzzPageParams(f *testing.F) {
+	for _, q := range []string{"", "page=2", "per_page=1000", "page=0", "per_page=-1", "page=abc",
+		"page=99999999999999999999", "per_page=99999999999999999999", "page=1&page=2", "page=%00", "per_page=1e3"} {
+		f.Add(q)
+	}
+	f.Fuzz(func(t *testing.T, query string) {
+		if _, err := url.ParseQuery(query); err != nil {
+			return // net/http would not get this far either
+		}
+		c, _ := gin.CreateTestContext(httptest.NewRecorder())
+		c.Request = &http.Request{Method: http.MethodGet, URL: &url.URL{Path: "/api/users", RawQuery: query}}
+		page, perPage, err := pageParams(c)
+		if err != nil {
+			he := asHTTPError(err)
+			if he.status != http.StatusBadRequest || len(he.params) != 1 {
+				t.Fatalf("pageParams(%q): %v", query, err)
+			}
+			return
+		}
+		if page < 1 || perPage < 1 || perPage > 100 {
+			t.Fatalf("pageParams(%q) = %d, %d", query, page, perPage)
+		}
+		if p := storePage(page, perPage); p.Offset < 0 || p.Limit != perPage {
+			t.Fatalf("storePage(%d, %d) = %+v", page, perPage, p)
+		}
+	})
+}
+
+// FuzzAuthorization feeds arbitrary Authorization headers to the bearer
+// and Basic parsers: no panic, and a token accepted as well formed is
+// exactly 32 hex digits.
+func FuzzAuthorization(f *testing.F) {
+	for _, h := range []string{"", "Bearer 0123456789abcdef0123456789abcdef", "bearer 0123456789ABCDEF0123456789abcdef",
+		"Bearer", "Bearer ", "Basic c3VzYW46Y2F0", "Basic !!!", "Digest x", "Bearer a b", "Bearer \x00"} {
+		f.Add(h)
+	}
+	f.Fuzz(func(t *testing.T, header string) {
+		c, _ := gin.CreateTestContext(httptest.NewRecorder())
+		c.Request = &http.Request{Method: http.MethodGet, URL: &url.URL{Path: "/api/me"}, Header: http.Header{}}
+		c.Request.Header.Set("Authorization", header)
+		token, ok := bearerToken(c)
+		if ok && !strings.HasPrefix(strings.ToLower(header), "bearer") {
+			t.Fatalf("bearerToken(%q) = %q without a Bearer scheme", header, token)
+		}
+		if wellFormedToken(token) {
+			if len(token) != 32 || strings.Trim(strings.ToLower(token), "0123456789abcdef") != "" {
+				t.Fatalf("wellFormedToken(%q) is true", token)
+			}
+		}
+		c.Request.BasicAuth()
+	})
+}

@@ -1,0 +1,110 @@
+package resources
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"microblog/persistence"
+)
+
+// Ops serves what operators and orchestrators ask for: liveness,
+// readiness and Prometheus metrics.
+type Ops struct {
+	*api
+	registry *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// newOps registers the API's metrics, the pool's and the password hasher's
+// in a registry of its own (no process-wide default).
+func newOps(a *api, store *persistence.Store) *Ops {
+	o := &Ops{api: a, registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "microblog_http_requests_total", Help: "HTTP requests by route, method and status.",
+		}, []string{"route", "method", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "microblog_http_request_duration_seconds", Help: "HTTP request latency by route and method.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"route", "method"}),
+	}
+	gauge := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
+	}
+	o.registry.MustRegister(o.requests, o.latency,
+		gauge("microblog_db_pool_connections", "Open database connections.",
+			func() float64 { return float64(store.PoolStat().TotalConns()) }),
+		gauge("microblog_db_pool_acquired_connections", "Database connections in use.",
+			func() float64 { return float64(store.PoolStat().AcquiredConns()) }),
+		gauge("microblog_db_pool_idle_connections", "Idle database connections.",
+			func() float64 { return float64(store.PoolStat().IdleConns()) }),
+		gauge("microblog_db_pool_max_connections", "The pool's connection limit.",
+			func() float64 { return float64(store.PoolStat().MaxConns()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "microblog_db_pool_empty_acquires_total",
+			Help: "Acquisitions that had to wait for a connection."},
+			func() float64 { return float64(store.PoolStat().EmptyAcquireCount()) }),
+		gauge("microblog_argon2_queue_length", "Password hashes waiting for a slot.",
+			func() float64 { w, _ := store.HashQueue(); return float64(w) }),
+		gauge("microblog_argon2_running", "Password hashes running.",
+			func() float64 { _, r := store.HashQueue(); return float64(r) }),
+	)
+	return o
+}
+
+// Register adds /healthz, /readyz and /metrics to r.
+func (o *Ops) Register(r gin.IRoutes) {
+	r.GET("/healthz", o.healthz)
+	r.GET("/readyz", o.readyz)
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(o.registry, promhttp.HandlerOpts{})))
+}
+
+// measure counts each request by its route pattern (not its path, whose
+// ids would make a series per user) and times it.
+func (o *Ops) measure(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	o.requests.WithLabelValues(route, c.Request.Method, strconv.Itoa(c.Writer.Status())).Inc()
+	o.latency.WithLabelValues(route, c.Request.Method).Observe(time.Since(start).Seconds())
+}
+
+// health is a body of the health check draft (application/health+json):
+// "pass" or "fail".
+type health struct {
+	Status string `json:"status"`
+	Output string `json:"output,omitempty"`
+}
+
+func writeHealth(c *gin.Context, status int, h health) {
+	c.Header("Cache-Control", "no-store")
+	body, _ := json.Marshal(h) // two strings always marshal
+	writeBody(c, status, "application/health+json", append(body, '\n'))
+}
+
+// healthz serves GET /healthz: the process is alive, whatever the database.
+func (o *Ops) healthz(c *gin.Context) {
+	writeHealth(c, http.StatusOK, health{Status: "pass"})
+}
+
+// readyz serves GET /readyz: 200 when the database answers within a
+// second, 503 when it does not.
+func (o *Ops) readyz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), time.Second)
+	defer cancel()
+	if err := o.store.Ping(ctx); err != nil {
+		c.Header("Retry-After", "1")
+		writeHealth(c, http.StatusServiceUnavailable, health{Status: "fail", Output: "the database does not answer"})
+		return
+	}
+	writeHealth(c, http.StatusOK, health{Status: "pass"})
+}
