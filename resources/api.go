@@ -3,6 +3,7 @@
 package resources
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -44,6 +46,13 @@ type Config struct {
 	// CORSOrigins are the origins allowed to call the API from a browser;
 	// none turns CORS off.
 	CORSOrigins []string
+	// RequestTimeout bounds the work of a request under /api, the wait for
+	// the database included: past it the request gets a 503. Zero means
+	// no bound.
+	RequestTimeout time.Duration
+	// Draining, when set and true, makes /readyz answer 503 so that a load
+	// balancer sends no new requests while the server finishes.
+	Draining *atomic.Bool
 	// Logger receives request logs and internal errors.
 	Logger *slog.Logger
 }
@@ -193,11 +202,16 @@ func addHeadAndOptions(r *gin.Engine) {
 	}
 }
 
-// handle adapts a handlerFunc to gin: it picks the representation the
-// client accepts before any work is done, and sends every failure to
-// writeError.
+// handle adapts a handlerFunc to gin: it bounds the request's work by
+// RequestTimeout, picks the representation the client accepts before any
+// work is done, and sends every failure to writeError.
 func (a *api) handle(f handlerFunc) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		if a.cfg.RequestTimeout > 0 {
+			ctx, cancel := context.WithTimeout(c.Request.Context(), a.cfg.RequestTimeout)
+			defer cancel()
+			c.Request = c.Request.WithContext(ctx)
+		}
 		addVary(c, "Accept")
 		mt := negotiate(c.GetHeader("Accept"), halOffers...)
 		if mt == "" && c.Request.Method != http.MethodDelete {

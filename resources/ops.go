@@ -62,8 +62,20 @@ func newOps(a *api, store *persistence.Store) *Ops {
 func (o *Ops) Register(r gin.IRoutes) {
 	r.GET("/healthz", o.healthz)
 	r.GET("/readyz", o.readyz)
-	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(o.registry, promhttp.HandlerOpts{})))
+	metrics := promhttp.HandlerFor(o.registry, promhttp.HandlerOpts{})
+	r.GET("/metrics", func(c *gin.Context) {
+		w := http.ResponseWriter(c.Writer)
+		if c.Request.Method == http.MethodHead {
+			w = headWriter{w}
+		}
+		metrics.ServeHTTP(w, c.Request)
+	})
 }
+
+// headWriter drops the body that a handler unaware of HEAD writes.
+type headWriter struct{ http.ResponseWriter }
+
+func (headWriter) Write(p []byte) (int, error) { return len(p), nil }
 
 // measure counts each request by its route pattern (not its path, whose
 // ids would make a series per user) and times it.
@@ -99,6 +111,11 @@ func (o *Ops) healthz(c *gin.Context) {
 // readyz serves GET /readyz: 200 when the database answers within a
 // second, 503 when it does not.
 func (o *Ops) readyz(c *gin.Context) {
+	if o.cfg.Draining != nil && o.cfg.Draining.Load() {
+		c.Header("Retry-After", "1")
+		writeHealth(c, http.StatusServiceUnavailable, health{Status: "fail", Output: "shutting down"})
+		return
+	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), time.Second)
 	defer cancel()
 	if err := o.store.Ping(ctx); err != nil {

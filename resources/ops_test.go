@@ -3,7 +3,10 @@ package resources_test
 import (
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"microblog/resources"
 )
 
 func TestHealthAndMetrics(t *testing.T) {
@@ -30,5 +33,21 @@ func TestHealthAndMetrics(t *testing.T) {
 		if !strings.Contains(string(res.body), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+}
+
+func TestReadyzWhileDraining(t *testing.T) {
+	t.Parallel()
+	var draining atomic.Bool
+	srv := newTestServer(t, func(c *resources.Config) { c.Draining = &draining })
+	if res := srv.do(t, request{method: http.MethodGet, path: "/readyz"}); res.code != http.StatusOK {
+		t.Fatalf("GET /readyz: %s", res)
+	}
+	draining.Store(true)
+	if res := srv.do(t, request{method: http.MethodGet, path: "/readyz"}); res.code != http.StatusServiceUnavailable {
+		t.Errorf("GET /readyz while draining: %s", res)
+	}
+	if res := srv.do(t, request{method: http.MethodGet, path: "/api"}); res.code != http.StatusOK {
+		t.Errorf("GET /api while draining: %s", res)
 	}
 }

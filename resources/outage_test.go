@@ -76,3 +76,46 @@ func TestDatabaseDown(t *testing.T) {
 		}
 	}
 }
+
+// TestDatabaseHangs points the API at a server that accepts connections
+// and never answers, as a partitioned database does: RequestTimeout turns
+// the wait into a 503, and a client that gives up is not a server error.
+func TestDatabaseHangs(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	pool, err := pgxpool.New(t.Context(), "postgres://postgres@"+ln.Addr().String()+"/none?sslmode=disable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	hasher, err := persistence.NewHasher(&argon2id.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := resources.NewHandler(persistence.NewStore(pool, hasher), resources.Config{
+		TokenTTL: time.Hour, MinPasswordLength: 8, RequestTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest(http.MethodGet, "/api/me", nil)
+	r.Header.Set("Authorization", "Bearer 0123456789abcdef0123456789abcdef")
+	rec := httptest.NewRecorder()
+	start := time.Now()
+	h.ServeHTTP(rec, r)
+	if took := time.Since(start); rec.Code != http.StatusServiceUnavailable || took > 2*time.Second {
+		t.Errorf("GET /api/me with a hung database: %d after %s, want 503 within the timeout", rec.Code, took)
+	}
+}

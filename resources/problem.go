@@ -1,6 +1,7 @@
 package resources
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"html/template"
@@ -33,6 +34,10 @@ type problem struct {
 	Message       string         `json:"message,omitempty"`
 	InvalidParams []invalidParam `json:"invalid_params,omitempty"`
 }
+
+// statusClientClosed is nginx's code for a request whose client closed the
+// connection before the answer.
+const statusClientClosed = 499
 
 // httpError is an error that a client caused or must hear about, with the
 // status and safe detail to send.
@@ -87,7 +92,11 @@ func asHTTPError(err error) *httpError {
 		return notFound()
 	case errors.Is(err, persistence.ErrConflict):
 		return newError(http.StatusConflict, "")
-	case errors.Is(err, persistence.ErrUnavailable):
+	case errors.Is(err, context.Canceled):
+		// The client went away; no one reads this answer, but the log and
+		// the metrics should not call it the server's fault.
+		return newError(statusClientClosed, "")
+	case errors.Is(err, persistence.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return newError(http.StatusServiceUnavailable, "the database is unavailable; try again shortly").
 			with("Retry-After", "1")
 	}
@@ -113,6 +122,9 @@ func writeError(c *gin.Context, log *slog.Logger, err error) {
 		c.Header(k, v)
 	}
 	title := http.StatusText(he.status)
+	if he.status == statusClientClosed {
+		title = "Client Closed Request"
+	}
 	switch he.status {
 	case http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusInternalServerError:
 		if prefersHTML(c.GetHeader("Accept")) {

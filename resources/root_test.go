@@ -1,9 +1,13 @@
 package resources_test
 
 import (
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/gin-gonic/gin"
 
 	"microblog/resources"
 )
@@ -250,6 +254,47 @@ func TestHome(t *testing.T) {
 		res := srv.do(t, request{method: http.MethodGet, path: "/", header: map[string]string{"Accept": accept}})
 		if res.code != http.StatusFound || res.header.Get("Location") != want {
 			t.Errorf("GET / with Accept %q: %d to %q, want 302 to %q", accept, res.code, res.header.Get("Location"), want)
+		}
+	}
+}
+
+// TestEveryRoute walks the route table: on every path a method it does
+// not serve is a 405 problem with the same Allow as OPTIONS, and HEAD
+// answers as GET does, without a body.
+func TestEveryRoute(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	susan, token := srv.user(t, "susan")
+	bob, _ := srv.user(t, "bob")
+	post := srv.post(t, token, "hello")
+	engine := srv.handler.(*gin.Engine)
+	allowed := map[string][]string{}
+	for _, r := range engine.Routes() {
+		allowed[r.Path] = append(allowed[r.Path], r.Method)
+	}
+	concrete := strings.NewReplacer("/users/:id/following/:target", fmt.Sprintf("/users/%d/following/%d", susan, bob),
+		"/users/:id", userPathOf(susan)[len("/api"):], "/posts/:id", postPathOf(post)[len("/api"):], ":rel", "users")
+	for path, methods := range allowed {
+		p := concrete.Replace(path)
+		allow := srv.do(t, request{method: http.MethodOptions, path: p}).header.Get("Allow")
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+			if slices.Contains(methods, m) {
+				continue
+			}
+			res := srv.do(t, request{method: m, path: p, token: token})
+			if res.code != http.StatusMethodNotAllowed || res.header.Get("Allow") != allow ||
+				res.header.Get("Content-Type") != "application/problem+json" {
+				t.Errorf("%s %s: %d Allow %q %s, want 405 Allow %q", m, p, res.code, res.header.Get("Allow"),
+					res.header.Get("Content-Type"), allow)
+			}
+		}
+		if !slices.Contains(methods, http.MethodGet) {
+			continue
+		}
+		get := srv.do(t, request{method: http.MethodGet, path: p, token: token})
+		head := srv.do(t, request{method: http.MethodHead, path: p, token: token})
+		if head.code != get.code || head.header.Get("Content-Type") != get.header.Get("Content-Type") {
+			t.Errorf("HEAD %s: %d %q, GET: %d %q", p, head.code, head.header.Get("Content-Type"), get.code, get.header.Get("Content-Type"))
 		}
 	}
 }

@@ -213,6 +213,9 @@ func (s *testServer) checkResponse(t *testing.T, req request, res response) {
 	case strings.HasPrefix(ct, "text/html"):
 	case ct == "application/health+json" && (req.path == "/healthz" || req.path == "/readyz"):
 	case strings.HasPrefix(ct, "text/plain") && req.path == "/metrics":
+	case ct == "application/openapi+json" && req.path == "/api/openapi.json":
+	case strings.HasPrefix(req.path, "/explorer") && (res.code == http.StatusMovedPermanently ||
+		strings.HasPrefix(ct, "text/javascript") || strings.HasPrefix(ct, "text/css")):
 	default:
 		t.Errorf("%s %s: unexpected Content-Type %q (status %d)", req.method, req.path, ct, res.code)
 	}

@@ -23,6 +23,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -57,6 +58,8 @@ type config struct {
 	logFormat            string
 	trustForwardedPrefix bool
 	shutdownTimeout      time.Duration
+	shutdownDelay        time.Duration
+	requestTimeout       time.Duration
 	requireIfMatch       bool
 	corsOrigins          []string
 	trustedProxies       []string
@@ -110,6 +113,8 @@ func parseFlags(name string, args []string, getenv func(string) string, stderr i
 	fs.StringVar(&cfg.logFormat, "log-format", env("MICROBLOG_LOG_FORMAT", "text"), "text or json (MICROBLOG_LOG_FORMAT)")
 	fs.BoolVar(&cfg.trustForwardedPrefix, "trust-forwarded-prefix", boolEnv("MICROBLOG_TRUST_FORWARDED_PREFIX"), "prefix hrefs with a proxy's X-Forwarded-Prefix (MICROBLOG_TRUST_FORWARDED_PREFIX)")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", durationEnv("MICROBLOG_SHUTDOWN_TIMEOUT", 15*time.Second), "how long in-flight requests may take to finish on SIGTERM (MICROBLOG_SHUTDOWN_TIMEOUT)")
+	fs.DurationVar(&cfg.shutdownDelay, "shutdown-delay", durationEnv("MICROBLOG_SHUTDOWN_DELAY", 0), "on SIGTERM, how long to keep serving with /readyz failing before stopping, for a load balancer to notice (MICROBLOG_SHUTDOWN_DELAY)")
+	fs.DurationVar(&cfg.requestTimeout, "request-timeout", durationEnv("MICROBLOG_REQUEST_TIMEOUT", 3*time.Second), "the longest an API request may work, waiting for the database included, before a 503 (MICROBLOG_REQUEST_TIMEOUT)")
 	fs.BoolVar(&cfg.requireIfMatch, "require-if-match", boolEnv("MICROBLOG_REQUIRE_IF_MATCH"), "refuse a PUT, PATCH or DELETE without If-Match with 428 (MICROBLOG_REQUIRE_IF_MATCH)")
 	fs.StringVar(&corsOrigins, "cors-origins", env("MICROBLOG_CORS_ORIGINS", ""), "comma-separated origins allowed by CORS; empty turns CORS off (MICROBLOG_CORS_ORIGINS)")
 	fs.StringVar(&trustedProxies, "trusted-proxies", env("MICROBLOG_TRUSTED_PROXIES", ""), "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed (MICROBLOG_TRUSTED_PROXIES)")
@@ -126,6 +131,8 @@ func parseFlags(name string, args []string, getenv func(string) string, stderr i
 		errs = append(errs, fmt.Errorf("unexpected arguments: %q", fs.Args()))
 	}
 	switch {
+	case cfg.requestTimeout <= 0 || cfg.shutdownDelay < 0:
+		errs = append(errs, errors.New("--request-timeout must be positive and --shutdown-delay not negative"))
 	case cfg.tokenTTL <= 0:
 		errs = append(errs, errors.New("--token-ttl must be positive"))
 	case cfg.minPasswordLength < 1 || cfg.minPasswordLength > 256:
@@ -189,7 +196,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		log.Info("private PostgreSQL started", "data_dir", cfg.dataDir, "port", srv.Port(),
 			"duration_ms", time.Since(start).Milliseconds())
 	}
-	pool, err := pgxpool.New(ctx, url)
+	poolCfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	if poolCfg.ConnConfig.ConnectTimeout == 0 {
+		// A database that does not answer must become a 503 quickly, not
+		// a connection attempt as long as the operating system's.
+		poolCfg.ConnConfig.ConnectTimeout = time.Second
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
@@ -214,12 +230,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	store := persistence.NewStore(pool, hasher)
 	gin.SetMode(gin.ReleaseMode)
+	var draining atomic.Bool
 	h, err := resources.NewHandler(store, resources.Config{
 		TokenTTL:             cfg.tokenTTL,
 		MinPasswordLength:    cfg.minPasswordLength,
 		TrustForwardedPrefix: cfg.trustForwardedPrefix,
 		RequireIfMatch:       cfg.requireIfMatch,
 		CORSOrigins:          cfg.corsOrigins,
+		RequestTimeout:       cfg.requestTimeout,
+		Draining:             &draining,
 		TrustedProxies:       cfg.trustedProxies,
 		LoginPerUser:         resources.RateLimit{Events: cfg.loginPerUser, Period: time.Minute, Burst: max(cfg.loginPerUser/2, 1)},
 		LoginPerAddress:      resources.RateLimit{Events: cfg.loginPerAddress, Period: time.Minute, Burst: max(cfg.loginPerAddress/3, 1)},
@@ -228,7 +247,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, h, log)
+	return serve(ctx, cfg, h, &draining, log)
 }
 
 // migrate applies the migrations and logs what it applied.
@@ -245,9 +264,11 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 	return nil
 }
 
-// serve runs the HTTP server until ctx ends, then lets in-flight requests
-// finish for at most cfg.shutdownTimeout.
-func serve(ctx context.Context, cfg config, h http.Handler, log *slog.Logger) error {
+// serve runs the HTTP server until ctx ends. Then it fails /readyz and
+// keeps serving for cfg.shutdownDelay, so that a load balancer stops
+// sending requests first, and lets in-flight requests finish for at most
+// cfg.shutdownTimeout.
+func serve(ctx context.Context, cfg config, h http.Handler, draining *atomic.Bool, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
@@ -268,6 +289,15 @@ func serve(ctx context.Context, cfg config, h http.Handler, log *slog.Logger) er
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
+	}
+	draining.Store(true)
+	if cfg.shutdownDelay > 0 {
+		log.Info("draining", "delay", cfg.shutdownDelay.String())
+		select {
+		case <-time.After(cfg.shutdownDelay):
+		case err := <-errc:
+			return err
+		}
 	}
 	log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownTimeout)

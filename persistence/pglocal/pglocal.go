@@ -63,6 +63,10 @@ type Options struct {
 	// StartTimeout bounds the wait for the server to accept connections;
 	// zero means 30 seconds.
 	StartTimeout time.Duration
+	// Port is the 127.0.0.1 TCP port to listen on; zero picks a free one.
+	// A fixed port lets a cluster that is stopped and started again come
+	// back where its clients expect it.
+	Port int
 }
 
 // Server is a running PostgreSQL server started by Start.
@@ -79,8 +83,9 @@ type Server struct {
 }
 
 // Start runs initdb on opts.DataDir if it holds no cluster yet, starts a
-// postgres server on a free 127.0.0.1 port and waits until it accepts
-// connections. The server runs until Stop is called or this process dies.
+// postgres server on 127.0.0.1, on opts.Port or a free port, and waits until
+// it accepts connections. The server runs until Stop is called or this
+// process dies.
 //
 // When running as root, initdb and postgres run as the "postgres" OS user
 // (PostgreSQL refuses to run as root): the data directory is given to that
@@ -102,6 +107,9 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if opts.StartTimeout == 0 {
 		opts.StartTimeout = defaultStartTimeout
 	}
+	if opts.Port < 0 || opts.Port > 65535 {
+		return nil, fmt.Errorf("pglocal: start: Options.Port %d is not a TCP port", opts.Port)
+	}
 	bin, err := findBinDir(ctx)
 	if err != nil {
 		return nil, err
@@ -119,6 +127,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		}
 	} else if err != nil {
 		return nil, fmt.Errorf("pglocal: start: %w", err)
+	}
+	if opts.Port != 0 {
+		// The caller chose the port: another one would not do, so a port
+		// in use is an error rather than a reason to try again.
+		return launch(ctx, bin, dir, opts.Port, opts, cred)
 	}
 	for attempt := 1; ; attempt++ {
 		port, err := freePort()

@@ -3,8 +3,11 @@ package pglocal
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -47,6 +50,68 @@ func TestStartRestart(t *testing.T) {
 
 	if got := query(t, s, "SELECT v FROM kept"); got != "before restart" {
 		t.Errorf("after restart, kept holds %q, want %q", got, "before restart")
+	}
+}
+
+// TestStartFixedPort stops a cluster and starts it again on the port it
+// had, as a client that keeps its URL expects.
+func TestStartFixedPort(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	port := unusedPort(t)
+	opts := Options{DataDir: dir, Port: port}
+
+	s := start(t, opts)
+	if s.Port() != port {
+		t.Fatalf("Port() = %d, want %d", s.Port(), port)
+	}
+	url := s.URL("postgres")
+	if want := fmt.Sprintf("@127.0.0.1:%d/", port); !strings.Contains(url, want) {
+		t.Errorf("URL() = %q, want it to contain %q", url, want)
+	}
+	query(t, s, "CREATE TABLE kept AS SELECT 'before restart' AS v; SELECT 'created'")
+	if err := s.Stop(); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+
+	s = start(t, opts)
+	if s.URL("postgres") != url {
+		t.Errorf("after restart, URL() = %q, want %q", s.URL("postgres"), url)
+	}
+	if got := query(t, s, "SELECT v FROM kept"); got != "before restart" {
+		t.Errorf("after restart, kept holds %q, want %q", got, "before restart")
+	}
+}
+
+// TestStartFixedPortInUse asks for a port someone else holds: Start must
+// fail and say so, not move to another port.
+func TestStartFixedPortInUse(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+
+	s, err := Start(t.Context(), Options{DataDir: filepath.Join(t.TempDir(), "data"), Port: port})
+	if err == nil {
+		_ = s.Stop() // the test has failed already; this only cleans up
+		t.Fatalf("Start on port %d, which is in use, succeeded on port %d", port, s.Port())
+	}
+	if !errors.Is(err, errPortInUse) || !strings.Contains(err.Error(), strconv.Itoa(port)) {
+		t.Errorf("Start on a port in use: error = %q, want errPortInUse naming port %d", err, port)
+	}
+}
+
+func TestStartBadPort(t *testing.T) {
+	t.Parallel()
+	for _, port := range []int{-1, 65536} {
+		s, err := Start(t.Context(), Options{DataDir: filepath.Join(t.TempDir(), "data"), Port: port})
+		if err == nil {
+			_ = s.Stop()
+			t.Errorf("Start with Port %d succeeded", port)
+		}
 	}
 }
 
@@ -176,6 +241,16 @@ func start(t *testing.T, opts Options) *Server {
 		}
 	})
 	return s
+}
+
+// unusedPort returns a 127.0.0.1 port that was free a moment ago.
+func unusedPort(t *testing.T) int {
+	t.Helper()
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
 }
 
 // query runs sql (one or more statements) on s's postgres database and
