@@ -136,11 +136,7 @@ func (h *Posts) createPost(c *gin.Context) error {
 
 // getPost serves GET /api/posts/:id.
 func (h *Posts) getPost(c *gin.Context) error {
-	caller, err := h.authenticate(c)
-	if err != nil {
-		return err
-	}
-	id, err := parseID(c, "id")
+	caller, id, err := h.callerAndID(c)
 	if err != nil {
 		return err
 	}
@@ -188,11 +184,7 @@ func forbiddenPost() *httpError {
 
 // updatePost serves PUT and PATCH /api/posts/:id, for the author only.
 func (h *Posts) updatePost(c *gin.Context) error {
-	caller, err := h.authenticate(c)
-	if err != nil {
-		return err
-	}
-	id, err := parseID(c, "id")
+	caller, id, err := h.callerAndID(c)
 	if err != nil {
 		return err
 	}
@@ -222,11 +214,7 @@ func (h *Posts) updatePost(c *gin.Context) error {
 
 // deletePost serves DELETE /api/posts/:id, for the author only.
 func (h *Posts) deletePost(c *gin.Context) error {
-	caller, err := h.authenticate(c)
-	if err != nil {
-		return err
-	}
-	id, err := parseID(c, "id")
+	caller, id, err := h.callerAndID(c)
 	if err != nil {
 		return err
 	}
@@ -267,11 +255,7 @@ func (h *Posts) listPosts(c *gin.Context) error {
 
 // listUserPosts serves GET /api/users/:id/posts, newest first.
 func (h *Posts) listUserPosts(c *gin.Context) error {
-	caller, err := h.authenticate(c)
-	if err != nil {
-		return err
-	}
-	id, err := parseID(c, "id")
+	caller, id, err := h.callerAndID(c)
 	if err != nil {
 		return err
 	}

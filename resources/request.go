@@ -204,6 +204,17 @@ func (a *api) authenticate(c *gin.Context) (persistence.User, error) {
 	return u, err
 }
 
+// callerAndID authenticates the request and reads its id path parameter,
+// the start of every handler of one user or post.
+func (a *api) callerAndID(c *gin.Context) (persistence.User, int64, error) {
+	caller, err := a.authenticate(c)
+	if err != nil {
+		return persistence.User{}, 0, err
+	}
+	id, err := parseID(c, "id")
+	return caller, id, err
+}
+
 func invalidToken() *httpError {
 	return newError(http.StatusUnauthorized, "the token is unknown, expired or revoked").
 		with("WWW-Authenticate", bearerChallenge+`, error="invalid_token"`)

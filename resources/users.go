@@ -136,11 +136,7 @@ func avatarURL(email string) string {
 // getUser serves GET /api/users/:id. A conditional GET is answered from
 // the user's version alone, without reading the rest.
 func (h *Users) getUser(c *gin.Context) error {
-	caller, err := h.authenticate(c)
-	if err != nil {
-		return err
-	}
-	id, err := parseID(c, "id")
+	caller, id, err := h.callerAndID(c)
 	if err != nil {
 		return err
 	}
@@ -221,11 +217,7 @@ func (h *Users) listFollowing(c *gin.Context) error {
 type followList func(ctx context.Context, id, viewer int64, p persistence.Page) ([]persistence.User, int64, error)
 
 func (h *Users) listFollows(c *gin.Context, suffix string, list followList) error {
-	caller, err := h.authenticate(c)
-	if err != nil {
-		return err
-	}
-	id, err := parseID(c, "id")
+	caller, id, err := h.callerAndID(c)
 	if err != nil {
 		return err
 	}
@@ -453,11 +445,7 @@ func (h *Users) createUser(c *gin.Context) error {
 // updateUser serves PUT and PATCH /api/users/:id. Both change the members
 // present and leave the rest, as the tutorial's PUT did.
 func (h *Users) updateUser(c *gin.Context) error {
-	caller, err := h.authenticate(c)
-	if err != nil {
-		return err
-	}
-	id, err := parseID(c, "id")
+	caller, id, err := h.callerAndID(c)
 	if err != nil {
 		return err
 	}
