@@ -82,6 +82,8 @@ type api struct {
 	// loginByUser and loginByAddress bound login attempts, and so the
 	// argon2id work a client can ask for.
 	loginByUser, loginByAddress *limiter
+	// tagSalt is mixed into the entity tags made from versions.
+	tagSalt string
 }
 
 // NewHandler returns the HTTP handler of the whole API. It fails only on
@@ -99,7 +101,8 @@ func NewHandler(store *persistence.Store, cfg Config) (http.Handler, error) {
 		cfg.LoginPerAddress = RateLimit{Events: 60, Period: time.Minute, Burst: 20}
 	}
 	a := &api{store: store, cfg: cfg, log: cfg.Logger, fields: newFields(cfg.MinPasswordLength),
-		loginByUser: newLimiter(cfg.LoginPerUser), loginByAddress: newLimiter(cfg.LoginPerAddress)}
+		loginByUser: newLimiter(cfg.LoginPerUser), loginByAddress: newLimiter(cfg.LoginPerAddress),
+		tagSalt: tagSalt(cfg.MinPasswordLength)}
 	r := gin.New()
 	if err := r.SetTrustedProxies(cfg.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("resources: trusted proxies: %w", err)

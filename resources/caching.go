@@ -32,18 +32,25 @@ func entityTag(parts ...string) string {
 	return `"` + strconv.FormatUint(h.Sum64(), 36) + `"`
 }
 
+// tagSalt goes into the version-made tags: representations change with a
+// release (the OpenAPI document describes them) and with the settings they
+// show (the password length in forms), not only with the data.
+func tagSalt(minPassword int) string {
+	return entityTag(string(openAPIDocument), strconv.Itoa(minPassword))
+}
+
 // userTag is the entity tag of user id at version, as viewer sees it in
 // media type mt. Everything in a user's representation (its row, its counts,
 // whether the viewer follows it, its newest posts) bumps its version.
 func (a *api) userTag(c *gin.Context, id, version, viewer int64, mt string) string {
-	return entityTag("user", strconv.FormatInt(id, 10), strconv.FormatInt(version, 10),
+	return entityTag(a.tagSalt, "user", strconv.FormatInt(id, 10), strconv.FormatInt(version, 10),
 		strconv.FormatInt(viewer, 10), mt, a.base(c))
 }
 
 // postTag is the entity tag of p as viewer sees it in media type mt: the
 // post's version and the parts of its author it embeds.
 func (a *api) postTag(c *gin.Context, p persistence.Post, viewer int64, mt string) string {
-	return entityTag("post", strconv.FormatInt(p.ID, 10), strconv.FormatInt(p.Version, 10),
+	return entityTag(a.tagSalt, "post", strconv.FormatInt(p.ID, 10), strconv.FormatInt(p.Version, 10),
 		strconv.FormatInt(p.Author.ID, 10), p.Author.Username, p.Author.Email,
 		strconv.FormatInt(viewer, 10), mt, a.base(c))
 }

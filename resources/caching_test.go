@@ -260,3 +260,19 @@ func TestCORS(t *testing.T) {
 		t.Errorf("OPTIONS without CORS: %d %v", res.code, res.header)
 	}
 }
+
+// TestTagsFollowSettings: a representation that shows a setting (the
+// shortest password, in the edit form) gets another tag when the setting
+// changes, though the data did not.
+func TestTagsFollowSettings(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	susan, token := srv.user(t, "susan")
+	tag := srv.get(t, token, userPathOf(susan), formsAccept).header.Get("ETag")
+	other := newTestServer(t, func(c *resources.Config) { c.MinPasswordLength = 12 })
+	other.register(t, "susan", "a-long-enough-password")
+	otherToken := other.login(t, "susan", "a-long-enough-password")
+	if got := other.get(t, otherToken, userPathOf(susan), formsAccept).header.Get("ETag"); got == tag {
+		t.Errorf("the same tag %s for forms with different password lengths", tag)
+	}
+}
