@@ -104,6 +104,55 @@ func (s *Store) Authenticate(ctx context.Context, token string) (User, error) {
 	return u, nil
 }
 
+// selectCallerAndVersion is selectCaller that also reads the version of
+// user $3, so that a conditional GET of a user is one statement.
+const selectCallerAndVersion = `
+	WITH t AS (
+		SELECT user_id FROM tokens WHERE hash = $1 AND expires_at > $2
+	), seen AS (
+		UPDATE users SET last_seen = $2
+		WHERE id = (SELECT user_id FROM t)
+		  AND (last_seen IS NULL OR last_seen <= $2 - interval '1 minute')
+		RETURNING id, last_seen, version, changed_at
+	)
+	SELECT ` + userColumns + `, seen.last_seen, seen.version, seen.changed_at, v.version, v.changed_at
+	FROM t JOIN users u ON u.id = t.user_id
+	LEFT JOIN seen ON seen.id = u.id
+	LEFT JOIN users v ON v.id = $3`
+
+// AuthenticateAndVersion is Authenticate that also returns the version of
+// user target and when it last changed, in the same statement; the version
+// is 0 when there is no such user.
+func (s *Store) AuthenticateAndVersion(ctx context.Context, token string, target int64) (User, int64, time.Time, error) {
+	var (
+		u           User
+		seen        *time.Time
+		seenVersion *int64
+		seenChanged *time.Time
+		version     *int64
+		changed     *time.Time
+	)
+	err := scanUser(s.pool.QueryRow(ctx, selectCallerAndVersion, tokenHash(token), s.now(), target), &u,
+		&seen, &seenVersion, &seenChanged, &version, &changed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return User{}, 0, time.Time{}, ErrInvalidToken
+	}
+	if err != nil {
+		return User{}, 0, time.Time{}, wrap("authenticate", err)
+	}
+	u.PriorVersion = u.Version
+	if seen != nil {
+		u.LastSeen, u.Version, u.ChangedAt = seen, *seenVersion, *seenChanged
+	}
+	switch {
+	case target == u.ID:
+		return u, u.Version, u.ChangedAt, nil
+	case version == nil:
+		return u, 0, time.Time{}, nil
+	}
+	return u, *version, *changed, nil
+}
+
 const deleteToken = `DELETE FROM tokens WHERE hash = $1 AND expires_at > $2`
 
 // RevokeToken revokes token, or gives ErrInvalidToken when it is unknown,

@@ -235,26 +235,6 @@ func (s *Store) userPage(ctx context.Context, op, query string, args ...any) ([]
 
 const selectPasswordHash = `SELECT password_hash FROM users WHERE id = $1 FOR NO KEY UPDATE`
 
-const selectUserVersion = `SELECT version, changed_at FROM users WHERE id = $1`
-
-// UserVersion returns the version of user id and when it last changed,
-// the validators of its representations, without reading the rest;
-// ErrNotFound if there is no such user.
-func (s *Store) UserVersion(ctx context.Context, id int64) (int64, time.Time, error) {
-	var (
-		version int64
-		changed time.Time
-	)
-	err := s.pool.QueryRow(ctx, selectUserVersion, id).Scan(&version, &changed)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, time.Time{}, ErrNotFound
-	}
-	if err != nil {
-		return 0, time.Time{}, wrap(fmt.Sprintf("version of user %d", id), err)
-	}
-	return version, changed, nil
-}
-
 const updateUser = `
 	UPDATE users AS u SET
 		username = coalesce($2, username),

@@ -276,3 +276,36 @@ func TestTagsFollowSettings(t *testing.T) {
 		t.Errorf("the same tag %s for forms with different password lengths", tag)
 	}
 }
+
+// TestConditionalUserGet pins the short path of a conditional GET of a
+// user: one statement when it matches, and the usual answers when the user
+// or the token is not there.
+func TestConditionalUserGet(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	_, token := srv.user(t, "susan")
+	bob, _ := srv.user(t, "bob")
+	tag := srv.get(t, token, userPathOf(bob), nil).header.Get("ETag")
+	before := srv.statements.n.Load()
+	if res := srv.get(t, token, userPathOf(bob), map[string]string{"If-None-Match": tag}); res.code != http.StatusNotModified {
+		t.Fatalf("matching conditional GET: %s", res)
+	}
+	if n := srv.statements.n.Load() - before; n != 1 {
+		t.Errorf("a matching conditional GET of a user took %d statements, want 1", n)
+	}
+	inm := map[string]string{"If-None-Match": tag}
+	for _, tt := range []struct {
+		path, token string
+		want        int
+	}{
+		{userPathOf(999), token, http.StatusNotFound},
+		{"/api/users/abc", token, http.StatusNotFound},
+		{userPathOf(bob), "", http.StatusUnauthorized},
+		{"/api/users/abc", "", http.StatusUnauthorized},
+		{userPathOf(bob), "0123456789abcdef0123456789abcdef", http.StatusUnauthorized},
+	} {
+		if res := srv.get(t, tt.token, tt.path, inm); res.code != tt.want {
+			t.Errorf("conditional GET %s (token %q): %s, want %d", tt.path, tt.token, res, tt.want)
+		}
+	}
+}

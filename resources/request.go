@@ -2,6 +2,7 @@ package resources
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -188,6 +189,12 @@ const (
 // authenticate returns the user of the request's bearer token, or a 401
 // with the challenge RFC 6750 asks for.
 func (a *api) authenticate(c *gin.Context) (persistence.User, error) {
+	return a.authenticateBy(c, a.store.Authenticate)
+}
+
+// authenticateBy is authenticate with the store's token check given, for
+// a handler that reads more in the same statement.
+func (a *api) authenticateBy(c *gin.Context, check func(ctx context.Context, token string) (persistence.User, error)) (persistence.User, error) {
 	addVary(c, "Accept", "Authorization")
 	token, ok := bearerToken(c)
 	if !ok {
@@ -197,7 +204,7 @@ func (a *api) authenticate(c *gin.Context) (persistence.User, error) {
 	if !wellFormedToken(token) {
 		return persistence.User{}, invalidToken()
 	}
-	u, err := a.store.Authenticate(c.Request.Context(), strings.ToLower(token))
+	u, err := check(c.Request.Context(), strings.ToLower(token))
 	if errors.Is(err, persistence.ErrInvalidToken) {
 		return persistence.User{}, invalidToken()
 	}
