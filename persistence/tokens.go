@@ -65,9 +65,11 @@ func (s *Store) Login(ctx context.Context, username, password string, ttl time.D
 	return t, nil
 }
 
-// selectCaller finds the user of a live token and, at most once a minute per
-// user, records that they were seen, all in one statement.
-const selectCaller = `
+// callerCTE finds the user of a live token ($1, at time $2) and, at most
+// once a minute per user, records that they were seen. The statements that
+// begin with it read the caller and what a handler needs besides, in one
+// round trip.
+const callerCTE = `
 	WITH t AS (
 		SELECT user_id FROM tokens WHERE hash = $1 AND expires_at > $2
 	), seen AS (
@@ -75,22 +77,26 @@ const selectCaller = `
 		WHERE id = (SELECT user_id FROM t)
 		  AND (last_seen IS NULL OR last_seen <= $2 - interval '1 minute')
 		RETURNING id, last_seen, version, changed_at
-	)
-	SELECT ` + userColumns + `, seen.last_seen, seen.version, seen.changed_at
+	)`
+
+// callerColumns are what scanCaller reads first.
+const callerColumns = userColumns + `, seen.last_seen, seen.version, seen.changed_at`
+
+const selectCaller = callerCTE + `
+	SELECT ` + callerColumns + `
 	FROM t JOIN users u ON u.id = t.user_id
 	LEFT JOIN seen ON seen.id = u.id`
 
-// Authenticate returns the user holding token, or ErrInvalidToken when the
-// token is unknown, expired or revoked. Recording last_seen makes a new
-// version of the user; PriorVersion keeps the one before it.
-func (s *Store) Authenticate(ctx context.Context, token string) (User, error) {
+// scanCaller reads a caller row, then extra. Recording last_seen makes a
+// new version of the user; PriorVersion keeps the one before it.
+func scanCaller(row pgx.Row, extra ...any) (User, error) {
 	var (
 		u           User
 		seen        *time.Time
 		seenVersion *int64
 		seenChanged *time.Time
 	)
-	err := scanUser(s.pool.QueryRow(ctx, selectCaller, tokenHash(token), s.now()), &u, &seen, &seenVersion, &seenChanged)
+	err := scanUser(row, &u, append([]any{&seen, &seenVersion, &seenChanged}, extra...)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return User{}, ErrInvalidToken
 	}
@@ -104,18 +110,14 @@ func (s *Store) Authenticate(ctx context.Context, token string) (User, error) {
 	return u, nil
 }
 
-// selectCallerAndVersion is selectCaller that also reads the version of
-// user $3, so that a conditional GET of a user is one statement.
-const selectCallerAndVersion = `
-	WITH t AS (
-		SELECT user_id FROM tokens WHERE hash = $1 AND expires_at > $2
-	), seen AS (
-		UPDATE users SET last_seen = $2
-		WHERE id = (SELECT user_id FROM t)
-		  AND (last_seen IS NULL OR last_seen <= $2 - interval '1 minute')
-		RETURNING id, last_seen, version, changed_at
-	)
-	SELECT ` + userColumns + `, seen.last_seen, seen.version, seen.changed_at, v.version, v.changed_at
+// Authenticate returns the user holding token, or ErrInvalidToken when the
+// token is unknown, expired or revoked.
+func (s *Store) Authenticate(ctx context.Context, token string) (User, error) {
+	return scanCaller(s.pool.QueryRow(ctx, selectCaller, tokenHash(token), s.now()))
+}
+
+const selectCallerAndUserVersion = callerCTE + `
+	SELECT ` + callerColumns + `, v.version, v.changed_at
 	FROM t JOIN users u ON u.id = t.user_id
 	LEFT JOIN seen ON seen.id = u.id
 	LEFT JOIN users v ON v.id = $3`
@@ -125,32 +127,50 @@ const selectCallerAndVersion = `
 // is 0 when there is no such user.
 func (s *Store) AuthenticateAndVersion(ctx context.Context, token string, target int64) (User, int64, time.Time, error) {
 	var (
-		u           User
-		seen        *time.Time
-		seenVersion *int64
-		seenChanged *time.Time
-		version     *int64
-		changed     *time.Time
+		version *int64
+		changed *time.Time
 	)
-	err := scanUser(s.pool.QueryRow(ctx, selectCallerAndVersion, tokenHash(token), s.now(), target), &u,
-		&seen, &seenVersion, &seenChanged, &version, &changed)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return User{}, 0, time.Time{}, ErrInvalidToken
-	}
-	if err != nil {
-		return User{}, 0, time.Time{}, wrap("authenticate", err)
-	}
-	u.PriorVersion = u.Version
-	if seen != nil {
-		u.LastSeen, u.Version, u.ChangedAt = seen, *seenVersion, *seenChanged
-	}
+	u, err := scanCaller(s.pool.QueryRow(ctx, selectCallerAndUserVersion, tokenHash(token), s.now(), target), &version, &changed)
 	switch {
+	case err != nil:
+		return User{}, 0, time.Time{}, err
 	case target == u.ID:
+		// The row read for target predates this request's last_seen.
 		return u, u.Version, u.ChangedAt, nil
 	case version == nil:
 		return u, 0, time.Time{}, nil
 	}
 	return u, *version, *changed, nil
+}
+
+const selectCallerAndPostVersion = callerCTE + `
+	SELECT ` + callerColumns + `, p.version, p.changed_at, a.id, a.username, a.email, a.version, a.changed_at
+	FROM t JOIN users u ON u.id = t.user_id
+	LEFT JOIN seen ON seen.id = u.id
+	LEFT JOIN posts p ON p.id = $3
+	LEFT JOIN users a ON a.id = p.author_id`
+
+// AuthenticateAndPostVersion is Authenticate that also returns what the
+// validators of post target are made of (as PostVersion does), in the same
+// statement; the post's Version is 0 when there is no such post.
+func (s *Store) AuthenticateAndPostVersion(ctx context.Context, token string, target int64) (User, Post, error) {
+	var (
+		version, authorID, authorVersion *int64
+		changed, authorChanged           *time.Time
+		username, email                  *string
+	)
+	u, err := scanCaller(s.pool.QueryRow(ctx, selectCallerAndPostVersion, tokenHash(token), s.now(), target),
+		&version, &changed, &authorID, &username, &email, &authorVersion, &authorChanged)
+	if err != nil || version == nil {
+		return u, Post{}, err
+	}
+	p := Post{ID: target, Version: *version, ChangedAt: *changed,
+		Author: Author{ID: *authorID, Username: *username, Email: *email, Version: *authorVersion, ChangedAt: *authorChanged}}
+	if p.Author.ID == u.ID {
+		// The author row read predates this request's last_seen.
+		p.Author.Version, p.Author.ChangedAt = u.Version, u.ChangedAt
+	}
+	return u, p, nil
 }
 
 const deleteToken = `DELETE FROM tokens WHERE hash = $1 AND expires_at > $2`

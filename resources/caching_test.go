@@ -278,27 +278,32 @@ func TestTagsFollowSettings(t *testing.T) {
 }
 
 // TestConditionalUserGet pins the short path of a conditional GET of a
-// user: one statement when it matches, and the usual answers when the user
-// or the token is not there.
+// user or a post: one statement when it matches, and the usual answers when
+// the user, the post or the token is not there.
 func TestConditionalUserGet(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
 	_, token := srv.user(t, "susan")
 	bob, _ := srv.user(t, "bob")
-	tag := srv.get(t, token, userPathOf(bob), nil).header.Get("ETag")
-	before := srv.statements.n.Load()
-	if res := srv.get(t, token, userPathOf(bob), map[string]string{"If-None-Match": tag}); res.code != http.StatusNotModified {
-		t.Fatalf("matching conditional GET: %s", res)
+	post := srv.post(t, token, "hello")
+	for _, path := range []string{userPathOf(bob), postPathOf(post)} {
+		tag := srv.get(t, token, path, nil).header.Get("ETag")
+		before := srv.statements.n.Load()
+		if res := srv.get(t, token, path, map[string]string{"If-None-Match": tag}); res.code != http.StatusNotModified {
+			t.Fatalf("matching conditional GET %s: %s", path, res)
+		}
+		if n := srv.statements.n.Load() - before; n != 1 {
+			t.Errorf("a matching conditional GET of %s took %d statements, want 1", path, n)
+		}
 	}
-	if n := srv.statements.n.Load() - before; n != 1 {
-		t.Errorf("a matching conditional GET of a user took %d statements, want 1", n)
-	}
-	inm := map[string]string{"If-None-Match": tag}
+	inm := map[string]string{"If-None-Match": `"some-tag"`}
 	for _, tt := range []struct {
 		path, token string
 		want        int
 	}{
 		{userPathOf(999), token, http.StatusNotFound},
+		{postPathOf(999), token, http.StatusNotFound},
+		{postPathOf(post), "", http.StatusUnauthorized},
 		{"/api/users/abc", token, http.StatusNotFound},
 		{userPathOf(bob), "", http.StatusUnauthorized},
 		{"/api/users/abc", "", http.StatusUnauthorized},

@@ -1,6 +1,7 @@
 package resources
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -134,21 +135,36 @@ func (h *Posts) createPost(c *gin.Context) error {
 		h.postTag(c, p, caller.ID, mediaType(c)), postModified(p))
 }
 
-// getPost serves GET /api/posts/:id.
+// getPost serves GET /api/posts/:id. A conditional GET reads the post's
+// version with the token check, in one statement, and answers 304 without
+// reading the body.
 func (h *Posts) getPost(c *gin.Context) error {
-	caller, id, err := h.callerAndID(c)
-	if err != nil {
-		return err
-	}
 	mt := mediaType(c)
-	if conditional(c) {
-		pv, err := h.store.PostVersion(c.Request.Context(), id)
+	id, idErr := parseID(c, "id")
+	var (
+		caller persistence.User
+		err    error
+	)
+	if idErr == nil && conditional(c) {
+		var pv persistence.Post
+		caller, err = h.authenticateBy(c, func(ctx context.Context, token string) (persistence.User, error) {
+			u, p, err := h.store.AuthenticateAndPostVersion(ctx, token, id)
+			pv = p
+			return u, err
+		})
 		if err != nil {
 			return err
+		}
+		if pv.Version == 0 {
+			return notFound()
 		}
 		if notModified(c, h.postTag(c, pv, caller.ID, mt), postModified(pv)) {
 			return nil
 		}
+	} else if caller, err = h.authenticate(c); err != nil {
+		return err
+	} else if idErr != nil {
+		return idErr
 	}
 	p, err := h.store.Post(c.Request.Context(), id)
 	if err != nil {
