@@ -26,19 +26,7 @@ func TestDatabaseDown(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there now
-	pool, err := pgxpool.New(t.Context(), "postgres://postgres@"+addr+"/none?sslmode=disable&connect_timeout=1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	hasher, err := persistence.NewHasher(&argon2id.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := resources.NewHandler(persistence.NewStore(pool, hasher), resources.Config{TokenTTL: time.Hour, MinPasswordLength: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := handlerOver(t, "postgres://postgres@"+addr+"/none?sslmode=disable&connect_timeout=1", 0)
 	tests := []struct {
 		method, path, body, auth string
 	}{
@@ -96,7 +84,22 @@ func TestDatabaseHangs(t *testing.T) {
 			t.Cleanup(func() { c.Close() })
 		}
 	}()
-	pool, err := pgxpool.New(t.Context(), "postgres://postgres@"+ln.Addr().String()+"/none?sslmode=disable")
+	h := handlerOver(t, "postgres://postgres@"+ln.Addr().String()+"/none?sslmode=disable", 300*time.Millisecond)
+	r := httptest.NewRequest(http.MethodGet, "/api/me", nil)
+	r.Header.Set("Authorization", "Bearer 0123456789abcdef0123456789abcdef")
+	rec := httptest.NewRecorder()
+	start := time.Now()
+	h.ServeHTTP(rec, r)
+	if took := time.Since(start); rec.Code != http.StatusServiceUnavailable || took > 2*time.Second {
+		t.Errorf("GET /api/me with a hung database: %d after %s, want 503 within the timeout", rec.Code, took)
+	}
+}
+
+// handlerOver is the API over the database at url, which the outage tests
+// make unreachable in one way or another, with requestTimeout.
+func handlerOver(t *testing.T, url string, requestTimeout time.Duration) http.Handler {
+	t.Helper()
+	pool, err := pgxpool.New(t.Context(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,16 +109,9 @@ func TestDatabaseHangs(t *testing.T) {
 		t.Fatal(err)
 	}
 	h, err := resources.NewHandler(persistence.NewStore(pool, hasher), resources.Config{
-		TokenTTL: time.Hour, MinPasswordLength: 8, RequestTimeout: 300 * time.Millisecond})
+		TokenTTL: time.Hour, MinPasswordLength: 8, RequestTimeout: requestTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := httptest.NewRequest(http.MethodGet, "/api/me", nil)
-	r.Header.Set("Authorization", "Bearer 0123456789abcdef0123456789abcdef")
-	rec := httptest.NewRecorder()
-	start := time.Now()
-	h.ServeHTTP(rec, r)
-	if took := time.Since(start); rec.Code != http.StatusServiceUnavailable || took > 2*time.Second {
-		t.Errorf("GET /api/me with a hung database: %d after %s, want 503 within the timeout", rec.Code, took)
-	}
+	return h
 }
