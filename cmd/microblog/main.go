@@ -4,6 +4,7 @@
 //
 //	microblog [serve] [flags]   serve the API (the default)
 //	microblog migrate [flags]   apply the database migrations and exit
+//	microblog seed [flags]      fill an empty database with demo data
 //
 // Every flag has an environment variable; run "microblog -h" for the list.
 package main
@@ -31,6 +32,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/mattn/go-isatty"
+	"github.com/schollz/progressbar/v3"
 
 	"microblog/migrations"
 	"microblog/persistence"
@@ -65,12 +68,13 @@ type config struct {
 	trustedProxies       []string
 	loginPerUser         int
 	loginPerAddress      int
+	seed                 persistence.SeedOptions
 	argon2               argon2id.Params
 	hashConcurrency      int
 }
 
 // parseFlags reads the settings from args, with defaults from getenv.
-func parseFlags(name string, args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+func parseFlags(name string, seed bool, args []string, getenv func(string) string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	env := func(key, def string) string {
@@ -124,8 +128,18 @@ func parseFlags(name string, args []string, getenv func(string) string, stderr i
 	fs.IntVar(&iterations, "argon2-iterations", intEnv("MICROBLOG_ARGON2_ITERATIONS", int(def.Iterations)), "argon2id passes (MICROBLOG_ARGON2_ITERATIONS)")
 	fs.IntVar(&parallelism, "argon2-parallelism", intEnv("MICROBLOG_ARGON2_PARALLELISM", int(def.Parallelism)), "argon2id lanes (MICROBLOG_ARGON2_PARALLELISM)")
 	fs.IntVar(&cfg.hashConcurrency, "hash-concurrency", intEnv("MICROBLOG_HASH_CONCURRENCY", runtime.NumCPU()), "password hashes run at once, at most (MICROBLOG_HASH_CONCURRENCY)")
+	if seed {
+		fs.IntVar(&cfg.seed.Users, "users", 1000, "users to create")
+		fs.IntVar(&cfg.seed.FollowsPerUser, "follows-per-user", 10, "users each user follows, at random")
+		fs.IntVar(&cfg.seed.PostsPerUser, "posts-per-user", 1, "posts of each user")
+		fs.IntVar(&cfg.seed.CelebrityFollowers, "celebrity-followers", 0, "users who follow the first user, besides the random follows")
+		fs.Uint64Var(&cfg.seed.Seed, "seed", 1, "random seed: the same seed, the same data")
+	}
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
+	}
+	if seed && (cfg.seed.Users < 1 || cfg.seed.FollowsPerUser < 0 || cfg.seed.PostsPerUser < 0 || cfg.seed.CelebrityFollowers < 0) {
+		errs = append(errs, errors.New("--users must be at least 1, and the other counts not negative"))
 	}
 	if fs.NArg() > 0 {
 		errs = append(errs, fmt.Errorf("unexpected arguments: %q", fs.Args()))
@@ -167,10 +181,10 @@ func splitList(s string) []string {
 // run is the whole program: main only adds the process around it.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cmd := "serve"
-	if len(args) > 0 && (args[0] == "serve" || args[0] == "migrate") {
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "migrate" || args[0] == "seed") {
 		cmd, args = args[0], args[1:]
 	}
-	cfg, err := parseFlags("microblog "+cmd, args, getenv, stderr)
+	cfg, err := parseFlags("microblog "+cmd, cmd == "seed", args, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -229,6 +243,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	store := persistence.NewStore(pool, hasher)
+	if cmd == "seed" {
+		return seed(ctx, store, cfg.seed, stdout)
+	}
 	gin.SetMode(gin.ReleaseMode)
 	var draining atomic.Bool
 	h, err := resources.NewHandler(store, resources.Config{
@@ -248,6 +265,49 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	return serve(ctx, cfg, h, &draining, log)
+}
+
+// seedPassword is the password of every seeded user; it is printed.
+const seedPassword = "seed-password"
+
+// seed fills the database with demo data, showing progress as a bar on a
+// terminal and as plain lines elsewhere.
+func seed(ctx context.Context, store *persistence.Store, opts persistence.SeedOptions, out io.Writer) error {
+	opts.Password = seedPassword
+	start := time.Now()
+	f, isFile := out.(*os.File)
+	var progress persistence.SeedProgress
+	if isFile && isatty.IsTerminal(f.Fd()) {
+		bars := map[string]*progressbar.ProgressBar{}
+		progress = func(stage string, done, total int64) {
+			bar, ok := bars[stage]
+			if !ok {
+				bar = progressbar.NewOptions64(total, progressbar.OptionSetDescription(stage),
+					progressbar.OptionSetWriter(out), progressbar.OptionShowCount(), progressbar.OptionOnCompletion(func() {
+						fmt.Fprintln(out)
+					}))
+				bars[stage] = bar
+			}
+			_ = bar.Set64(done)
+		}
+	} else {
+		last := map[string]int64{}
+		progress = func(stage string, done, total int64) {
+			tenth := done * 10 / max(total, 1)
+			if prev, ok := last[stage]; ok && tenth == prev && done != total {
+				return
+			}
+			last[stage] = tenth
+			fmt.Fprintf(out, "seed: %s %d/%d (%s)\n", stage, done, total, time.Since(start).Round(time.Millisecond))
+		}
+	}
+	if err := store.Seed(ctx, opts, progress); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "seeded %d users (seed1 to seed%d, password %q), %d follows each, %d posts each, %d celebrity followers of seed1, in %s\n",
+		opts.Users, opts.Users, seedPassword, opts.FollowsPerUser, opts.PostsPerUser, opts.CelebrityFollowers,
+		time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
 // migrate applies the migrations and logs what it applied.

@@ -174,7 +174,7 @@ func TestMigrateConcurrently(t *testing.T) {
 }
 
 func TestFlags(t *testing.T) {
-	cfg, err := parseFlags("microblog", nil, envOf(map[string]string{
+	cfg, err := parseFlags("microblog", false, nil, envOf(map[string]string{
 		"MICROBLOG_ADDR": ":9999", "MICROBLOG_TOKEN_TTL": "2h", "DATABASE_URL": "postgres://x/y",
 	}), io.Discard)
 	if err != nil {
@@ -183,7 +183,7 @@ func TestFlags(t *testing.T) {
 	if cfg.addr != ":9999" || cfg.tokenTTL != 2*time.Hour || cfg.databaseURL != "postgres://x/y" || cfg.dataDir != ".data" {
 		t.Errorf("settings from the environment: %+v", cfg)
 	}
-	cfg, err = parseFlags("microblog", []string{"--addr", ":1", "--min-password-length", "12"},
+	cfg, err = parseFlags("microblog", false, []string{"--addr", ":1", "--min-password-length", "12"},
 		envOf(map[string]string{"MICROBLOG_ADDR": ":9999"}), io.Discard)
 	if err != nil || cfg.addr != ":1" || cfg.minPasswordLength != 12 {
 		t.Errorf("flags over the environment: %+v, %v", cfg, err)
@@ -192,11 +192,11 @@ func TestFlags(t *testing.T) {
 		{"--token-ttl", "0s"}, {"--min-password-length", "0"}, {"--log-format", "xml"},
 		{"--argon2-memory", "1"}, {"--hash-concurrency", "0"}, {"--no-such-flag"}, {"stray"},
 	} {
-		if _, err := parseFlags("microblog", bad, envOf(nil), io.Discard); err == nil {
+		if _, err := parseFlags("microblog", false, bad, envOf(nil), io.Discard); err == nil {
 			t.Errorf("%v: accepted", bad)
 		}
 	}
-	if _, err := parseFlags("microblog", nil, envOf(map[string]string{"MICROBLOG_TOKEN_TTL": "soon"}), io.Discard); err == nil {
+	if _, err := parseFlags("microblog", false, nil, envOf(map[string]string{"MICROBLOG_TOKEN_TTL": "soon"}), io.Discard); err == nil {
 		t.Error("MICROBLOG_TOKEN_TTL=soon: accepted")
 	}
 	if err := run(t.Context(), []string{"-h"}, envOf(nil), io.Discard, io.Discard); !errors.Is(err, flag.ErrHelp) {
