@@ -256,7 +256,7 @@ func (a *api) render(c *gin.Context, status int, res *hal.Resource) error {
 		// Without a version to make it from, the tag is a hash of the
 		// body: strong by construction, at the cost of rendering first.
 		if c.Writer.Header().Get("ETag") == "" {
-			tag := entityTag(mt, string(body))
+			tag := bodyTag(mt, body)
 			if notModified(c, tag, time.Time{}) {
 				return nil
 			}

@@ -32,6 +32,17 @@ func entityTag(parts ...string) string {
 	return `"` + strconv.FormatUint(h.Sum64(), 36) + `"`
 }
 
+// bodyTag is the entity tag of body served as mt, hashed in place rather
+// than copied into a string first.
+func bodyTag(mt string, body []byte) string {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(mt))
+	_, _ = h.Write([]byte{0})
+	_, _ = h.Write(body)
+	_, _ = h.Write([]byte{0})
+	return `"` + strconv.FormatUint(h.Sum64(), 36) + `"`
+}
+
 // tagSalt goes into the version-made tags: representations change with a
 // release (the OpenAPI document describes them) and with the settings they
 // show (the password length in forms), not only with the data.
