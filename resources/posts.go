@@ -253,11 +253,7 @@ func (h *Posts) deletePost(c *gin.Context) error {
 
 // listPosts serves GET /api/posts: every post, newest first.
 func (h *Posts) listPosts(c *gin.Context) error {
-	caller, err := h.authenticate(c)
-	if err != nil {
-		return err
-	}
-	page, perPage, err := pageParams(c)
+	caller, page, perPage, err := h.callerAndPage(c)
 	if err != nil {
 		return err
 	}
@@ -293,11 +289,7 @@ func (h *Posts) listUserPosts(c *gin.Context) error {
 // getFeed serves GET /api/feed: the caller's posts and those of everyone
 // they follow, newest first.
 func (h *Posts) getFeed(c *gin.Context) error {
-	caller, err := h.authenticate(c)
-	if err != nil {
-		return err
-	}
-	page, perPage, err := pageParams(c)
+	caller, page, perPage, err := h.callerAndPage(c)
 	if err != nil {
 		return err
 	}

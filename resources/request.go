@@ -222,6 +222,17 @@ func (a *api) callerAndID(c *gin.Context) (persistence.User, int64, error) {
 	return caller, id, err
 }
 
+// callerAndPage authenticates the request and reads its page parameters,
+// the start of every handler of a collection that belongs to no one user.
+func (a *api) callerAndPage(c *gin.Context) (persistence.User, int64, int64, error) {
+	caller, err := a.authenticate(c)
+	if err != nil {
+		return persistence.User{}, 0, 0, err
+	}
+	page, perPage, err := pageParams(c)
+	return caller, page, perPage, err
+}
+
 func invalidToken() *httpError {
 	return newError(http.StatusUnauthorized, "the token is unknown, expired or revoked").
 		with("WWW-Authenticate", bearerChallenge+`, error="invalid_token"`)

@@ -193,11 +193,7 @@ func (h *Users) getMe(c *gin.Context) error {
 
 // listUsers serves GET /api/users: every user, by id.
 func (h *Users) listUsers(c *gin.Context) error {
-	caller, err := h.authenticate(c)
-	if err != nil {
-		return err
-	}
-	page, perPage, err := pageParams(c)
+	caller, page, perPage, err := h.callerAndPage(c)
 	if err != nil {
 		return err
 	}
