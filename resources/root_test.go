@@ -95,6 +95,9 @@ func TestRels(t *testing.T) {
 			if got := res.json(t)["rel"]; got != rel {
 				t.Errorf("GET /api/rels/%s: rel = %v", name, got)
 			}
+			if got := res.header.Get("Cache-Control"); got != "public, max-age=300" {
+				t.Errorf("GET /api/rels/%s: Cache-Control %q, want public, max-age=300 (API.md section 9)", name, got)
+			}
 			html := srv.do(t, request{method: http.MethodGet, path: "/api/rels/" + name,
 				header: map[string]string{"Accept": "text/html"}})
 			if html.code != http.StatusOK || !strings.HasPrefix(html.header.Get("Content-Type"), "text/html") ||

@@ -290,6 +290,18 @@ func checkHAL(t *testing.T, body []byte) {
 		t.Fatalf("HAL body is not a JSON object: %v: %s", err, body)
 	}
 	checkHALResource(t, "$", doc)
+	// API.md section 2: the curie on every top-level document, and
+	// _embedded on every user and every collection (embedded copies may
+	// leave it out).
+	links, _ := doc["_links"].(map[string]any)
+	if _, ok := links["curies"].([]any); !ok {
+		t.Errorf("a top-level document without curies: %s", body)
+	}
+	_, isUser := doc["username"]
+	_, isCollection := doc["_meta"]
+	if _, ok := doc["_embedded"].(map[string]any); (isUser || isCollection) && !ok {
+		t.Errorf("a user or collection without _embedded: %s", body)
+	}
 }
 
 // relShapes remembers, for the whole test binary, whether each rel was an
