@@ -56,7 +56,8 @@ func (s *Store) Seed(ctx context.Context, opts SeedOptions, progress SeedProgres
 		{"posts_author_idx", `CREATE INDEX posts_author_idx ON posts (author_id, created_at DESC, id DESC)`},
 		{"posts_created_idx", `CREATE INDEX posts_created_idx ON posts (created_at DESC, id DESC)`},
 	}
-	countTriggers := []string{`ALTER TABLE follows %s TRIGGER follows_count`, `ALTER TABLE posts %s TRIGGER posts_count`}
+	countTriggers := []string{`ALTER TABLE follows %s TRIGGER follows_count`, `ALTER TABLE posts %s TRIGGER posts_count`,
+		`ALTER TABLE users %s TRIGGER users_total_insert`, `ALTER TABLE posts %s TRIGGER posts_total_insert`}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return wrap("seed", err)
@@ -138,8 +139,11 @@ func (s *Store) Seed(ctx context.Context, opts SeedOptions, progress SeedProgres
 	}
 
 	// recount sets the counts on users from the rows, one aggregate a count:
-	// users start at zero, so only those with rows are touched.
+	// users start at zero, so only those with rows are touched. The totals
+	// go to one shard of each, the others at zero.
 	recount := []string{
+		`UPDATE totals SET n = CASE WHEN shard = 0 THEN (SELECT count(*) FROM users) ELSE 0 END WHERE name = 'users'`,
+		`UPDATE totals SET n = CASE WHEN shard = 0 THEN (SELECT count(*) FROM posts) ELSE 0 END WHERE name = 'posts'`,
 		`UPDATE users u SET follower_count = c.n
 		 FROM (SELECT followed_id AS id, count(*) AS n FROM follows GROUP BY 1) c WHERE u.id = c.id`,
 		`UPDATE users u SET following_count = c.n

@@ -13,7 +13,7 @@ import (
 
 // TestSeed seeds two fresh databases with one seed: the data are the same
 // (times are the same distances before the moment of seeding),
-// the counts on users equal the rows, the celebrity has its followers, the
+// the counts on users and the totals equal the rows, the celebrity has its followers, the
 // printed password logs in, and a second seed of a filled database is
 // refused.
 func TestSeed(t *testing.T) {
@@ -39,10 +39,12 @@ func TestSeed(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer conn.Close(context.WithoutCancel(t.Context()))
-		var users, posts, wrongCounts, celebrity, selfFollows int
+		var users, posts, wrongTotals, wrongCounts, celebrity, selfFollows int
 		var fingerprint string
 		err = conn.QueryRow(t.Context(), `
 			SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM posts),
+			       (SELECT count(*) FROM totals WHERE n <> CASE WHEN shard > 0 THEN 0
+			            WHEN name = 'users' THEN (SELECT count(*) FROM users) ELSE (SELECT count(*) FROM posts) END),
 			       (SELECT count(*) FROM users u WHERE
 			            follower_count <> (SELECT count(*) FROM follows WHERE followed_id = u.id)
 			         OR following_count <> (SELECT count(*) FROM follows WHERE follower_id = u.id)
@@ -51,13 +53,13 @@ func TestSeed(t *testing.T) {
 			       (SELECT count(*) FROM follows WHERE follower_id = followed_id),
 			       (SELECT md5(string_agg(follower_id || '>' || followed_id || '@' || (s.created_at - f.created_at), ',' ORDER BY follower_id, followed_id))
 			          FROM follows f, users s WHERE s.username = 'seed1')`).
-			Scan(&users, &posts, &wrongCounts, &celebrity, &selfFollows, &fingerprint)
+			Scan(&users, &posts, &wrongTotals, &wrongCounts, &celebrity, &selfFollows, &fingerprint)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if users != 300 || posts != 900 || wrongCounts != 0 || celebrity < 120 || selfFollows != 0 {
-			t.Errorf("seed %d: %d users, %d posts, %d users with wrong counts, celebrity followers %d, self-follows %d",
-				i, users, posts, wrongCounts, celebrity, selfFollows)
+		if users != 300 || posts != 900 || wrongTotals != 0 || wrongCounts != 0 || celebrity < 120 || selfFollows != 0 {
+			t.Errorf("seed %d: %d users, %d posts, %d wrong rows of totals, %d users with wrong counts, celebrity followers %d, self-follows %d",
+				i, users, posts, wrongTotals, wrongCounts, celebrity, selfFollows)
 		}
 		fingerprints = append(fingerprints, fingerprint)
 		if i == 0 {
