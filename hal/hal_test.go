@@ -868,6 +868,37 @@ func TestAddPageLinks(t *testing.T) {
 				"", u+"?page=1&per_page=10"),
 		},
 		{
+			name: "cursors: self keeps its own, prev and next carry theirs, first and last none",
+			page: hal.Page{Number: 5, Size: 10, TotalItems: 100, After: "40", NextAfter: "50", PrevAfter: "30"},
+			want: links(u+"?after=40&page=5&per_page=10", u+"?page=1&per_page=10", u+"?after=30&page=4&per_page=10",
+				u+"?after=50&page=6&per_page=10", u+"?page=10&per_page=10"),
+		},
+		{
+			name: "cursor of a previous page that is the first",
+			page: hal.Page{Number: 2, Size: 10, TotalItems: 100, After: "10", NextAfter: "20"},
+			want: links(u+"?after=10&page=2&per_page=10", u+"?page=1&per_page=10", u+"?page=1&per_page=10",
+				u+"?after=20&page=3&per_page=10", u+"?page=10&per_page=10"),
+		},
+		{
+			name: "far past the end: prev is the last page, by number",
+			page: hal.Page{Number: 9, Size: 10, TotalItems: 25, After: "90", PrevAfter: "80"},
+			want: links(u+"?after=90&page=9&per_page=10", u+"?page=1&per_page=10", u+"?page=3&per_page=10",
+				"", u+"?page=3&per_page=10"),
+		},
+		{
+			name: "a page that ends the collection has no next, whatever the total",
+			page: hal.Page{Number: 4, Size: 10, TotalItems: 100, After: "30", PrevAfter: "20", End: true},
+			want: links(u+"?after=30&page=4&per_page=10", u+"?page=1&per_page=10", u+"?after=20&page=3&per_page=10",
+				"", u+"?page=10&per_page=10"),
+		},
+		{
+			name:  "a cursor in the query is not kept",
+			query: url.Values{"after": {"7"}},
+			page:  hal.Page{Number: 1, Size: 10, TotalItems: 25},
+			want: links(u+"?page=1&per_page=10", u+"?page=1&per_page=10", "",
+				u+"?page=2&per_page=10", u+"?page=3&per_page=10"),
+		},
+		{
 			name:  "other query values are kept, page and per_page replaced",
 			query: url.Values{"q": {"x y&z"}, "page": {"9"}, "per_page": {"50"}, "sort": {"b", "a"}},
 			page:  hal.Page{Number: 2, Size: 100, TotalItems: 250},

@@ -6,11 +6,23 @@ import (
 )
 
 // Page describes one page of a collection: its number (from 1), its size and
-// the number of items in the whole collection.
+// the number of items in the whole collection. After is the cursor the page
+// was read after, if any, which its self link keeps; NextAfter and
+// PrevAfter, when set, are the cursors of the next and the previous page,
+// which their links carry as the "after" parameter beside the page number,
+// so that a client walking the collection by links reaches each page
+// through an index, at the same cost however deep it is. End says that the
+// page is known to end the collection, having fewer items than its size:
+// it gets no next link, even when TotalItems, which counts items added
+// since the walk began, says there are more pages.
 type Page struct {
 	Number     int64
 	Size       int64
 	TotalItems int64
+	After      string
+	NextAfter  string
+	PrevAfter  string
+	End        bool
 }
 
 // PageMeta is the "_meta" member of a collection page.
@@ -35,12 +47,17 @@ func (p Page) Meta() PageMeta {
 	return PageMeta{Page: p.Number, PerPage: p.Size, TotalPages: p.TotalPages(), TotalItems: p.TotalItems}
 }
 
-// Href returns path with the page and per_page parameters for page n, and
-// the other parameters of query kept.
-func (p Page) Href(path string, query url.Values, n int64) string {
+// Href returns path with the page and per_page parameters for page n, the
+// cursor after when it is not empty, and the other parameters of query
+// kept.
+func (p Page) Href(path string, query url.Values, n int64, after string) string {
 	q := url.Values{}
 	for k, vs := range query {
 		q[k] = vs
+	}
+	q.Del("after")
+	if after != "" {
+		q.Set("after", after)
 	}
 	q.Set("page", strconv.FormatInt(n, 10))
 	q.Set("per_page", strconv.FormatInt(p.Size, 10))
@@ -53,13 +70,16 @@ func (p Page) Href(path string, query url.Values, n int64) string {
 // find its way back to items.
 func (r *Resource) AddPageLinks(path string, query url.Values, p Page) *Resource {
 	last := p.TotalPages()
-	r.AddLink("self", Link{Href: p.Href(path, query, p.Number)})
-	r.AddLink("first", Link{Href: p.Href(path, query, 1)})
-	if p.Number > 1 {
-		r.AddLink("prev", Link{Href: p.Href(path, query, min(p.Number-1, last))})
+	r.AddLink("self", Link{Href: p.Href(path, query, p.Number, p.After)})
+	r.AddLink("first", Link{Href: p.Href(path, query, 1, "")})
+	switch {
+	case p.Number > last+1:
+		r.AddLink("prev", Link{Href: p.Href(path, query, last, "")})
+	case p.Number > 1:
+		r.AddLink("prev", Link{Href: p.Href(path, query, p.Number-1, p.PrevAfter)})
 	}
-	if p.Number < last {
-		r.AddLink("next", Link{Href: p.Href(path, query, p.Number+1)})
+	if p.Number < last && !p.End {
+		r.AddLink("next", Link{Href: p.Href(path, query, p.Number+1, p.NextAfter)})
 	}
-	return r.AddLink("last", Link{Href: p.Href(path, query, last)})
+	return r.AddLink("last", Link{Href: p.Href(path, query, last, "")})
 }

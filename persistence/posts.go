@@ -126,26 +126,38 @@ func (s *Store) whyNotYours(ctx context.Context, id, author int64) error {
 }
 
 // The post page queries return one row even when the page is empty, like
-// the user page queries: a total joined with the page.
+// the user page queries: the total and the cursor of the previous page
+// joined with the page, then the post and its author.
 const selectPosts = `
-	SELECT t.total, ` + postColumns + `
-	FROM (SELECT count(*) AS total FROM posts) t
+	SELECT t.total, pv.created_at, pv.id, ` + postColumns + `
+	FROM (SELECT sum(n)::bigint AS total FROM totals WHERE name = 'posts') t
+	LEFT JOIN (
+		SELECT created_at, id FROM posts WHERE (created_at, id) >= ($3, $4)
+		ORDER BY created_at, id LIMIT 1 OFFSET $1
+	) pv ON true
 	LEFT JOIN LATERAL (
-		SELECT * FROM posts ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2
+		SELECT * FROM posts WHERE (created_at, id) < ($3, $4)
+		ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2
 	) p ON true
 	LEFT JOIN users a ON a.id = p.author_id
 	ORDER BY p.created_at DESC, p.id DESC`
 
 // Posts returns a page of every post, newest first, and how many there are.
-func (s *Store) Posts(ctx context.Context, pg Page) ([]Post, int64, error) {
-	return s.postPage(ctx, "posts", selectPosts, pg.Limit, pg.Offset)
+func (s *Store) Posts(ctx context.Context, pg Page) ([]Post, Listing, error) {
+	at, after := pg.afterKey()
+	return s.postPage(ctx, "posts", selectPosts, pg.Limit, pg.Offset, at, after)
 }
 
 const selectUserPosts = `
-	SELECT o.post_count, ` + postColumns + `
+	SELECT o.post_count, pv.created_at, pv.id, ` + postColumns + `
 	FROM users o
 	LEFT JOIN LATERAL (
-		SELECT * FROM posts WHERE author_id = o.id ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3
+		SELECT created_at, id FROM posts WHERE author_id = o.id AND (created_at, id) >= ($4, $5)
+		ORDER BY created_at, id LIMIT 1 OFFSET $2
+	) pv ON true
+	LEFT JOIN LATERAL (
+		SELECT * FROM posts WHERE author_id = o.id AND (created_at, id) < ($4, $5)
+		ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3
 	) p ON true
 	LEFT JOIN users a ON a.id = p.author_id
 	WHERE o.id = $1
@@ -153,8 +165,9 @@ const selectUserPosts = `
 
 // UserPosts returns a page of the posts of user id, newest first, and how
 // many there are; ErrNotFound if there is no such user.
-func (s *Store) UserPosts(ctx context.Context, id int64, pg Page) ([]Post, int64, error) {
-	return s.postPage(ctx, fmt.Sprintf("posts of %d", id), selectUserPosts, id, pg.Limit, pg.Offset)
+func (s *Store) UserPosts(ctx context.Context, id int64, pg Page) ([]Post, Listing, error) {
+	at, after := pg.afterKey()
+	return s.postPage(ctx, fmt.Sprintf("posts of %d", id), selectUserPosts, id, pg.Limit, pg.Offset, at, after)
 }
 
 // feedTotal is the number of posts in the feed of $1: the sum of the post
@@ -169,13 +182,21 @@ const feedTotal = `
 // user and of their followees, whose ids it holds in a hash (PostgreSQL's
 // hashed SubPlan): one index scan that stops at the end of the page. Its
 // cost is the number of posts it passes over, small when followees post
-// often; see selectFeedFew for the other case.
+// often; see selectFeedFew for the other case. The cursor of the previous
+// page is found the same way, reading the index the other way.
 const selectFeed = `
-	SELECT t.total, ` + postColumns + `
+	SELECT t.total, pv.created_at, pv.id, ` + postColumns + `
 	FROM (` + feedTotal + `) t
+	LEFT JOIN (
+		SELECT created_at, id FROM posts
+		WHERE (author_id = $1 OR author_id IN (SELECT followed_id FROM follows WHERE follower_id = $1))
+			AND (created_at, id) >= ($4, $5)
+		ORDER BY created_at, id LIMIT 1 OFFSET $2
+	) pv ON true
 	LEFT JOIN LATERAL (
 		SELECT * FROM posts
-		WHERE author_id = $1 OR author_id IN (SELECT followed_id FROM follows WHERE follower_id = $1)
+		WHERE (author_id = $1 OR author_id IN (SELECT followed_id FROM follows WHERE follower_id = $1))
+			AND (created_at, id) < ($4, $5)
 		ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3
 	) p ON true
 	LEFT JOIN users a ON a.id = p.author_id
@@ -184,14 +205,23 @@ const selectFeed = `
 // selectFeedFew takes the newest posts of each of the few authors of a
 // feed from the author index and merges them: it reads at most
 // (followees + 1) * (offset + limit) index entries, whatever the rest of
-// the posts table holds.
+// the posts table holds, and as many again for the previous page's cursor.
 const selectFeedFew = `
-	SELECT t.total, ` + postColumns + `
+	WITH f AS (SELECT followed_id AS author FROM follows WHERE follower_id = $1 UNION ALL SELECT $1)
+	SELECT t.total, pv.created_at, pv.id, ` + postColumns + `
 	FROM (` + feedTotal + `) t
-	LEFT JOIN LATERAL (
-		SELECT p.* FROM (SELECT followed_id AS author FROM follows WHERE follower_id = $1 UNION ALL SELECT $1) f
+	LEFT JOIN (
+		SELECT p.created_at, p.id FROM f
 		CROSS JOIN LATERAL (
-			SELECT * FROM posts WHERE author_id = f.author
+			SELECT created_at, id FROM posts WHERE author_id = f.author AND (created_at, id) >= ($4, $5)
+			ORDER BY created_at, id LIMIT $2::bigint + 1
+		) p
+		ORDER BY p.created_at, p.id LIMIT 1 OFFSET $2
+	) pv ON true
+	LEFT JOIN LATERAL (
+		SELECT p.* FROM f
+		CROSS JOIN LATERAL (
+			SELECT * FROM posts WHERE author_id = f.author AND (created_at, id) < ($4, $5)
 			ORDER BY created_at DESC, id DESC LIMIT $2::bigint + $3::bigint
 		) p
 		ORDER BY p.created_at DESC, p.id DESC LIMIT $2 OFFSET $3
@@ -208,54 +238,59 @@ const feedFewBudget = 2000
 // are. Of its two plans it takes the per-author merge when that reads few
 // entries (a user who follows few people, or a shallow page), else the
 // scan of all posts newest first, which is short when followees are active.
-func (s *Store) Feed(ctx context.Context, id, following int64, pg Page) ([]Post, int64, error) {
+func (s *Store) Feed(ctx context.Context, id, following int64, pg Page) ([]Post, Listing, error) {
 	query := selectFeed
 	if pg.Offset <= feedFewBudget && (following+1)*(pg.Offset+pg.Limit) <= feedFewBudget {
 		query = selectFeedFew
 	}
-	return s.postPage(ctx, fmt.Sprintf("feed of %d", id), query, id, pg.Limit, pg.Offset)
+	at, after := pg.afterKey()
+	return s.postPage(ctx, fmt.Sprintf("feed of %d", id), query, id, pg.Limit, pg.Offset, at, after)
 }
 
-// postPage runs a page query whose rows are a total followed by post
-// columns, all NULL when the page is empty. No row at all means the owner of
-// the list does not exist.
-func (s *Store) postPage(ctx context.Context, op, query string, args ...any) ([]Post, int64, error) {
+// postPage runs a page query with the columns described above selectPosts;
+// those of the post are all NULL when the page is empty. No row at all
+// means the owner of the list does not exist.
+func (s *Store) postPage(ctx context.Context, op, query string, args ...any) ([]Post, Listing, error) {
 	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
-		return nil, 0, wrap(op, err)
+		return nil, Listing{}, wrap(op, err)
 	}
 	defer rows.Close()
 	var (
 		posts []Post
-		total int64
+		list  Listing
 		found bool
 	)
 	for rows.Next() {
 		found = true
 		var (
+			prevAt                               *time.Time
+			prevID                               *int64
 			id, authorID, version, authorVersion *int64
 			body, username, email                *string
 			created, updated, changed            *time.Time
 			authorChanged                        *time.Time
 		)
-		if err := rows.Scan(&total, &id, &body, &created, &updated, &version, &changed,
+		if err := rows.Scan(&list.Total, &prevAt, &prevID, &id, &body, &created, &updated, &version, &changed,
 			&authorID, &username, &email, &authorVersion, &authorChanged); err != nil {
-			return nil, 0, wrap(op, err)
+			return nil, Listing{}, wrap(op, err)
 		}
+		list.Prev = cursorOf(prevAt, prevID)
 		if id == nil {
 			continue
 		}
 		posts = append(posts, Post{ID: *id, Body: *body, CreatedAt: *created, UpdatedAt: *updated,
 			Version: *version, ChangedAt: *changed,
 			Author: Author{ID: *authorID, Username: *username, Email: *email, Version: *authorVersion, ChangedAt: *authorChanged}})
+		list.Next = cursorOf(created, id)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, 0, wrap(op, err)
+		return nil, Listing{}, wrap(op, err)
 	}
 	if !found {
-		return nil, 0, ErrNotFound
+		return nil, Listing{}, ErrNotFound
 	}
-	return posts, total, nil
+	return posts, list, nil
 }
 
 const selectProfile = `

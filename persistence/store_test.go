@@ -172,16 +172,16 @@ func TestFeedPlansAgree(t *testing.T) {
 		}
 	}
 	for _, pg := range []persistence.Page{{Offset: 0, Limit: 10}, {Offset: 10, Limit: 7}, {Offset: 35, Limit: 10}, {Offset: 100, Limit: 10}} {
-		few, fewTotal, err := s.Feed(ctx, ids[0], 3, pg)
+		few, fewList, err := s.Feed(ctx, ids[0], 3, pg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		scan, scanTotal, err := s.Feed(ctx, ids[0], 1<<40, pg)
+		scan, scanList, err := s.Feed(ctx, ids[0], 1<<40, pg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if fewTotal != 40 || scanTotal != 40 || fmt.Sprint(postIDs(few)) != fmt.Sprint(postIDs(scan)) {
-			t.Errorf("page %+v: merge %v (%d), scan %v (%d), want the same 40 in all", pg, postIDs(few), fewTotal, postIDs(scan), scanTotal)
+		if fewList.Total != 40 || scanList.Total != 40 || fmt.Sprint(postIDs(few)) != fmt.Sprint(postIDs(scan)) {
+			t.Errorf("page %+v: merge %v (%d), scan %v (%d), want the same 40 in all", pg, postIDs(few), fewList.Total, postIDs(scan), scanList.Total)
 		}
 		if pg.Offset < 40 && len(few) == 0 {
 			t.Errorf("page %+v: empty", pg)

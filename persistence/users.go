@@ -120,37 +120,42 @@ func (s *Store) User(ctx context.Context, id int64) (User, error) {
 	return u, nil
 }
 
-// Page is a page of a list: how many items to skip and how many to return.
-type Page struct {
-	Offset int64
-	Limit  int64
-}
-
 // The page queries return one row even when the page is empty: the total
-// joined with the page, so that a page costs one statement.
+// and the cursor of the previous page joined with the page, so that a page
+// costs one statement. Their columns are the total, the key of the previous
+// page's cursor, the user, the time the list is sorted on and whether the
+// viewer follows the user.
 const selectUsers = `
-	SELECT t.total, ` + userColumns + `,
+	SELECT t.total, NULL::timestamptz, pv.id, ` + userColumns + `, NULL::timestamptz,
 	       EXISTS (SELECT 1 FROM follows v WHERE v.follower_id = $1 AND v.followed_id = u.id)
-	FROM (SELECT count(*) AS total FROM users) t
+	FROM (SELECT sum(n)::bigint AS total FROM totals WHERE name = 'users') t
+	LEFT JOIN (
+		SELECT id FROM users WHERE id <= $4 ORDER BY id DESC LIMIT 1 OFFSET $2
+	) pv ON true
 	LEFT JOIN LATERAL (
-		SELECT * FROM users ORDER BY id LIMIT $2 OFFSET $3
+		SELECT * FROM users WHERE id > $4 ORDER BY id LIMIT $2 OFFSET $3
 	) u ON true
 	ORDER BY u.id`
 
 // Users returns a page of all users by id, as viewer sees them, and how
 // many users there are.
-func (s *Store) Users(ctx context.Context, viewer int64, p Page) ([]User, int64, error) {
-	return s.userPage(ctx, "users", selectUsers, viewer, p.Limit, p.Offset)
+func (s *Store) Users(ctx context.Context, viewer int64, p Page) ([]User, Listing, error) {
+	return s.userPage(ctx, "users", selectUsers, viewer, p.Limit, p.Offset, p.afterID())
 }
 
 const selectFollowers = `
-	SELECT o.follower_count, ` + userColumns + `,
+	SELECT o.follower_count, pv.at, pv.id, ` + userColumns + `, u.followed_at,
 	       EXISTS (SELECT 1 FROM follows v WHERE v.follower_id = $4 AND v.followed_id = u.id)
 	FROM users o
 	LEFT JOIN LATERAL (
+		SELECT f.created_at AS at, f.follower_id AS id FROM follows f
+		WHERE f.followed_id = o.id AND (f.created_at, f.follower_id) >= ($5, $6)
+		ORDER BY f.created_at, f.follower_id LIMIT 1 OFFSET $2
+	) pv ON true
+	LEFT JOIN LATERAL (
 		SELECT x.*, f.created_at AS followed_at
 		FROM follows f JOIN users x ON x.id = f.follower_id
-		WHERE f.followed_id = o.id
+		WHERE f.followed_id = o.id AND (f.created_at, f.follower_id) < ($5, $6)
 		ORDER BY f.created_at DESC, f.follower_id DESC
 		LIMIT $2 OFFSET $3
 	) u ON true
@@ -160,18 +165,24 @@ const selectFollowers = `
 // Followers returns a page of the users who follow user id, newest follow
 // first, as viewer sees them, and how many there are; ErrNotFound if there
 // is no such user.
-func (s *Store) Followers(ctx context.Context, id, viewer int64, p Page) ([]User, int64, error) {
-	return s.userPage(ctx, fmt.Sprintf("followers of %d", id), selectFollowers, id, p.Limit, p.Offset, viewer)
+func (s *Store) Followers(ctx context.Context, id, viewer int64, p Page) ([]User, Listing, error) {
+	at, after := p.afterKey()
+	return s.userPage(ctx, fmt.Sprintf("followers of %d", id), selectFollowers, id, p.Limit, p.Offset, viewer, at, after)
 }
 
 const selectFollowing = `
-	SELECT o.following_count, ` + userColumns + `,
+	SELECT o.following_count, pv.at, pv.id, ` + userColumns + `, u.followed_at,
 	       EXISTS (SELECT 1 FROM follows v WHERE v.follower_id = $4 AND v.followed_id = u.id)
 	FROM users o
 	LEFT JOIN LATERAL (
+		SELECT f.created_at AS at, f.followed_id AS id FROM follows f
+		WHERE f.follower_id = o.id AND (f.created_at, f.followed_id) >= ($5, $6)
+		ORDER BY f.created_at, f.followed_id LIMIT 1 OFFSET $2
+	) pv ON true
+	LEFT JOIN LATERAL (
 		SELECT x.*, f.created_at AS followed_at
 		FROM follows f JOIN users x ON x.id = f.followed_id
-		WHERE f.follower_id = o.id
+		WHERE f.follower_id = o.id AND (f.created_at, f.followed_id) < ($5, $6)
 		ORDER BY f.created_at DESC, f.followed_id DESC
 		LIMIT $2 OFFSET $3
 	) u ON true
@@ -181,28 +192,30 @@ const selectFollowing = `
 // Following returns a page of the users whom user id follows, newest follow
 // first, as viewer sees them, and how many there are; ErrNotFound if there
 // is no such user.
-func (s *Store) Following(ctx context.Context, id, viewer int64, p Page) ([]User, int64, error) {
-	return s.userPage(ctx, fmt.Sprintf("following of %d", id), selectFollowing, id, p.Limit, p.Offset, viewer)
+func (s *Store) Following(ctx context.Context, id, viewer int64, p Page) ([]User, Listing, error) {
+	at, after := p.afterKey()
+	return s.userPage(ctx, fmt.Sprintf("following of %d", id), selectFollowing, id, p.Limit, p.Offset, viewer, at, after)
 }
 
-// userPage runs a page query whose rows are a total followed by user columns
-// and is_following, all NULL when the page is empty. No row at all means the
-// owner of the list does not exist.
-func (s *Store) userPage(ctx context.Context, op, query string, args ...any) ([]User, int64, error) {
+// userPage runs a page query with the columns described above selectUsers;
+// those of the user are all NULL when the page is empty. No row at all
+// means the owner of the list does not exist.
+func (s *Store) userPage(ctx context.Context, op, query string, args ...any) ([]User, Listing, error) {
 	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
-		return nil, 0, wrap(op, err)
+		return nil, Listing{}, wrap(op, err)
 	}
 	defer rows.Close()
 	var (
 		users []User
-		total int64
+		list  Listing
 		found bool
 	)
 	for rows.Next() {
 		found = true
 		var (
-			id                *int64
+			prevAt, sortAt    *time.Time
+			prevID, id        *int64
 			username, email   *string
 			aboutMe           *string
 			lastSeen          *time.Time
@@ -212,10 +225,11 @@ func (s *Store) userPage(ctx context.Context, op, query string, args ...any) ([]
 			changed           *time.Time
 			isFollowing       *bool
 		)
-		if err := rows.Scan(&total, &id, &username, &email, &aboutMe, &lastSeen, &created, &updated,
-			&posts, &frs, &fings, &version, &changed, &isFollowing); err != nil {
-			return nil, 0, wrap(op, err)
+		if err := rows.Scan(&list.Total, &prevAt, &prevID, &id, &username, &email, &aboutMe, &lastSeen,
+			&created, &updated, &posts, &frs, &fings, &version, &changed, &sortAt, &isFollowing); err != nil {
+			return nil, Listing{}, wrap(op, err)
 		}
+		list.Prev = cursorOf(prevAt, prevID)
 		if id == nil {
 			continue
 		}
@@ -223,14 +237,15 @@ func (s *Store) userPage(ctx context.Context, op, query string, args ...any) ([]
 			LastSeen: lastSeen, CreatedAt: *created, UpdatedAt: *updated,
 			PostCount: *posts, FollowerCount: *frs, FollowingCount: *fings, Version: *version, ChangedAt: *changed,
 			IsFollowing: *isFollowing})
+		list.Next = cursorOf(sortAt, id)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, 0, wrap(op, err)
+		return nil, Listing{}, wrap(op, err)
 	}
 	if !found {
-		return nil, 0, ErrNotFound
+		return nil, Listing{}, ErrNotFound
 	}
-	return users, total, nil
+	return users, list, nil
 }
 
 const selectPasswordHash = `SELECT password_hash FROM users WHERE id = $1 FOR NO KEY UPDATE`

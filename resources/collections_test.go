@@ -3,6 +3,7 @@ package resources_test
 import (
 	"fmt"
 	"net/http"
+	"regexp"
 	"testing"
 	"time"
 )
@@ -45,6 +46,8 @@ func TestUsersPaging(t *testing.T) {
 		srv.register(t, fmt.Sprintf("u%02d", i), "pw-of-users")
 	}
 	link := func(n int) string { return fmt.Sprintf("/api/users?page=%d&per_page=10", n) }
+	// cur is the link to page n by the cursor of the user it starts after.
+	cur := func(n, after int) string { return fmt.Sprintf("/api/users?after=%d&page=%d&per_page=10", after, n) }
 	tests := []struct {
 		path                    string
 		self, first, prev, next string
@@ -52,12 +55,20 @@ func TestUsersPaging(t *testing.T) {
 		ids                     []int64
 		meta                    map[string]any
 	}{
-		{"/api/users", link(1), link(1), "", link(2), link(3), ids(1, 10),
+		{"/api/users", link(1), link(1), "", cur(2, 10), link(3), ids(1, 10),
 			map[string]any{"page": 1.0, "per_page": 10.0, "total_pages": 3.0, "total_items": 25.0}},
-		{link(2), link(2), link(1), link(1), link(3), link(3), ids(11, 20), nil},
+		// By number, as a client may ask; next leads on by cursor.
+		{link(2), link(2), link(1), link(1), cur(3, 20), link(3), ids(11, 20), nil},
 		{link(3), link(3), link(1), link(2), "", link(3), ids(21, 25), nil},
 		{link(4), link(4), link(1), link(3), "", link(3), nil,
 			map[string]any{"page": 4.0, "per_page": 10.0, "total_pages": 3.0, "total_items": 25.0}},
+		// By cursor, as next and prev lead: the same pages and _meta.
+		{cur(2, 10), cur(2, 10), link(1), link(1), cur(3, 20), link(3), ids(11, 20),
+			map[string]any{"page": 2.0, "per_page": 10.0, "total_pages": 3.0, "total_items": 25.0}},
+		{cur(3, 20), cur(3, 20), link(1), cur(2, 10), "", link(3), ids(21, 25), nil},
+		// A cursor at the end, as the next link of a full last page leads
+		// once users have been added: prev is the page of ten before it.
+		{cur(4, 25), cur(4, 25), link(1), cur(3, 15), "", link(3), nil, nil},
 		{"/api/users?per_page=1000", "/api/users?page=1&per_page=100", "/api/users?page=1&per_page=100", "", "",
 			"/api/users?page=1&per_page=100", ids(1, 25), nil},
 		{"/api/users?page=9223372036854775807&per_page=100", "/api/users?page=9223372036854775807&per_page=100",
@@ -96,7 +107,7 @@ func TestPageParameters(t *testing.T) {
 	id, token := srv.user(t, "susan")
 	for _, base := range []string{"/api/users", userPathOf(id) + "/followers", userPathOf(id) + "/following"} {
 		for _, q := range []string{"per_page=0", "per_page=-1", "per_page=abc", "per_page=", "page=0", "page=-1",
-			"page=abc", "page=1.5", "page=99999999999999999999"} {
+			"page=abc", "page=1.5", "page=99999999999999999999", "after=x", "after=1.2.3", "after=99999999999999999999.1"} {
 			res := srv.do(t, request{method: http.MethodGet, path: base + "?" + q, token: token})
 			if res.code != http.StatusBadRequest || res.json(t)["invalid_params"] == nil {
 				t.Errorf("GET %s?%s: %s, want 400 naming the parameter", base, q, res)
@@ -126,7 +137,7 @@ func TestFollowersAndFollowing(t *testing.T) {
 		if want := reversed(others)[:10]; fmt.Sprint(first.ids) != fmt.Sprint(want) {
 			t.Errorf("GET %s: ids %v, want %v", base, first.ids, want)
 		}
-		if first.meta["total_items"] != 12.0 || first.links["next"] != base+"?page=2&per_page=10" {
+		if first.meta["total_items"] != 12.0 || !regexp.MustCompile(`^`+base+`\?after=[0-9]+\.[0-9]+&page=2&per_page=10$`).MatchString(first.links["next"]) {
 			t.Errorf("GET %s: _meta %v next %q", base, first.meta, first.links["next"])
 		}
 		second := getPage(t, srv, token, first.links["next"])

@@ -12,10 +12,12 @@ import (
 
 // FuzzPageParams feeds arbitrary query strings to the page parameter
 // parser: it never panics, accepts only pages from 1 and sizes from 1 to
-// 100, and refuses the rest with a 400 naming the parameter.
+// 100 and cursors it writes back as they were read, and refuses the rest
+// with a 400 naming the parameter.
 func FuzzPageParams(f *testing.F) {
 	for _, q := range []string{"", "page=2", "per_page=1000", "page=0", "per_page=-1", "page=abc",
-		"page=99999999999999999999", "per_page=99999999999999999999", "page=1&page=2", "page=%00", "per_page=1e3"} {
+		"page=99999999999999999999", "per_page=99999999999999999999", "page=1&page=2", "page=%00", "per_page=1e3",
+		"page=2&after=42", "after=1767225600000001.9", "after=-1.1", "after=1.2.3", "after=253402300800000000.1"} {
 		f.Add(q)
 	}
 	f.Fuzz(func(t *testing.T, query string) {
@@ -24,7 +26,7 @@ func FuzzPageParams(f *testing.F) {
 		}
 		c, _ := gin.CreateTestContext(httptest.NewRecorder())
 		c.Request = &http.Request{Method: http.MethodGet, URL: &url.URL{Path: "/api/users", RawQuery: query}}
-		page, perPage, err := pageParams(c)
+		p, err := pageParams(c)
 		if err != nil {
 			he := asHTTPError(err)
 			if he.status != http.StatusBadRequest || len(he.params) != 1 {
@@ -32,11 +34,18 @@ func FuzzPageParams(f *testing.F) {
 			}
 			return
 		}
-		if page < 1 || perPage < 1 || perPage > 100 {
-			t.Fatalf("pageParams(%q) = %d, %d", query, page, perPage)
+		if p.number < 1 || p.size < 1 || p.size > 100 {
+			t.Fatalf("pageParams(%q) = %+v", query, p)
 		}
-		if p := storePage(page, perPage); p.Offset < 0 || p.Limit != perPage {
-			t.Fatalf("storePage(%d, %d) = %+v", page, perPage, p)
+		if sp := p.store(); sp.Offset < 0 || sp.Limit != p.size {
+			t.Fatalf("store() of %+v = %+v", p, sp)
+		}
+		// A cursor the server accepts, it writes back the same.
+		if p.after != nil {
+			back, err := parseCursor(formatCursor(p.after))
+			if err != nil || *back != *p.after {
+				t.Fatalf("cursor %+v of %q written as %q reads back as %v, %v", *p.after, query, formatCursor(p.after), back, err)
+			}
 		}
 	})
 }

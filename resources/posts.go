@@ -253,15 +253,15 @@ func (h *Posts) deletePost(c *gin.Context) error {
 
 // listPosts serves GET /api/posts: every post, newest first.
 func (h *Posts) listPosts(c *gin.Context) error {
-	caller, page, perPage, err := h.callerAndPage(c)
+	caller, page, err := h.callerAndPage(c)
 	if err != nil {
 		return err
 	}
-	posts, total, err := h.store.Posts(c.Request.Context(), storePage(page, perPage))
+	posts, list, err := h.store.Posts(c.Request.Context(), page.store())
 	if err != nil {
 		return err
 	}
-	res := collection("/api/posts", relPosts, postResources(posts, caller.ID), hal.Page{Number: page, Size: perPage, TotalItems: total})
+	res := collection("/api/posts", relPosts, postResources(posts, caller.ID), page.hal(list, len(posts)))
 	return h.render(c, http.StatusOK, res.AddTemplate("default", h.newPost()))
 }
 
@@ -271,15 +271,15 @@ func (h *Posts) listUserPosts(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	page, perPage, err := pageParams(c)
+	page, err := pageParams(c)
 	if err != nil {
 		return err
 	}
-	posts, total, err := h.store.UserPosts(c.Request.Context(), id, storePage(page, perPage))
+	posts, list, err := h.store.UserPosts(c.Request.Context(), id, page.store())
 	if err != nil {
 		return err
 	}
-	res := collection(userPath(id)+"/posts", relPosts, postResources(posts, caller.ID), hal.Page{Number: page, Size: perPage, TotalItems: total})
+	res := collection(userPath(id)+"/posts", relPosts, postResources(posts, caller.ID), page.hal(list, len(posts)))
 	if id == caller.ID {
 		res.AddTemplate("default", h.newPost())
 	}
@@ -289,14 +289,14 @@ func (h *Posts) listUserPosts(c *gin.Context) error {
 // getFeed serves GET /api/feed: the caller's posts and those of everyone
 // they follow, newest first.
 func (h *Posts) getFeed(c *gin.Context) error {
-	caller, page, perPage, err := h.callerAndPage(c)
+	caller, page, err := h.callerAndPage(c)
 	if err != nil {
 		return err
 	}
-	posts, total, err := h.store.Feed(c.Request.Context(), caller.ID, caller.FollowingCount, storePage(page, perPage))
+	posts, list, err := h.store.Feed(c.Request.Context(), caller.ID, caller.FollowingCount, page.store())
 	if err != nil {
 		return err
 	}
-	res := collection("/api/feed", relPosts, postResources(posts, caller.ID), hal.Page{Number: page, Size: perPage, TotalItems: total})
+	res := collection("/api/feed", relPosts, postResources(posts, caller.ID), page.hal(list, len(posts)))
 	return h.render(c, http.StatusOK, res.AddTemplate("default", h.newPost()))
 }

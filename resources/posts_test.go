@@ -207,6 +207,58 @@ func TestPostCollections(t *testing.T) {
 	golden(t, "user_with_posts.golden.json", srv.do(t, request{method: http.MethodGet, path: userPathOf(bob), token: token}).body)
 }
 
+// TestWalkingByLinksWhilePostsArrive follows next through the feed and
+// all posts while new posts arrive at the head: a client sees each post of
+// the list once, none repeated (as page numbers would repeat them), and
+// prev leads back through the same pages.
+func TestWalkingByLinksWhilePostsArrive(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	susan, token := srv.user(t, "susan")
+	bob, bobToken := srv.user(t, "bob")
+	srv.follow(t, susan, bob)
+	for i := range 10 {
+		srv.clock.Advance(time.Second)
+		srv.post(t, bobToken, fmt.Sprintf("bob %d", i))
+	}
+	ids := func(doc map[string]any) []int64 {
+		var out []int64
+		for _, p := range doc["_embedded"].(map[string]any)["mb:posts"].([]any) {
+			out = append(out, int64(p.(map[string]any)["id"].(float64)))
+		}
+		return out
+	}
+	for _, list := range []string{"/api/feed", "/api/posts", fmt.Sprintf("/api/users/%d/posts", bob)} {
+		want := ids(srv.do(t, request{method: http.MethodGet, path: list + "?per_page=100", token: token}).json(t))
+		var seen []int64
+		var pages []string
+		for path := list + "?per_page=3"; path != ""; {
+			res := srv.do(t, request{method: http.MethodGet, path: path, token: token})
+			if res.code != http.StatusOK {
+				t.Fatalf("GET %s: %s", path, res)
+			}
+			doc := res.json(t)
+			seen = append(seen, ids(doc)...)
+			pages = append(pages, doc["_links"].(map[string]any)["self"].(map[string]any)["href"].(string))
+			srv.clock.Advance(time.Second)
+			srv.post(t, bobToken, "arrives while a client reads")
+			next, _ := doc["_links"].(map[string]any)["next"].(map[string]any)
+			path, _ = next["href"].(string)
+		}
+		if len(want) < 10 || fmt.Sprint(seen) != fmt.Sprint(want) {
+			t.Errorf("%s: walked %v, want %v", list, seen, want)
+		}
+		// Back by prev from the last page: the same pages, by the same hrefs.
+		for i := len(pages) - 1; i > 0; i-- {
+			doc := srv.do(t, request{method: http.MethodGet, path: pages[i], token: token}).json(t)
+			prev := doc["_links"].(map[string]any)["prev"].(map[string]any)["href"].(string)
+			if prev != pages[i-1] {
+				t.Errorf("%s: prev of %s is %s, want %s", list, pages[i], prev, pages[i-1])
+			}
+		}
+	}
+}
+
 // interleave returns a[0], b[0], c[0], a[1], ...
 func interleave(lists ...[]int64) []int64 {
 	var out []int64

@@ -13,10 +13,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
+	"microblog/hal"
 	"microblog/persistence"
 )
 
@@ -124,16 +126,24 @@ func (o object) str(name string, nullable bool) (*string, error) {
 	return &s, nil
 }
 
-// pageParams reads page and per_page from the query string: page >= 1
-// (default 1), per_page 1..100 (default 10, larger values become 100).
-func pageParams(c *gin.Context) (page, perPage int64, err error) {
-	page, perPage = 1, 10
+// pageRequest is the page a collection request asks for: its number and
+// size, and the cursor of a next or prev link, which the page starts after.
+type pageRequest struct {
+	number, size int64
+	after        *persistence.Cursor
+}
+
+// pageParams reads page, per_page and after from the query string: page >=
+// 1 (default 1), per_page >= 1 (default 10, above 100 taken as 100), after
+// a cursor as formatCursor writes them.
+func pageParams(c *gin.Context) (pageRequest, error) {
+	p := pageRequest{number: 1, size: 10}
 	if v, ok := c.GetQuery("page"); ok {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 1 {
-			return 0, 0, fieldError("page", "page must be a positive integer")
+			return pageRequest{}, fieldError("page", "page must be a positive integer")
 		}
-		page = n
+		p.number = n
 	}
 	if v, ok := c.GetQuery("per_page"); ok {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -141,23 +151,87 @@ func pageParams(c *gin.Context) (page, perPage int64, err error) {
 			n, err = 100, nil // a huge page size is still a page size
 		}
 		if err != nil || n < 1 {
-			return 0, 0, fieldError("per_page", "per_page must be a positive integer")
+			return pageRequest{}, fieldError("per_page", "per_page must be a positive integer")
 		}
-		perPage = min(n, 100)
+		p.size = min(n, 100)
 	}
-	return page, perPage, nil
+	if v, ok := c.GetQuery("after"); ok {
+		cur, err := parseCursor(v)
+		if err != nil {
+			return pageRequest{}, fieldError("after", "after must be a cursor from a next or prev link")
+		}
+		p.after = cur
+	}
+	return p, nil
 }
 
 var digits = regexp.MustCompile(`^[0-9]+$`)
 
-// storePage turns a page number and size into an offset and limit, with an
-// offset that cannot overflow.
-func storePage(page, perPage int64) persistence.Page {
-	offset := int64(1<<63 - 1)
-	if page-1 <= offset/perPage {
-		offset = (page - 1) * perPage
+// store turns the page into what the store reads: the items after the
+// cursor, or, without one, after an offset that cannot overflow.
+func (p pageRequest) store() persistence.Page {
+	if p.after != nil {
+		return persistence.Page{Limit: p.size, After: p.after}
 	}
-	return persistence.Page{Offset: offset, Limit: perPage}
+	offset := int64(1<<63 - 1)
+	if p.number-1 <= offset/p.size {
+		offset = (p.number - 1) * p.size
+	}
+	return persistence.Page{Offset: offset, Limit: p.size}
+}
+
+// hal describes the page for its links and _meta, given what the store
+// said of it and how many items it has: a page with fewer items than its
+// size ends the list. The previous page's cursor is used only on a page
+// read by cursor, and not for page 1, which is the head of the list by
+// definition; elsewhere the previous page is found by its number.
+func (p pageRequest) hal(l persistence.Listing, items int) hal.Page {
+	hp := hal.Page{Number: p.number, Size: p.size, TotalItems: l.Total,
+		After: formatCursor(p.after), NextAfter: formatCursor(l.Next), End: int64(items) < p.size}
+	if p.after != nil && p.number > 2 {
+		hp.PrevAfter = formatCursor(l.Prev)
+	}
+	return hp
+}
+
+// A cursor is the id of an item, for the list of users, or the time of the
+// item in microseconds since 1970, a dot and the id, for the lists sorted
+// newest first. Clients get them from links and need not read them.
+var cursorPattern = regexp.MustCompile(`^(?:(-?[0-9]{1,18})\.)?([0-9]{1,19})$`)
+
+// cursorTimes bounds the times of cursors to those of years 1 to 9999,
+// which PostgreSQL and time.Time both hold.
+var cursorTimes = [2]int64{time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro(), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()}
+
+func parseCursor(v string) (*persistence.Cursor, error) {
+	m := cursorPattern.FindStringSubmatch(v)
+	if m == nil {
+		return nil, errors.New("malformed cursor")
+	}
+	id, err := strconv.ParseInt(m[2], 10, 64)
+	if err != nil {
+		return nil, err
+	}
+	cur := &persistence.Cursor{ID: id}
+	if m[1] != "" {
+		us, err := strconv.ParseInt(m[1], 10, 64)
+		if err != nil || us < cursorTimes[0] || us >= cursorTimes[1] {
+			return nil, errors.New("cursor time out of range")
+		}
+		cur.At = time.UnixMicro(us).UTC()
+	}
+	return cur, nil
+}
+
+func formatCursor(cur *persistence.Cursor) string {
+	switch {
+	case cur == nil:
+		return ""
+	case cur.At.IsZero():
+		return strconv.FormatInt(cur.ID, 10)
+	default:
+		return strconv.FormatInt(cur.At.UnixMicro(), 10) + "." + strconv.FormatInt(cur.ID, 10)
+	}
 }
 
 // bearerToken returns the token of an "Authorization: Bearer" header. ok is
@@ -224,13 +298,13 @@ func (a *api) callerAndID(c *gin.Context) (persistence.User, int64, error) {
 
 // callerAndPage authenticates the request and reads its page parameters,
 // the start of every handler of a collection that belongs to no one user.
-func (a *api) callerAndPage(c *gin.Context) (persistence.User, int64, int64, error) {
+func (a *api) callerAndPage(c *gin.Context) (persistence.User, pageRequest, error) {
 	caller, err := a.authenticate(c)
 	if err != nil {
-		return persistence.User{}, 0, 0, err
+		return persistence.User{}, pageRequest{}, err
 	}
-	page, perPage, err := pageParams(c)
-	return caller, page, perPage, err
+	page, err := pageParams(c)
+	return caller, page, err
 }
 
 func invalidToken() *httpError {

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/go-cmp/cmp"
@@ -218,6 +219,7 @@ func TestStorePage(t *testing.T) {
 	tests := []struct {
 		name          string
 		page, perPage int64
+		after         *persistence.Cursor
 		want          persistence.Page
 	}{
 		{name: "first page", page: 1, perPage: 10, want: persistence.Page{Offset: 0, Limit: 10}},
@@ -237,13 +239,17 @@ func TestStorePage(t *testing.T) {
 		{name: "MaxInt64 pages of 100", page: math.MaxInt64, perPage: 100, want: persistence.Page{Offset: math.MaxInt64, Limit: 100}},
 		{name: "MaxInt64 pages of 1", page: math.MaxInt64, perPage: 1, want: persistence.Page{Offset: math.MaxInt64 - 1, Limit: 1}},
 		{name: "MaxInt64 pages of 10", page: math.MaxInt64, perPage: 10, want: persistence.Page{Offset: math.MaxInt64, Limit: 10}},
+		{
+			name: "a cursor, not an offset", page: 10000, perPage: 10, after: &persistence.Cursor{ID: 99990},
+			want: persistence.Page{Limit: 10, After: &persistence.Cursor{ID: 99990}},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got := storePage(tt.page, tt.perPage)
+			got := pageRequest{number: tt.page, size: tt.perPage, after: tt.after}.store()
 			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("storePage(%d, %d) mismatch (-want +got):\n%s", tt.page, tt.perPage, diff)
+				t.Errorf("store() of page %d of %d mismatch (-want +got):\n%s", tt.page, tt.perPage, diff)
 			}
 		})
 	}
@@ -329,6 +335,7 @@ func TestPageParams(t *testing.T) {
 		query       string
 		wantPage    int64
 		wantPerPage int64
+		wantAfter   *persistence.Cursor
 		wantParam   string // the field a 400 names; "" for success
 	}{
 		{query: "", wantPage: 1, wantPerPage: 10},
@@ -364,15 +371,37 @@ func TestPageParams(t *testing.T) {
 		{query: "per_page=99999999999999999999abc", wantParam: "per_page"},
 		{query: "per_page=99999999999999999999.5", wantParam: "per_page"},
 		{query: "page=abc&per_page=abc", wantParam: "page"},
+		// Cursors: an id, or microseconds since 1970, a dot and an id.
+		{query: "page=3&after=42", wantPage: 3, wantPerPage: 10, wantAfter: &persistence.Cursor{ID: 42}},
+		{query: "after=007", wantPage: 1, wantPerPage: 10, wantAfter: &persistence.Cursor{ID: 7}},
+		{query: "after=1767225600000001.9", wantPage: 1, wantPerPage: 10,
+			wantAfter: &persistence.Cursor{At: time.Date(2026, 1, 1, 0, 0, 0, 1000, time.UTC), ID: 9}},
+		{query: "after=-1000000.3", wantPage: 1, wantPerPage: 10,
+			wantAfter: &persistence.Cursor{At: time.Date(1969, 12, 31, 23, 59, 59, 0, time.UTC), ID: 3}},
+		{query: "after=9223372036854775807", wantPage: 1, wantPerPage: 10, wantAfter: &persistence.Cursor{ID: math.MaxInt64}},
+		{query: "after=", wantParam: "after"},
+		{query: "after=abc", wantParam: "after"},
+		{query: "after=-1", wantParam: "after"},
+		{query: "after=%2B1", wantParam: "after"},
+		{query: "after=1.2.3", wantParam: "after"},
+		{query: "after=1.", wantParam: "after"},
+		{query: "after=.1", wantParam: "after"},
+		{query: "after=1%201", wantParam: "after"},
+		{query: "after=9223372036854775808", wantParam: "after"},
+		{query: "after=99999999999999999999", wantParam: "after"},
+		// Times PostgreSQL cannot hold: after the year 9999, before the year 1.
+		{query: "after=253402300800000000.1", wantParam: "after"},
+		{query: "after=-62135596800000001.1", wantParam: "after"},
+		{query: "page=0&after=1", wantParam: "page"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
 			t.Parallel()
 			c := testContext(t, "/api/users?"+tt.query, nil)
-			page, perPage, err := pageParams(c)
+			p, err := pageParams(c)
 			if tt.wantParam != "" {
 				if err == nil {
-					t.Fatalf("pageParams(?%s) = %d, %d, want a 400 naming %s", tt.query, page, perPage, tt.wantParam)
+					t.Fatalf("pageParams(?%s) = %+v, want a 400 naming %s", tt.query, p, tt.wantParam)
 				}
 				he := asHTTPError(err)
 				if he.status != http.StatusBadRequest || len(he.params) != 1 || he.params[0].Name != tt.wantParam {
@@ -383,8 +412,12 @@ func TestPageParams(t *testing.T) {
 			if err != nil {
 				t.Fatalf("pageParams(?%s) error = %v", tt.query, err)
 			}
-			if page != tt.wantPage || perPage != tt.wantPerPage {
-				t.Errorf("pageParams(?%s) = %d, %d, want %d, %d", tt.query, page, perPage, tt.wantPage, tt.wantPerPage)
+			if p.number != tt.wantPage || p.size != tt.wantPerPage || !cmp.Equal(p.after, tt.wantAfter) {
+				t.Errorf("pageParams(?%s) = %d, %d, %v, want %d, %d, %v", tt.query, p.number, p.size, p.after,
+					tt.wantPage, tt.wantPerPage, tt.wantAfter)
+			}
+			if p.after != nil && formatCursor(p.after) != strings.TrimLeft(c.Query("after"), "0") {
+				t.Errorf("formatCursor(%+v) = %q, want the query's %q", p.after, formatCursor(p.after), c.Query("after"))
 			}
 		})
 	}

@@ -193,15 +193,15 @@ func (h *Users) getMe(c *gin.Context) error {
 
 // listUsers serves GET /api/users: every user, by id.
 func (h *Users) listUsers(c *gin.Context) error {
-	caller, page, perPage, err := h.callerAndPage(c)
+	caller, page, err := h.callerAndPage(c)
 	if err != nil {
 		return err
 	}
-	users, total, err := h.store.Users(c.Request.Context(), caller.ID, storePage(page, perPage))
+	users, list, err := h.store.Users(c.Request.Context(), caller.ID, page.store())
 	if err != nil {
 		return err
 	}
-	res := userPage("/api/users", users, caller.ID, hal.Page{Number: page, Size: perPage, TotalItems: total})
+	res := userPage("/api/users", users, caller.ID, page.hal(list, len(users)))
 	res.AddTemplate("default", h.registration())
 	return h.render(c, http.StatusOK, res)
 }
@@ -223,23 +223,22 @@ func (h *Users) listFollowing(c *gin.Context) error {
 	return h.listFollows(c, "/following", h.store.Following)
 }
 
-type followList func(ctx context.Context, id, viewer int64, p persistence.Page) ([]persistence.User, int64, error)
+type followList func(ctx context.Context, id, viewer int64, p persistence.Page) ([]persistence.User, persistence.Listing, error)
 
 func (h *Users) listFollows(c *gin.Context, suffix string, list followList) error {
 	caller, id, err := h.callerAndID(c)
 	if err != nil {
 		return err
 	}
-	page, perPage, err := pageParams(c)
+	page, err := pageParams(c)
 	if err != nil {
 		return err
 	}
-	users, total, err := list(c.Request.Context(), id, caller.ID, storePage(page, perPage))
+	users, l, err := list(c.Request.Context(), id, caller.ID, page.store())
 	if err != nil {
 		return err
 	}
-	return h.render(c, http.StatusOK, userPage(userPath(id)+suffix, users, caller.ID,
-		hal.Page{Number: page, Size: perPage, TotalItems: total}))
+	return h.render(c, http.StatusOK, userPage(userPath(id)+suffix, users, caller.ID, page.hal(l, len(users))))
 }
 
 // collectionView is the properties of a collection page.

@@ -1,0 +1,148 @@
+package persistence_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"microblog/persistence"
+)
+
+// lister reads a page of one list and gives the ids of its items.
+type lister func(ctx context.Context, p persistence.Page) ([]int64, persistence.Listing, error)
+
+// TestCursorPagesMatchOffsetPages walks every list forward by the cursor
+// of each page's last item and back by the cursor of the previous page,
+// and checks that each page is the one OFFSET gives for its number, with
+// ties in the sort key, and that the totals are right.
+func TestCursorPagesMatchOffsetPages(t *testing.T) {
+	t.Parallel()
+	s, pool := newStore(t)
+	ctx := t.Context()
+	var ids []int64
+	for i := range 13 {
+		u, err := s.CreateUser(ctx, persistence.NewUser{Username: fmt.Sprintf("u%d", i), Email: fmt.Sprintf("u%d@example.com", i), Password: "12345678"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, u.ID)
+	}
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	// Follows and posts two by two at the same instant, so that the id
+	// breaks ties.
+	for i, id := range ids[1:] {
+		at := base.Add(time.Duration(i/2) * time.Minute)
+		if _, err := pool.Exec(ctx, `INSERT INTO follows (follower_id, followed_id, created_at) VALUES ($1, $2, $3), ($2, $1, $3)`,
+			id, ids[0], at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 41 {
+		if _, err := pool.Exec(ctx, `INSERT INTO posts (author_id, body, created_at, updated_at) VALUES ($1, $2, $3, $3)`,
+			ids[i%4], fmt.Sprintf("post %d", i), base.Add(time.Duration(i/2)*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One post gone, so that the posts total has been counted down too.
+	if _, err := pool.Exec(ctx, `DELETE FROM posts WHERE body = 'post 40'`); err != nil {
+		t.Fatal(err)
+	}
+	userIDs := func(users []persistence.User, l persistence.Listing, err error) ([]int64, persistence.Listing, error) {
+		out := make([]int64, len(users))
+		for i, u := range users {
+			out[i] = u.ID
+		}
+		return out, l, err
+	}
+	postIDs := func(posts []persistence.Post, l persistence.Listing, err error) ([]int64, persistence.Listing, error) {
+		return postIDs(posts), l, err
+	}
+	lists := map[string]struct {
+		list  lister
+		total int64
+	}{
+		"users": {func(ctx context.Context, p persistence.Page) ([]int64, persistence.Listing, error) {
+			return userIDs(s.Users(ctx, ids[0], p))
+		}, 13},
+		"followers": {func(ctx context.Context, p persistence.Page) ([]int64, persistence.Listing, error) {
+			return userIDs(s.Followers(ctx, ids[0], ids[1], p))
+		}, 12},
+		"following": {func(ctx context.Context, p persistence.Page) ([]int64, persistence.Listing, error) {
+			return userIDs(s.Following(ctx, ids[0], ids[1], p))
+		}, 12},
+		"posts": {func(ctx context.Context, p persistence.Page) ([]int64, persistence.Listing, error) {
+			return postIDs(s.Posts(ctx, p))
+		}, 40},
+		"user posts": {func(ctx context.Context, p persistence.Page) ([]int64, persistence.Listing, error) {
+			return postIDs(s.UserPosts(ctx, ids[1], p))
+		}, 10},
+		"feed, merged per author": {func(ctx context.Context, p persistence.Page) ([]int64, persistence.Listing, error) {
+			return postIDs(s.Feed(ctx, ids[0], 12, p))
+		}, 40},
+		"feed, scanned newest first": {func(ctx context.Context, p persistence.Page) ([]int64, persistence.Listing, error) {
+			return postIDs(s.Feed(ctx, ids[0], 1<<40, p))
+		}, 40},
+	}
+	for name, l := range lists {
+		for _, limit := range []int64{1, 3, 7, 100} {
+			t.Run(fmt.Sprintf("%s by %d", name, limit), func(t *testing.T) {
+				checkCursorWalk(t, l.list, limit, l.total)
+			})
+		}
+	}
+}
+
+func checkCursorWalk(t *testing.T, list lister, limit, total int64) {
+	ctx := t.Context()
+	byOffset := func(page int64) []int64 {
+		t.Helper()
+		items, l, err := list(ctx, persistence.Page{Offset: (page - 1) * limit, Limit: limit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Total != total {
+			t.Fatalf("page %d: total %d, want %d", page, l.Total, total)
+		}
+		return items
+	}
+	var all []int64
+	var cursors []*persistence.Cursor // cursors[k]: what page k+2 starts after
+	items, l, err := list(ctx, persistence.Page{Limit: limit})
+	for page := int64(1); ; page++ {
+		if err != nil {
+			t.Fatalf("page %d: %v", page, err)
+		}
+		if want := byOffset(page); !slices.Equal(items, want) {
+			t.Fatalf("page %d: %v by cursor, %v by offset", page, items, want)
+		}
+		if l.Total != total {
+			t.Fatalf("page %d: total %d, want %d", page, l.Total, total)
+		}
+		if len(items) == 0 {
+			if l.Next != nil {
+				t.Errorf("page %d: empty, with a next cursor %+v", page, *l.Next)
+			}
+			break
+		}
+		all = append(all, items...)
+		cursors = append(cursors, l.Next)
+		items, l, err = list(ctx, persistence.Page{Limit: limit, After: l.Next})
+		// Back from page+1 to page: its previous page starts after the
+		// cursor that led to page, or at the start for page 1. (A page past
+		// the end links back to the last page by number.)
+		if err != nil || len(items) == 0 {
+			continue
+		}
+		if page > 1 && (l.Prev == nil || *l.Prev != *cursors[page-2]) {
+			t.Errorf("page %d: prev cursor %v, want %+v", page+1, l.Prev, *cursors[page-2])
+		}
+		if page == 1 && l.Prev != nil {
+			t.Errorf("page 2: prev cursor %+v, want none (page 1 is the start)", *l.Prev)
+		}
+	}
+	if int64(len(all)) != total || len(slices.Compact(slices.Clone(all))) != len(all) {
+		t.Errorf("walked %d items %v, want %d distinct", len(all), all, total)
+	}
+}
