@@ -3,6 +3,7 @@ package persistence
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"sync/atomic"
 
 	"github.com/alexedwards/argon2id"
@@ -30,6 +31,7 @@ func NewHasher(params *argon2id.Params, concurrent int) (*Hasher, error) {
 		return nil, fmt.Errorf("persistence: hasher: %w", err)
 	}
 	h.dummy = dummy
+	h.giveBack()
 	return h, nil
 }
 
@@ -49,7 +51,25 @@ func (h *Hasher) Queue() (waiting, running int) {
 	return int(h.waiting.Load()), len(h.slots)
 }
 
-func (h *Hasher) release() { <-h.slots }
+// release frees a slot, and the last hash to finish gives memory back.
+func (h *Hasher) release() {
+	<-h.slots
+	if len(h.slots) == 0 {
+		h.giveBack()
+	}
+}
+
+// giveBack returns the memory of finished hashes to the operating system
+// at once. Params.Memory KiB a hash is most of what the server ever holds,
+// and left to the garbage collector the blocks of finished hashes stay
+// resident until the next collection, which at rest may be minutes away, or
+// a second burst of logins finds the heap grown by the first. Hashes of
+// less than 4 MiB (as in tests) are not worth the collection this costs.
+func (h *Hasher) giveBack() {
+	if h.params.Memory >= 4<<10 {
+		debug.FreeOSMemory()
+	}
+}
 
 // Hash returns the argon2id hash of password.
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
