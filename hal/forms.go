@@ -71,21 +71,24 @@ func (r *Resource) AppendForms(dst []byte, base string) ([]byte, error) {
 		}
 		t := nt.t
 		t.Target = prefixed(t.Target, base)
-		b, err := marshal(t)
-		if err != nil {
-			return nil, err
-		}
 		dst = appendString(dst, nt.key)
 		dst = append(dst, ':')
-		dst = append(dst, b...)
+		if dst, err = appendMarshal(dst, t); err != nil {
+			return nil, err
+		}
 	}
 	return append(dst, '}', '}'), nil
 }
 
 // prefixed puts base before an absolute-path href.
 func prefixed(href, base string) string {
-	if strings.HasPrefix(href, "/") && !strings.HasPrefix(href, "//") {
+	if isPath(href) {
 		return base + href
 	}
 	return href
+}
+
+// isPath reports whether href is an absolute path, which base goes before.
+func isPath(href string) bool {
+	return strings.HasPrefix(href, "/") && !strings.HasPrefix(href, "//")
 }

@@ -8,10 +8,11 @@
 package hal
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sync"
+	"unicode/utf8"
 
 	"github.com/yosida95/uritemplate/v3"
 )
@@ -236,18 +237,21 @@ func (r *Resource) AppendJSON(dst []byte, base string) ([]byte, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
-	props := []byte("{}")
-	if r.props != nil {
+	start := len(dst)
+	if r.props == nil {
+		dst = append(dst, "{}"...)
+	} else {
 		var err error
-		if props, err = marshal(r.props); err != nil {
+		if dst, err = appendMarshal(dst, r.props); err != nil {
 			return nil, fmt.Errorf("hal: properties: %w", err)
 		}
-		if len(props) < 2 || props[0] != '{' {
-			return nil, fmt.Errorf("hal: properties must be a JSON object, got %.20s", props)
-		}
 	}
-	dst = append(dst, props[:len(props)-1]...)
+	props := dst[start:]
+	if len(props) < 2 || props[0] != '{' {
+		return nil, fmt.Errorf("hal: properties must be a JSON object, got %.20s", props)
+	}
 	sep := len(props) > 2
+	dst = dst[:len(dst)-1] // reopen the object
 	comma := func() {
 		if sep {
 			dst = append(dst, ',')
@@ -270,12 +274,7 @@ func (r *Resource) AppendJSON(dst []byte, base string) ([]byte, error) {
 				if j > 0 {
 					dst = append(dst, ',')
 				}
-				l.Href = prefixed(l.Href, base)
-				b, err := marshal(l)
-				if err != nil {
-					return nil, fmt.Errorf("hal: link %q: %w", lr.rel, err)
-				}
-				dst = append(dst, b...)
+				dst = appendLink(dst, l, base)
 			}
 			if lr.many {
 				dst = append(dst, ']')
@@ -313,19 +312,138 @@ func (r *Resource) AppendJSON(dst []byte, base string) ([]byte, error) {
 	return append(dst, '}'), nil
 }
 
-func appendString(dst []byte, s string) []byte {
-	b, _ := marshal(s) // a string always marshals
-	return append(dst, b...)
+// appendLink appends l as appendMarshal would, with base put before an
+// absolute-path href, but without the reflection and allocations of
+// encoding/json: a page of a collection has hundreds of links.
+func appendLink(dst []byte, l Link, base string) []byte {
+	dst = append(dst, `{"href":"`...)
+	if isPath(l.Href) {
+		// Escaped apart, base and href give the bytes base+href would: href
+		// starts with '/', which cannot continue a rune that base leaves
+		// unfinished.
+		dst = appendEscaped(dst, base)
+	}
+	dst = appendEscaped(dst, l.Href)
+	dst = append(dst, '"')
+	if l.Templated {
+		dst = append(dst, `,"templated":true`...)
+	}
+	dst = appendMember(dst, "type", l.Type)
+	dst = appendMember(dst, "deprecation", l.Deprecation)
+	dst = appendMember(dst, "name", l.Name)
+	dst = appendMember(dst, "profile", l.Profile)
+	dst = appendMember(dst, "title", l.Title)
+	dst = appendMember(dst, "hreflang", l.Hreflang)
+	return append(dst, '}')
 }
 
-// marshal is json.Marshal without escaping &, < and >: HAL documents are
-// not embedded in HTML, and "&amp;" in an href is noise to every reader.
-func marshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+// appendMember appends ,"name":"value" unless value is empty, as omitempty
+// does.
+func appendMember(dst []byte, name, value string) []byte {
+	if value == "" {
+		return dst
+	}
+	dst = append(dst, ',', '"')
+	dst = append(dst, name...)
+	dst = append(dst, '"', ':')
+	return appendString(dst, value)
+}
+
+// appendString appends s as a JSON string, with the bytes appendMarshal
+// would give it.
+func appendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	dst = appendEscaped(dst, s)
+	return append(dst, '"')
+}
+
+// appendEscaped appends s escaped as encoding/json escapes a string when
+// SetEscapeHTML is false: quote, backslash and control characters, invalid
+// UTF-8 as U+FFFD, and U+2028 and U+2029, which JavaScript forbids in
+// strings.
+func appendEscaped(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	start := 0
+	for i := 0; i < len(s); {
+		if b := s[i]; b < utf8.RuneSelf {
+			if b >= ' ' && b != '"' && b != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '"', '\\':
+				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	return append(dst, s[start:]...)
+}
+
+// appender is an io.Writer that appends to b.
+type appender struct{ b []byte }
+
+func (a *appender) Write(p []byte) (int, error) {
+	a.b = append(a.b, p...)
+	return len(p), nil
+}
+
+// encoder is a json.Encoder writing to its appender; encoders keeps them
+// between values, which saves allocating both for each one.
+type encoder struct {
+	appender
+	enc *json.Encoder
+}
+
+// encoders is package state as the pools of encoding/json are: it holds
+// no values, only encoders ready for the next.
+var encoders = sync.Pool{New: func() any {
+	e := new(encoder)
+	e.enc = json.NewEncoder(&e.appender)
+	e.enc.SetEscapeHTML(false)
+	return e
+}}
+
+// appendMarshal appends the JSON of v to dst. It is json.Marshal without
+// escaping &, < and >: HAL documents are not embedded in HTML, and "&amp;"
+// in an href is noise to every reader.
+func appendMarshal(dst []byte, v any) ([]byte, error) {
+	e := encoders.Get().(*encoder)
+	defer encoders.Put(e)
+	e.b = dst
+	err := e.enc.Encode(v)
+	dst, e.b = e.b, nil // the pool must not keep the caller's buffer
+	if err != nil {
 		return nil, err
 	}
-	return bytes.TrimSpace(buf.Bytes()), nil
+	return dst[:len(dst)-1], nil // Encode ends the value with a newline
 }
