@@ -7,9 +7,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // Token is a bearer token as issued: its value, which the store does not
@@ -21,9 +23,8 @@ type Token struct {
 
 // tokenHash is what the tokens table keys on. A token is 128 random bits, so
 // one unsalted SHA-256 is enough to make the stored hash useless to a thief.
-func tokenHash(token string) []byte {
-	sum := sha256.Sum256([]byte(token))
-	return sum[:]
+func tokenHash(token string) [sha256.Size]byte {
+	return sha256.Sum256([]byte(token))
 }
 
 const selectLogin = `SELECT id, password_hash FROM users WHERE lower(username) = lower($1)`
@@ -59,7 +60,8 @@ func (s *Store) Login(ctx context.Context, username, password string, ttl time.D
 	}
 	now := s.now()
 	t := Token{Value: hex.EncodeToString(raw), ExpiresAt: now.Add(ttl)}
-	if _, err := s.pool.Exec(ctx, insertToken, tokenHash(t.Value), id, now, t.ExpiresAt); err != nil {
+	sum := tokenHash(t.Value)
+	if _, err := s.pool.Exec(ctx, insertToken, sum[:], id, now, t.ExpiresAt); err != nil {
 		return Token{}, wrap("login", err)
 	}
 	return t, nil
@@ -79,7 +81,7 @@ const callerCTE = `
 		RETURNING id, last_seen, version, changed_at
 	)`
 
-// callerColumns are what scanCaller reads first.
+// callerColumns are what tokenCheck.scan reads first.
 const callerColumns = userColumns + `, seen.last_seen, seen.version, seen.changed_at`
 
 const selectCaller = callerCTE + `
@@ -87,25 +89,67 @@ const selectCaller = callerCTE + `
 	FROM t JOIN users u ON u.id = t.user_id
 	LEFT JOIN seen ON seen.id = u.id`
 
-// scanCaller reads a caller row, then extra. Recording last_seen makes a
-// new version of the user; PriorVersion keeps the one before it.
-func scanCaller(row pgx.Row, extra ...any) (User, error) {
-	var (
-		u           User
-		seen        *time.Time
-		seenVersion *int64
-		seenChanged *time.Time
-	)
-	err := scanUser(row, &u, append([]any{&seen, &seenVersion, &seenChanged}, extra...)...)
+// tokenCheck is the scratch space of one token check: the arguments of its
+// statement and what the caller row is scanned into. Handed to pgx as
+// interfaces, these would be heap allocations on every request;
+// tokenChecks keeps them for the next check instead. The User a check
+// returns shares no memory with it: pgx allocates anew whatever it scans
+// behind a pointer.
+//
+// The times are pgtype.Timestamptz and the version a pgtype.Int8 because
+// pgx encodes and scans those as they are, where for a *time.Time or an
+// *int64 it would allocate, for every row, plans that wrap the time or
+// follow the pointer.
+type tokenCheck struct {
+	hash   [sha256.Size]byte
+	now    pgtype.Timestamptz
+	target int64
+	// args are the statement's $1, $2 and $3: hash, now and target.
+	args [3]any
+
+	user        User
+	seen        pgtype.Timestamptz
+	seenVersion pgtype.Int8
+	seenChanged pgtype.Timestamptz
+	// seenDest are the destinations of the columns after the user's.
+	seenDest [3]any
+}
+
+// tokenChecks holds tokenChecks between requests. Being only scratch space
+// that no caller sees, it is package state, like the pools of encoding/json.
+var tokenChecks = sync.Pool{New: func() any {
+	c := new(tokenCheck)
+	c.args = [...]any{c.hash[:], &c.now, &c.target}
+	c.seenDest = [...]any{&c.seen, &c.seenVersion, &c.seenChanged}
+	return c
+}}
+
+// newTokenCheck returns a tokenCheck of token at now, for a statement about
+// target; tokenChecks.Put takes it back once its row is scanned.
+func newTokenCheck(token string, now time.Time, target int64) *tokenCheck {
+	c := tokenChecks.Get().(*tokenCheck)
+	c.hash = tokenHash(token)
+	c.now = pgtype.Timestamptz{Time: now, Valid: true}
+	c.target = target
+	c.user = User{}
+	return c
+}
+
+// scan reads a caller row, then extra. Recording last_seen makes a new
+// version of the user; PriorVersion keeps the one before it.
+func (c *tokenCheck) scan(row pgx.Row, extra ...any) (User, error) {
+	err := scanUser(row, &c.user, append(c.seenDest[:], extra...)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return User{}, ErrInvalidToken
 	}
 	if err != nil {
 		return User{}, wrap("authenticate", err)
 	}
+	u := c.user
 	u.PriorVersion = u.Version
-	if seen != nil {
-		u.LastSeen, u.Version, u.ChangedAt = seen, *seenVersion, *seenChanged
+	if c.seen.Valid {
+		seen := c.seen.Time
+		u.LastSeen, u.Version, u.ChangedAt = &seen, c.seenVersion.Int64, c.seenChanged.Time
 	}
 	return u, nil
 }
@@ -113,7 +157,9 @@ func scanCaller(row pgx.Row, extra ...any) (User, error) {
 // Authenticate returns the user holding token, or ErrInvalidToken when the
 // token is unknown, expired or revoked.
 func (s *Store) Authenticate(ctx context.Context, token string) (User, error) {
-	return scanCaller(s.pool.QueryRow(ctx, selectCaller, tokenHash(token), s.now()))
+	c := newTokenCheck(token, s.now(), 0)
+	defer tokenChecks.Put(c)
+	return c.scan(s.pool.QueryRow(ctx, selectCaller, c.args[:2]...))
 }
 
 const selectCallerAndUserVersion = callerCTE + `
@@ -130,7 +176,9 @@ func (s *Store) AuthenticateAndVersion(ctx context.Context, token string, target
 		version *int64
 		changed *time.Time
 	)
-	u, err := scanCaller(s.pool.QueryRow(ctx, selectCallerAndUserVersion, tokenHash(token), s.now(), target), &version, &changed)
+	c := newTokenCheck(token, s.now(), target)
+	defer tokenChecks.Put(c)
+	u, err := c.scan(s.pool.QueryRow(ctx, selectCallerAndUserVersion, c.args[:]...), &version, &changed)
 	switch {
 	case err != nil:
 		return User{}, 0, time.Time{}, err
@@ -159,7 +207,9 @@ func (s *Store) AuthenticateAndPostVersion(ctx context.Context, token string, ta
 		changed, authorChanged           *time.Time
 		username, email                  *string
 	)
-	u, err := scanCaller(s.pool.QueryRow(ctx, selectCallerAndPostVersion, tokenHash(token), s.now(), target),
+	c := newTokenCheck(token, s.now(), target)
+	defer tokenChecks.Put(c)
+	u, err := c.scan(s.pool.QueryRow(ctx, selectCallerAndPostVersion, c.args[:]...),
 		&version, &changed, &authorID, &username, &email, &authorVersion, &authorChanged)
 	if err != nil || version == nil {
 		return u, Post{}, err
@@ -178,7 +228,8 @@ const deleteToken = `DELETE FROM tokens WHERE hash = $1 AND expires_at > $2`
 // RevokeToken revokes token, or gives ErrInvalidToken when it is unknown,
 // expired or already revoked.
 func (s *Store) RevokeToken(ctx context.Context, token string) error {
-	tag, err := s.pool.Exec(ctx, deleteToken, tokenHash(token), s.now())
+	sum := tokenHash(token)
+	tag, err := s.pool.Exec(ctx, deleteToken, sum[:], s.now())
 	if err != nil {
 		return wrap("revoke token", err)
 	}
