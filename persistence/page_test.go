@@ -49,7 +49,15 @@ func TestCursorPagesMatchOffsetPages(t *testing.T) {
 	if _, err := pool.Exec(ctx, `DELETE FROM posts WHERE body = 'post 40'`); err != nil {
 		t.Fatal(err)
 	}
-	userIDs := func(users []persistence.User, l persistence.Listing, err error) ([]int64, persistence.Listing, error) {
+	tokens := map[int64]string{}
+	for _, i := range []int{0, 1} {
+		tok, err := s.Login(ctx, fmt.Sprintf("u%d", i), "12345678", time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens[ids[i]] = tok.Value
+	}
+	userIDs := func(_ persistence.User, users []persistence.User, l persistence.Listing, err error) ([]int64, persistence.Listing, error) {
 		out := make([]int64, len(users))
 		for i, u := range users {
 			out[i] = u.ID
@@ -64,13 +72,13 @@ func TestCursorPagesMatchOffsetPages(t *testing.T) {
 		total int64
 	}{
 		"users": {func(ctx context.Context, p persistence.Page) ([]int64, persistence.Listing, error) {
-			return userIDs(s.Users(ctx, ids[0], p))
+			return userIDs(s.Users(ctx, tokens[ids[0]], p))
 		}, 13},
 		"followers": {func(ctx context.Context, p persistence.Page) ([]int64, persistence.Listing, error) {
-			return userIDs(s.Followers(ctx, ids[0], ids[1], p))
+			return userIDs(s.Followers(ctx, tokens[ids[1]], ids[0], p))
 		}, 12},
 		"following": {func(ctx context.Context, p persistence.Page) ([]int64, persistence.Listing, error) {
-			return userIDs(s.Following(ctx, ids[0], ids[1], p))
+			return userIDs(s.Following(ctx, tokens[ids[1]], ids[0], p))
 		}, 12},
 		"posts": {func(ctx context.Context, p persistence.Page) ([]int64, persistence.Listing, error) {
 			return postIDs(s.Posts(ctx, p))

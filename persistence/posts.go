@@ -293,56 +293,53 @@ func (s *Store) postPage(ctx context.Context, op, query string, args ...any) ([]
 	return posts, list, nil
 }
 
-const selectProfile = `
-	SELECT ` + userColumns + `,
-	       EXISTS (SELECT 1 FROM follows v WHERE v.follower_id = $2 AND v.followed_id = u.id),
+const selectCallerAndProfile = callerCTE + `
+	SELECT ` + callerColumns + `, ` + listedColumns + `,
+	       EXISTS (SELECT 1 FROM follows v WHERE v.follower_id = u.id AND v.followed_id = x.id),
 	       p.id, p.body, p.created_at, p.updated_at, p.version, p.changed_at
-	FROM users u
+	` + callerFrom + `
+	LEFT JOIN users x ON x.id = coalesce($3, u.id)
 	LEFT JOIN LATERAL (
-		SELECT * FROM posts WHERE author_id = u.id ORDER BY created_at DESC, id DESC LIMIT 5
+		SELECT * FROM posts WHERE author_id = x.id ORDER BY created_at DESC, id DESC LIMIT 5
 	) p ON true
-	WHERE u.id = $1
 	ORDER BY p.created_at DESC, p.id DESC`
 
-// Profile returns user id as viewer sees it, with its five newest posts, in
-// one statement; ErrNotFound if there is no such user.
-func (s *Store) Profile(ctx context.Context, id, viewer int64) (User, []Post, error) {
-	op := fmt.Sprintf("profile of %d", id)
-	rows, err := s.pool.Query(ctx, selectProfile, id, viewer)
-	if err != nil {
-		return User{}, nil, wrap(op, err)
-	}
-	defer rows.Close()
+// Profile returns the user holding token, and user id as they see it with
+// its five newest posts, in one statement; ErrNotFound if there is no such
+// user. An id of 0 stands for the caller.
+func (s *Store) Profile(ctx context.Context, token string, id int64) (caller, u User, posts []Post, err error) {
 	var (
-		u     User
-		posts []Post
-		found bool
+		target                    *int64
+		l                         listedUser
+		postID, version           *int64
+		body                      *string
+		created, updated, changed *time.Time
 	)
-	for rows.Next() {
-		found = true
-		var (
-			postID, version           *int64
-			body                      *string
-			created, updated, changed *time.Time
-		)
-		if err := scanUser(rows, &u, &u.IsFollowing, &postID, &body, &created, &updated, &version, &changed); err != nil {
-			return User{}, nil, wrap(op, err)
-		}
+	if id != 0 {
+		target = &id
+	}
+	dests := append(l.columns(), &l.isFollowing, &postID, &body, &created, &updated, &version, &changed)
+	caller, err = s.callerRows(ctx, fmt.Sprintf("profile of %d", id), selectCallerAndProfile, token, []any{target}, dests, func() {
 		if postID != nil {
 			posts = append(posts, Post{ID: *postID, Body: *body, CreatedAt: *created, UpdatedAt: *updated,
 				Version: *version, ChangedAt: *changed})
 		}
+	})
+	if err != nil {
+		return User{}, User{}, nil, err
 	}
-	if err := rows.Err(); err != nil {
-		return User{}, nil, wrap(op, err)
+	u, ok := l.user()
+	if !ok {
+		return caller, User{}, nil, ErrNotFound
 	}
-	if !found {
-		return User{}, nil, ErrNotFound
+	if u.ID == caller.ID {
+		// The row read for the user predates this request's last_seen.
+		u.LastSeen, u.Version, u.ChangedAt = caller.LastSeen, caller.Version, caller.ChangedAt
 	}
 	for i := range posts {
 		posts[i].Author = Author{ID: u.ID, Username: u.Username, Email: u.Email, Version: u.Version, ChangedAt: u.ChangedAt}
 	}
-	return u, posts, nil
+	return caller, u, posts, nil
 }
 
 const selectPostVersion = `

@@ -196,3 +196,53 @@ func postIDs(posts []persistence.Post) []int64 {
 	}
 	return ids
 }
+
+// TestCallerStatements checks the statements that check a token and read
+// a page or a profile at once: a token that is not live gives
+// ErrInvalidToken and nothing else, an unknown user ErrNotFound with the
+// caller read, and the caller's own profile shows this request's visit.
+func TestCallerStatements(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := t.Context()
+	var ids []int64
+	for _, name := range []string{"susan", "bob"} {
+		u, err := s.CreateUser(ctx, persistence.NewUser{Username: name, Email: name + "@example.com", Password: "12345678"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, u.ID)
+	}
+	if err := s.Follow(ctx, ids[0], ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := s.Login(ctx, "susan", "12345678", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := persistence.Page{Limit: 10}
+	dead := "00000000000000000000000000000000"
+	if _, _, _, err := s.Users(ctx, dead, page); !errors.Is(err, persistence.ErrInvalidToken) {
+		t.Errorf("users with a dead token: %v", err)
+	}
+	if _, _, _, err := s.Followers(ctx, dead, ids[1], page); !errors.Is(err, persistence.ErrInvalidToken) {
+		t.Errorf("followers with a dead token: %v", err)
+	}
+	if _, _, _, err := s.Profile(ctx, dead, ids[1]); !errors.Is(err, persistence.ErrInvalidToken) {
+		t.Errorf("profile with a dead token: %v", err)
+	}
+	if caller, _, _, err := s.Following(ctx, tok.Value, 999999, page); !errors.Is(err, persistence.ErrNotFound) || caller.ID != ids[0] {
+		t.Errorf("following of nobody: caller %d, %v", caller.ID, err)
+	}
+	if caller, _, _, err := s.Profile(ctx, tok.Value, 999999); !errors.Is(err, persistence.ErrNotFound) || caller.ID != ids[0] {
+		t.Errorf("profile of nobody: caller %d, %v", caller.ID, err)
+	}
+	caller, users, list, err := s.Users(ctx, tok.Value, page)
+	if err != nil || caller.Username != "susan" || len(users) != 2 || list.Total != 2 || users[0].IsFollowing || !users[1].IsFollowing {
+		t.Errorf("users: caller %q, %+v, %+v, %v", caller.Username, users, list, err)
+	}
+	caller, me, _, err := s.Profile(ctx, tok.Value, 0)
+	if err != nil || me.ID != caller.ID || me.LastSeen == nil || me.Version != caller.Version || me.FollowingCount != 1 {
+		t.Errorf("own profile: %+v of caller %+v, %v", me, caller, err)
+	}
+}

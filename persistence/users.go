@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // User is a registered user as the API shows it. The password hash is not
@@ -120,132 +121,198 @@ func (s *Store) User(ctx context.Context, id int64) (User, error) {
 	return u, nil
 }
 
-// The page queries return one row even when the page is empty: the total
-// and the cursor of the previous page joined with the page, so that a page
-// costs one statement. Their columns are the total, the key of the previous
-// page's cursor, the user, the time the list is sorted on and whether the
-// viewer follows the user.
-const selectUsers = `
-	SELECT t.total, NULL::timestamptz, pv.id, ` + userColumns + `, NULL::timestamptz,
-	       EXISTS (SELECT 1 FROM follows v WHERE v.follower_id = $1 AND v.followed_id = u.id)
-	FROM (SELECT sum(n)::bigint AS total FROM totals WHERE name = 'users') t
-	LEFT JOIN (
-		SELECT id FROM users WHERE id <= $4 ORDER BY id DESC LIMIT 1 OFFSET $2
-	) pv ON true
-	LEFT JOIN LATERAL (
-		SELECT * FROM users WHERE id > $4 ORDER BY id LIMIT $2 OFFSET $3
-	) u ON true
-	ORDER BY u.id`
+// listedColumns are userColumns of the user or users that a statement
+// beginning with callerCTE reads besides its caller: the caller is u, they
+// are x.
+const listedColumns = `x.id, x.username, x.email, x.about_me, x.last_seen, x.created_at,
+	x.updated_at, x.post_count, x.follower_count, x.following_count, x.version, x.changed_at`
 
-// Users returns a page of all users by id, as viewer sees them, and how
-// many users there are.
-func (s *Store) Users(ctx context.Context, viewer int64, p Page) ([]User, Listing, error) {
-	return s.userPage(ctx, "users", selectUsers, viewer, p.Limit, p.Offset, p.afterID())
+// callerColumnCount is the number of callerColumns: those of the user and
+// the three of seen.
+const callerColumnCount = 15
+
+// callerFrom is the start of the FROM of the statements that begin with
+// callerCTE: the caller u, and no row at all for a token that is not live.
+const callerFrom = `
+	FROM t JOIN users u ON u.id = t.user_id
+	LEFT JOIN seen ON seen.id = u.id`
+
+// The user page statements check the caller's token ($1 at $2) and read a
+// page in one round trip. They return one row even when the page is empty:
+// the caller, the total and the cursor of the previous page joined with
+// the page. After the caller's columns come the total, the key of the
+// previous page's cursor, the listed user, the time the list is sorted on,
+// and whether the caller follows the listed user.
+const selectCallerAndUsers = callerCTE + `
+	SELECT ` + callerColumns + `, tot.total, NULL::timestamptz, pv.id, ` + listedColumns + `, NULL::timestamptz,
+	       EXISTS (SELECT 1 FROM follows v WHERE v.follower_id = u.id AND v.followed_id = x.id)
+	` + callerFrom + `
+	CROSS JOIN (SELECT sum(n)::bigint AS total FROM totals WHERE name = 'users') tot
+	LEFT JOIN (
+		SELECT id FROM users WHERE id <= $5 ORDER BY id DESC LIMIT 1 OFFSET $3
+	) pv ON true
+	LEFT JOIN (
+		SELECT * FROM users WHERE id > $5 ORDER BY id LIMIT $3 OFFSET $4
+	) x ON true
+	ORDER BY x.id`
+
+// Users returns the user holding token and a page of all users by id as
+// that user sees them, and how many users there are.
+func (s *Store) Users(ctx context.Context, token string, p Page) (User, []User, Listing, error) {
+	return s.userPage(ctx, "users", selectCallerAndUsers, token, p.Limit, p.Offset, p.afterID())
 }
 
-const selectFollowers = `
-	SELECT o.follower_count, pv.at, pv.id, ` + userColumns + `, u.followed_at,
-	       EXISTS (SELECT 1 FROM follows v WHERE v.follower_id = $4 AND v.followed_id = u.id)
-	FROM users o
+const selectCallerAndFollowers = callerCTE + `
+	SELECT ` + callerColumns + `, o.follower_count, pv.at, pv.id, ` + listedColumns + `, x.followed_at,
+	       EXISTS (SELECT 1 FROM follows v WHERE v.follower_id = u.id AND v.followed_id = x.id)
+	` + callerFrom + `
+	LEFT JOIN users o ON o.id = $3
 	LEFT JOIN LATERAL (
 		SELECT f.created_at AS at, f.follower_id AS id FROM follows f
-		WHERE f.followed_id = o.id AND (f.created_at, f.follower_id) >= ($5, $6)
-		ORDER BY f.created_at, f.follower_id LIMIT 1 OFFSET $2
+		WHERE f.followed_id = o.id AND (f.created_at, f.follower_id) >= ($6, $7)
+		ORDER BY f.created_at, f.follower_id LIMIT 1 OFFSET $4
 	) pv ON true
 	LEFT JOIN LATERAL (
-		SELECT x.*, f.created_at AS followed_at
-		FROM follows f JOIN users x ON x.id = f.follower_id
-		WHERE f.followed_id = o.id AND (f.created_at, f.follower_id) < ($5, $6)
+		SELECT y.*, f.created_at AS followed_at
+		FROM follows f JOIN users y ON y.id = f.follower_id
+		WHERE f.followed_id = o.id AND (f.created_at, f.follower_id) < ($6, $7)
 		ORDER BY f.created_at DESC, f.follower_id DESC
-		LIMIT $2 OFFSET $3
-	) u ON true
-	WHERE o.id = $1
-	ORDER BY u.followed_at DESC, u.id DESC`
+		LIMIT $4 OFFSET $5
+	) x ON true
+	ORDER BY x.followed_at DESC, x.id DESC`
 
-// Followers returns a page of the users who follow user id, newest follow
-// first, as viewer sees them, and how many there are; ErrNotFound if there
-// is no such user.
-func (s *Store) Followers(ctx context.Context, id, viewer int64, p Page) ([]User, Listing, error) {
+// Followers returns the user holding token and a page of the users who
+// follow user id, newest follow first, as that user sees them, and how many
+// there are; ErrNotFound if there is no such user.
+func (s *Store) Followers(ctx context.Context, token string, id int64, p Page) (User, []User, Listing, error) {
 	at, after := p.afterKey()
-	return s.userPage(ctx, fmt.Sprintf("followers of %d", id), selectFollowers, id, p.Limit, p.Offset, viewer, at, after)
+	return s.userPage(ctx, fmt.Sprintf("followers of %d", id), selectCallerAndFollowers, token, id, p.Limit, p.Offset, at, after)
 }
 
-const selectFollowing = `
-	SELECT o.following_count, pv.at, pv.id, ` + userColumns + `, u.followed_at,
-	       EXISTS (SELECT 1 FROM follows v WHERE v.follower_id = $4 AND v.followed_id = u.id)
-	FROM users o
+const selectCallerAndFollowing = callerCTE + `
+	SELECT ` + callerColumns + `, o.following_count, pv.at, pv.id, ` + listedColumns + `, x.followed_at,
+	       EXISTS (SELECT 1 FROM follows v WHERE v.follower_id = u.id AND v.followed_id = x.id)
+	` + callerFrom + `
+	LEFT JOIN users o ON o.id = $3
 	LEFT JOIN LATERAL (
 		SELECT f.created_at AS at, f.followed_id AS id FROM follows f
-		WHERE f.follower_id = o.id AND (f.created_at, f.followed_id) >= ($5, $6)
-		ORDER BY f.created_at, f.followed_id LIMIT 1 OFFSET $2
+		WHERE f.follower_id = o.id AND (f.created_at, f.followed_id) >= ($6, $7)
+		ORDER BY f.created_at, f.followed_id LIMIT 1 OFFSET $4
 	) pv ON true
 	LEFT JOIN LATERAL (
-		SELECT x.*, f.created_at AS followed_at
-		FROM follows f JOIN users x ON x.id = f.followed_id
-		WHERE f.follower_id = o.id AND (f.created_at, f.followed_id) < ($5, $6)
+		SELECT y.*, f.created_at AS followed_at
+		FROM follows f JOIN users y ON y.id = f.followed_id
+		WHERE f.follower_id = o.id AND (f.created_at, f.followed_id) < ($6, $7)
 		ORDER BY f.created_at DESC, f.followed_id DESC
-		LIMIT $2 OFFSET $3
-	) u ON true
-	WHERE o.id = $1
-	ORDER BY u.followed_at DESC, u.id DESC`
+		LIMIT $4 OFFSET $5
+	) x ON true
+	ORDER BY x.followed_at DESC, x.id DESC`
 
-// Following returns a page of the users whom user id follows, newest follow
-// first, as viewer sees them, and how many there are; ErrNotFound if there
-// is no such user.
-func (s *Store) Following(ctx context.Context, id, viewer int64, p Page) ([]User, Listing, error) {
+// Following returns the user holding token and a page of the users whom
+// user id follows, newest follow first, as that user sees them, and how
+// many there are; ErrNotFound if there is no such user.
+func (s *Store) Following(ctx context.Context, token string, id int64, p Page) (User, []User, Listing, error) {
 	at, after := p.afterKey()
-	return s.userPage(ctx, fmt.Sprintf("following of %d", id), selectFollowing, id, p.Limit, p.Offset, viewer, at, after)
+	return s.userPage(ctx, fmt.Sprintf("following of %d", id), selectCallerAndFollowing, token, id, p.Limit, p.Offset, at, after)
 }
 
-// userPage runs a page query with the columns described above selectUsers;
-// those of the user are all NULL when the page is empty. No row at all
-// means the owner of the list does not exist.
-func (s *Store) userPage(ctx context.Context, op, query string, args ...any) ([]User, Listing, error) {
-	rows, err := s.pool.Query(ctx, query, args...)
+// listedUser is the scan target of a user that a LEFT JOIN may leave NULL,
+// and whether the caller follows them. Its pgtype fields are scanned in
+// place, where pointers would be allocated anew for every row.
+type listedUser struct {
+	id, posts, frs, fings, version      pgtype.Int8
+	username, email, aboutMe            pgtype.Text
+	lastSeen, created, updated, changed pgtype.Timestamptz
+	isFollowing                         pgtype.Bool
+}
+
+// columns are the destinations of listedColumns.
+func (l *listedUser) columns() []any {
+	return []any{&l.id, &l.username, &l.email, &l.aboutMe, &l.lastSeen, &l.created, &l.updated,
+		&l.posts, &l.frs, &l.fings, &l.version, &l.changed}
+}
+
+// user returns the user scanned, and false when it was NULL.
+func (l *listedUser) user() (User, bool) {
+	if !l.id.Valid {
+		return User{}, false
+	}
+	u := User{ID: l.id.Int64, Username: l.username.String, Email: l.email.String, AboutMe: l.aboutMe.String,
+		CreatedAt: l.created.Time, UpdatedAt: l.updated.Time,
+		PostCount: l.posts.Int64, FollowerCount: l.frs.Int64, FollowingCount: l.fings.Int64,
+		Version: l.version.Int64, ChangedAt: l.changed.Time, IsFollowing: l.isFollowing.Bool}
+	if l.lastSeen.Valid {
+		seen := l.lastSeen.Time
+		u.LastSeen = &seen
+	}
+	return u, true
+}
+
+// callerRows runs query, a statement that begins with callerCTE and takes
+// token's hash and the time as $1 and $2 and args after them. It scans the
+// columns after the caller's into dests and calls each, row by row, and
+// returns the caller, or ErrInvalidToken when there is no row. The
+// caller's columns, the same in every row, are read from the first.
+func (s *Store) callerRows(ctx context.Context, op, query, token string, args, dests []any, each func()) (User, error) {
+	c := newTokenCheck(token, s.now(), 0)
+	defer tokenChecks.Put(c)
+	rows, err := s.pool.Query(ctx, query, append(c.args[:2:2], args...)...)
 	if err != nil {
-		return nil, Listing{}, wrap(op, err)
+		return User{}, wrap(op, err)
 	}
 	defer rows.Close()
-	var (
-		users []User
-		list  Listing
-		found bool
-	)
+	var caller User
+	found := false
+	// A nil destination skips its column.
+	skipCaller := append(make([]any, callerColumnCount, callerColumnCount+len(dests)), dests...)
 	for rows.Next() {
+		if !found {
+			caller, err = c.scan(rows, dests...)
+		} else {
+			err = rows.Scan(skipCaller...)
+		}
+		if err != nil {
+			return User{}, wrap(op, err)
+		}
 		found = true
-		var (
-			prevAt, sortAt    *time.Time
-			prevID, id        *int64
-			username, email   *string
-			aboutMe           *string
-			lastSeen          *time.Time
-			created, updated  *time.Time
-			posts, frs, fings *int64
-			version           *int64
-			changed           *time.Time
-			isFollowing       *bool
-		)
-		if err := rows.Scan(&list.Total, &prevAt, &prevID, &id, &username, &email, &aboutMe, &lastSeen,
-			&created, &updated, &posts, &frs, &fings, &version, &changed, &sortAt, &isFollowing); err != nil {
-			return nil, Listing{}, wrap(op, err)
-		}
-		list.Prev = cursorOf(prevAt, prevID)
-		if id == nil {
-			continue
-		}
-		users = append(users, User{ID: *id, Username: *username, Email: *email, AboutMe: *aboutMe,
-			LastSeen: lastSeen, CreatedAt: *created, UpdatedAt: *updated,
-			PostCount: *posts, FollowerCount: *frs, FollowingCount: *fings, Version: *version, ChangedAt: *changed,
-			IsFollowing: *isFollowing})
-		list.Next = cursorOf(sortAt, id)
+		each()
 	}
 	if err := rows.Err(); err != nil {
-		return nil, Listing{}, wrap(op, err)
+		return User{}, wrap(op, err)
 	}
 	if !found {
-		return nil, Listing{}, ErrNotFound
+		return User{}, ErrInvalidToken
 	}
-	return users, list, nil
+	return caller, nil
+}
+
+// userPage runs a user page statement, described above
+// selectCallerAndUsers. A NULL total means the owner of the list does not
+// exist.
+func (s *Store) userPage(ctx context.Context, op, query, token string, args ...any) (User, []User, Listing, error) {
+	var (
+		users          []User
+		list           Listing
+		total, prevID  *int64
+		prevAt, sortAt *time.Time
+		l              listedUser
+	)
+	dests := append(append([]any{&total, &prevAt, &prevID}, l.columns()...), &sortAt, &l.isFollowing)
+	caller, err := s.callerRows(ctx, op, query, token, args, dests, func() {
+		list.Prev = cursorOf(prevAt, prevID)
+		if u, ok := l.user(); ok {
+			users = append(users, u)
+			list.Next = cursorOf(sortAt, &u.ID)
+		}
+	})
+	if err != nil {
+		return User{}, nil, Listing{}, err
+	}
+	if total == nil {
+		return caller, nil, Listing{}, ErrNotFound
+	}
+	list.Total = *total
+	return caller, users, list, nil
 }
 
 const selectPasswordHash = `SELECT password_hash FROM users WHERE id = $1 FOR NO KEY UPDATE`

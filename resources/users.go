@@ -133,20 +133,18 @@ func avatarURL(email string) string {
 	return "https://www.gravatar.com/avatar/" + hex.EncodeToString(sum[:]) + "?d=identicon&s=128"
 }
 
-// getUser serves GET /api/users/:id. A conditional GET reads the user's
-// version with the token check, in one statement, and answers 304 without
-// reading the rest.
+// getUser serves GET /api/users/:id in one statement with the token check.
+// A conditional GET first reads only the user's version, with the token
+// check, and answers 304 without reading the rest.
 func (h *Users) getUser(c *gin.Context) error {
 	mt := mediaType(c)
 	id, idErr := parseID(c, "id")
-	var (
-		caller  persistence.User
-		version int64
-		changed time.Time
-		err     error
-	)
 	if idErr == nil && conditional(c) {
-		caller, err = h.authenticateBy(c, func(ctx context.Context, token string) (persistence.User, error) {
+		var (
+			version int64
+			changed time.Time
+		)
+		caller, err := h.authenticateBy(c, func(ctx context.Context, token string) (persistence.User, error) {
 			u, v, ch, err := h.store.AuthenticateAndVersion(ctx, token, id)
 			version, changed = v, ch
 			return u, err
@@ -160,12 +158,8 @@ func (h *Users) getUser(c *gin.Context) error {
 		if notModified(c, h.userTag(c, id, version, caller.ID, mt), changed) {
 			return nil
 		}
-	} else if caller, err = h.authenticate(c); err != nil {
-		return err
-	} else if idErr != nil {
-		return idErr
 	}
-	u, posts, err := h.store.Profile(c.Request.Context(), id, caller.ID)
+	caller, u, posts, err := h.profile(c, id, idErr)
 	if err != nil {
 		return err
 	}
@@ -173,31 +167,54 @@ func (h *Users) getUser(c *gin.Context) error {
 		h.userTag(c, u.ID, u.Version, caller.ID, mt), u.ChangedAt)
 }
 
-// getMe serves GET /api/me: the caller, with where they live.
+// profile authenticates the request and reads user id (0 for the caller)
+// with its newest posts, in one statement; idErr, if any, is what was wrong
+// with the id.
+func (h *Users) profile(c *gin.Context, id int64, idErr error) (caller, u persistence.User, posts []persistence.Post, err error) {
+	caller, err = h.authenticateWith(c, idErr, func(ctx context.Context, token string) (persistence.User, error) {
+		caller, user, ps, err := h.store.Profile(ctx, token, id)
+		u, posts = user, ps
+		return caller, err
+	})
+	return caller, u, posts, err
+}
+
+// getMe serves GET /api/me: the caller, with where they live, in one
+// statement with the token check. A conditional GET checks the caller's
+// version first, which the token check reads.
 func (h *Users) getMe(c *gin.Context) error {
-	caller, err := h.authenticate(c)
+	mt := mediaType(c)
+	if conditional(c) {
+		caller, err := h.authenticate(c)
+		if err != nil {
+			return err
+		}
+		c.Header("Content-Location", h.base(c)+userPath(caller.ID))
+		if notModified(c, h.userTag(c, caller.ID, caller.Version, caller.ID, mt), caller.ChangedAt) {
+			return nil
+		}
+	}
+	caller, _, posts, err := h.profile(c, 0, nil)
 	if err != nil {
 		return err
 	}
 	c.Header("Content-Location", h.base(c)+userPath(caller.ID))
-	tag := h.userTag(c, caller.ID, caller.Version, caller.ID, mediaType(c))
-	if notModified(c, tag, caller.ChangedAt) {
-		return nil
-	}
-	posts, err := h.store.NewestPosts(c.Request.Context(), caller.ID)
-	if err != nil {
-		return err
-	}
-	return h.renderWith(c, http.StatusOK, h.fullUser(caller, posts, caller.ID), tag, caller.ChangedAt)
+	return h.renderWith(c, http.StatusOK, h.fullUser(caller, posts, caller.ID),
+		h.userTag(c, caller.ID, caller.Version, caller.ID, mt), caller.ChangedAt)
 }
 
 // listUsers serves GET /api/users: every user, by id.
 func (h *Users) listUsers(c *gin.Context) error {
-	caller, page, err := h.callerAndPage(c)
-	if err != nil {
-		return err
-	}
-	users, list, err := h.store.Users(c.Request.Context(), caller.ID, page.store())
+	page, pageErr := pageParams(c)
+	var (
+		users []persistence.User
+		list  persistence.Listing
+	)
+	caller, err := h.authenticateWith(c, pageErr, func(ctx context.Context, token string) (persistence.User, error) {
+		caller, us, l, err := h.store.Users(ctx, token, page.store())
+		users, list = us, l
+		return caller, err
+	})
 	if err != nil {
 		return err
 	}
@@ -223,18 +240,23 @@ func (h *Users) listFollowing(c *gin.Context) error {
 	return h.listFollows(c, "/following", h.store.Following)
 }
 
-type followList func(ctx context.Context, id, viewer int64, p persistence.Page) ([]persistence.User, persistence.Listing, error)
+type followList func(ctx context.Context, token string, id int64, p persistence.Page) (persistence.User, []persistence.User, persistence.Listing, error)
 
 func (h *Users) listFollows(c *gin.Context, suffix string, list followList) error {
-	caller, id, err := h.callerAndID(c)
-	if err != nil {
-		return err
+	id, err := parseID(c, "id")
+	page, pageErr := pageParams(c)
+	if err == nil {
+		err = pageErr
 	}
-	page, err := pageParams(c)
-	if err != nil {
-		return err
-	}
-	users, l, err := list(c.Request.Context(), id, caller.ID, page.store())
+	var (
+		users []persistence.User
+		l     persistence.Listing
+	)
+	caller, err := h.authenticateWith(c, err, func(ctx context.Context, token string) (persistence.User, error) {
+		caller, us, ls, err := list(ctx, token, id, page.store())
+		users, l = us, ls
+		return caller, err
+	})
 	if err != nil {
 		return err
 	}
