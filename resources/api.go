@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -84,7 +85,14 @@ type api struct {
 	loginByUser, loginByAddress *limiter
 	// tagSalt is mixed into the entity tags made from versions.
 	tagSalt string
+	// bodies keeps the buffers that render marshals into, which a page
+	// of users would otherwise grow from nothing on every request.
+	bodies sync.Pool
 }
+
+// maxPooledBody is the largest buffer that goes back to api.bodies: one
+// huge document must not pin its buffer for good.
+const maxPooledBody = 1 << 20
 
 // NewHandler returns the HTTP handler of the whole API. It fails only on
 // malformed settings.
@@ -233,22 +241,33 @@ func (a *api) handle(f handlerFunc) gin.HandlerFunc {
 // only where res has templates, plain HAL where it has none.
 func (a *api) render(c *gin.Context, status int, res *hal.Resource) error {
 	mt := c.GetString(ctxMediaType)
+	buf, _ := a.bodies.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
 	var (
 		body []byte
 		err  error
 	)
 	switch {
 	case mt == hal.FormsMediaType && res.HasTemplates():
-		body, err = res.AppendForms(make([]byte, 0, 2048), a.base(c))
+		body, err = res.AppendForms((*buf)[:0], a.base(c))
 	case mt == hal.FormsMediaType:
 		mt = hal.MediaType
 		fallthrough
 	default:
-		body, err = res.AppendJSON(make([]byte, 0, 1024), a.base(c))
+		body, err = res.AppendJSON((*buf)[:0], a.base(c))
 	}
 	if err != nil {
 		return err
 	}
+	// Written, the body is the network's or the recorder's copy.
+	defer func() {
+		if cap(body) <= maxPooledBody {
+			*buf = body[:0]
+			a.bodies.Put(buf)
+		}
+	}()
 	if read := c.Request.Method == http.MethodGet || c.Request.Method == http.MethodHead; read && status == http.StatusOK {
 		if c.Writer.Header().Get("Cache-Control") == "" {
 			c.Header("Cache-Control", cachePrivate)
