@@ -14,38 +14,49 @@ import (
 // and database.
 func benchServer(b *testing.B) (h http.Handler, token, userPath, postPath string) {
 	b.Helper()
-	srv := newTestServer(b)
-	send := func(method, path, auth, body string) *httptest.ResponseRecorder {
-		r := httptest.NewRequest(method, path, strings.NewReader(body))
-		if body != "" {
-			r.Header.Set("Content-Type", "application/json")
-		}
-		if auth != "" {
-			r.Header.Set("Authorization", auth)
-		}
-		rec := httptest.NewRecorder()
-		srv.handler.ServeHTTP(rec, r)
-		if rec.Code >= 300 {
-			b.Fatalf("%s %s: %d %s", method, path, rec.Code, rec.Body)
-		}
-		return rec
-	}
+	h = newTestServer(b).handler
 	var tokens []string
 	for _, name := range []string{"reader", "writer"} {
-		send(http.MethodPost, "/api/users", "", fmt.Sprintf(`{"username": %q, "email": "%s@example.com", "password": "12345678"}`, name, name))
+		register(b, h, name)
 		var t struct{ Token string }
-		if err := json.Unmarshal(send(http.MethodPost, "/api/tokens", basic(name, "12345678"), "").Body.Bytes(), &t); err != nil {
+		if err := json.Unmarshal(benchSend(b, h, http.MethodPost, "/api/tokens", basic(name, "12345678"), "").Body.Bytes(), &t); err != nil {
 			b.Fatal(err)
 		}
 		tokens = append(tokens, "Bearer "+t.Token)
 	}
 	var p struct{ ID int64 }
 	for i := range 10 {
-		if err := json.Unmarshal(send(http.MethodPost, "/api/posts", tokens[1], fmt.Sprintf(`{"body": "post number %d"}`, i)).Body.Bytes(), &p); err != nil {
+		if err := json.Unmarshal(benchSend(b, h, http.MethodPost, "/api/posts", tokens[1], fmt.Sprintf(`{"body": "post number %d"}`, i)).Body.Bytes(), &p); err != nil {
 			b.Fatal(err)
 		}
 	}
-	return srv.handler, tokens[0], "/api/users/2", fmt.Sprintf("/api/posts/%d", p.ID)
+	return h, tokens[0], "/api/users/2", fmt.Sprintf("/api/posts/%d", p.ID)
+}
+
+// benchSend sends a request for setting up a benchmark, which fails unless
+// it succeeds.
+func benchSend(b *testing.B, h http.Handler, method, path, auth, body string) *httptest.ResponseRecorder {
+	b.Helper()
+	r := httptest.NewRequest(method, path, strings.NewReader(body))
+	if body != "" {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	if auth != "" {
+		r.Header.Set("Authorization", auth)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	if rec.Code >= 300 {
+		b.Fatalf("%s %s: %d %s", method, path, rec.Code, rec.Body)
+	}
+	return rec
+}
+
+// register registers the user name, whose password is 12345678.
+func register(b *testing.B, h http.Handler, name string) {
+	b.Helper()
+	benchSend(b, h, http.MethodPost, "/api/users", "",
+		fmt.Sprintf(`{"username": %q, "email": "%s@example.com", "password": "12345678"}`, name, name))
 }
 
 // benchmarkGet GETs path b.N times, with the ETag of the first answer as
@@ -89,4 +100,14 @@ func BenchmarkGetPost(b *testing.B) {
 	h, token, _, post := benchServer(b)
 	b.Run("conditional", func(b *testing.B) { benchmarkGet(b, h, token, post, true) })
 	b.Run("full", func(b *testing.B) { benchmarkGet(b, h, token, post, false) })
+}
+
+// BenchmarkListUsers GETs a page of 100 users, whose rendering is
+// BenchmarkRenderUserPage in hal.
+func BenchmarkListUsers(b *testing.B) {
+	h, token, _, _ := benchServer(b)
+	for i := range 98 {
+		register(b, h, fmt.Sprintf("user%d", i))
+	}
+	benchmarkGet(b, h, token, "/api/users?per_page=100", false)
 }
