@@ -1,0 +1,367 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// bench runs the scenarios against a running server.
+type bench struct {
+	wrk    wrkSettings
+	pool   *pgxpool.Pool
+	client *client
+	out    io.Writer
+}
+
+// scenario is one URL that wrk loads.
+type scenario struct {
+	name   string
+	method string
+	url    string // absolute
+	body   string // of the check request, for a POST
+	script string // path of wrk's Lua script, for a POST
+	want   int    // the status the check request must get; 0 means any 2xx
+}
+
+// row is the outcome of one scenario.
+type row struct {
+	name string
+	res  wrkResult
+}
+
+// report is everything loadbench prints at the end.
+type report struct {
+	set      dataSet
+	database string
+	// users, follows and posts are counted before the load.
+	users, follows, posts int64
+	pgVersion             string
+	wrkVersion            string
+	wrk                   wrkSettings
+	rows                  []row
+	walk                  walk
+
+	// The server's memory, in KiB: VmRSS once ready, at the start of the
+	// load and at most during it, and VmHWM at its end.
+	readyRSSKiB, startRSSKiB, peakRSSKiB, hwmKiB int64
+
+	serverLog logSummary
+	total     time.Duration
+	// deletedPosts were made by the POST scenario, leftovers by an
+	// earlier run that ended before deleting its own.
+	deletedPosts, leftovers int64
+}
+
+// plan is what the client found by following the API's links.
+type plan struct {
+	other int64 // id of the user the load reads
+	// before and after are the scenarios before and after the deep page.
+	before, after []scenario
+	// firstPage is the first page of users, 10 a page, where the walk to
+	// the deep page starts.
+	firstPage string
+}
+
+// measure logs in, runs every scenario in order and returns the report.
+func (b *bench) measure(ctx context.Context, opts options, srv *server, tmp string) (*report, error) {
+	base, err := url.Parse(srv.base)
+	if err != nil {
+		return nil, fmt.Errorf("server URL: %w", err)
+	}
+	b.client = &client{http: &http.Client{Timeout: 30 * time.Second}, base: base}
+	root, err := b.client.get(ctx, "/api")
+	if err != nil {
+		return nil, err
+	}
+	if err := b.client.logIn(ctx, root, loginUser, seedPassword); err != nil {
+		return nil, err
+	}
+	script, err := writeScript(tmp, "post.lua", postScript)
+	if err != nil {
+		return nil, err
+	}
+	p, err := makePlan(ctx, b.client, root, script)
+	if err != nil {
+		return nil, err
+	}
+	rep := &report{set: opts.set, database: opts.set.database(), wrk: b.wrk, wrkVersion: wrkVersion(ctx, b.wrk.path)}
+	err = b.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM follows),
+		(SELECT count(*) FROM posts), version()`).Scan(&rep.users, &rep.follows, &rep.posts, &rep.pgVersion)
+	if err != nil {
+		return nil, fmt.Errorf("count the data set: %w", err)
+	}
+	fmt.Fprintf(b.out, "data set: %d users, %d follows, %d posts\n", rep.users, rep.follows, rep.posts)
+
+	floor, stopFloor, err := startFloor(b.pool, p.other)
+	if err != nil {
+		return nil, err
+	}
+	defer stopFloor()
+	pid := srv.cmd.Process.Pid
+	sampler := sampleRSS(ctx, pid)
+	defer sampler.stop() // on errors; stopping twice is harmless
+
+	fmt.Fprintf(b.out, "wrk -t%d -c%d -d%s --latency, after a %s warm-up each\n", b.wrk.threads, b.wrk.connections, b.wrk.duration, b.wrk.warmup)
+	for _, sc := range append([]scenario{{name: "floor", method: http.MethodGet, url: floor}}, p.before...) {
+		if err := b.run(ctx, sc, rep); err != nil {
+			return nil, err
+		}
+	}
+	fmt.Fprintf(b.out, "walking to page %d of users, 10 a page, by next links\n", opts.deepPage)
+	rep.walk, err = b.client.walkPages(ctx, p.firstPage, opts.deepPage, func(page int64, d time.Duration) {
+		fmt.Fprintf(b.out, "  page %d after %s\n", page, d.Round(time.Millisecond))
+	})
+	if err != nil {
+		return nil, err
+	}
+	deep, err := b.client.resolve(rep.walk.href)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(b.out, "  reached page %d in %s: %s\n", rep.walk.page, rep.walk.elapsed.Round(time.Millisecond), rep.walk.href)
+	for _, sc := range append([]scenario{{name: "GET users deep page", method: http.MethodGet, url: deep}}, p.after...) {
+		if err := b.run(ctx, sc, rep); err != nil {
+			return nil, err
+		}
+	}
+	if rep.startRSSKiB, rep.peakRSSKiB, err = sampler.stop(); err != nil {
+		return nil, err
+	}
+	if rep.hwmKiB, err = procStatusKiB(pid, "VmHWM"); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// run checks that sc's URL answers 2xx, warms it up, measures it with wrk
+// and adds its row to rep.
+func (b *bench) run(ctx context.Context, sc scenario, rep *report) error {
+	// One request first, so that an error page is never what gets measured.
+	if _, err := b.client.check(ctx, sc.method, sc.url, sc.body, sc.want); err != nil {
+		return fmt.Errorf("%s: %w", sc.name, err)
+	}
+	if b.wrk.warmup > 0 {
+		if _, err := runWrk(ctx, b.wrk, b.wrk.warmup, sc.url, b.client.token, sc.script); err != nil {
+			return fmt.Errorf("%s: warm-up: %w", sc.name, err)
+		}
+	}
+	res, err := runWrk(ctx, b.wrk, b.wrk.duration, sc.url, b.client.token, sc.script)
+	if err != nil {
+		return fmt.Errorf("%s: %w", sc.name, err)
+	}
+	fmt.Fprintf(b.out, "  %-32s %8.0f req/s  p50 %s  p99 %s  non-2xx %d\n",
+		sc.name, res.perSecond, millis(res.p50), millis(res.p99), res.non2xx)
+	rep.rows = append(rep.rows, row{name: sc.name, res: res})
+	return nil
+}
+
+// makePlan finds the scenarios' URLs from the root's links and the
+// documents they lead to. The client must be logged in.
+func makePlan(ctx context.Context, c *client, root doc, script string) (plan, error) {
+	var p plan
+	var users, user, me, feed, posts link
+	var err error
+	for rel, l := range map[string]*link{"mb:users": &users, "mb:user": &user, "mb:me": &me, "mb:feed": &feed, "mb:posts": &posts} {
+		if *l, err = root.mustLink(rel); err != nil {
+			return plan{}, fmt.Errorf("GET /api: %w", err)
+		}
+	}
+	// The token works: GET mb:me would answer 401 otherwise.
+	if _, err := c.get(ctx, me.Href); err != nil {
+		return plan{}, err
+	}
+	if p.firstPage, err = users.expand(map[string]string{"page": "1", "per_page": "10"}); err != nil {
+		return plan{}, err
+	}
+	page100, err := users.expand(map[string]string{"page": "1", "per_page": "100"})
+	if err != nil {
+		return plan{}, err
+	}
+	first, err := c.get(ctx, p.firstPage)
+	if err != nil {
+		return plan{}, err
+	}
+	celeb, err := findUser(first, celebrity)
+	if err != nil {
+		return plan{}, err
+	}
+	other, err := findUser(first, otherUser)
+	if err != nil {
+		return plan{}, err
+	}
+	p.other = other.ID
+	otherHref, err := user.expand(map[string]string{"id": strconv.FormatInt(other.ID, 10)})
+	if err != nil {
+		return plan{}, err
+	}
+	otherDoc, err := c.get(ctx, otherHref)
+	if err != nil {
+		return plan{}, err
+	}
+	otherFollowers, err := otherDoc.mustLink("mb:followers")
+	if err != nil {
+		return plan{}, fmt.Errorf("user %s: %w", otherUser, err)
+	}
+	celebFollowers, err := celeb.mustLink("mb:followers")
+	if err != nil {
+		return plan{}, fmt.Errorf("user %s: %w", celebrity, err)
+	}
+	feedHref, err := feed.expand(nil)
+	if err != nil {
+		return plan{}, err
+	}
+	postsHref, err := posts.expand(nil)
+	if err != nil {
+		return plan{}, err
+	}
+	get := func(name, href string) scenario {
+		return scenario{name: name, method: http.MethodGet, url: href}
+	}
+	// The followers links carry no page parameters: their first page is
+	// the default size, 10.
+	p.before = []scenario{
+		get("GET user", otherHref),
+		get("GET users page of 10", p.firstPage),
+		get("GET users page of 100", page100),
+		get("GET followers (ordinary user)", otherFollowers.Href),
+		get("GET followers (celebrity)", celebFollowers.Href),
+	}
+	p.after = []scenario{
+		get("GET feed", feedHref),
+		{name: "POST post", method: http.MethodPost, url: postsHref, body: `{"body":"` + postBody + `"}`,
+			script: script, want: http.StatusCreated},
+	}
+	for _, list := range [][]scenario{p.before, p.after} {
+		for i := range list {
+			if list[i].url, err = c.resolve(list[i].url); err != nil {
+				return plan{}, err
+			}
+		}
+	}
+	return p, nil
+}
+
+// deleteBenchPosts deletes the posts that the POST scenario made as
+// loginUser; the posts triggers keep the author's count right.
+const deleteBenchPosts = `
+	DELETE FROM posts p USING users u
+	WHERE p.author_id = u.id AND u.username = $1 AND p.body = $2`
+
+// deletePosts deletes the posts of the POST scenario and returns how many
+// there were.
+func deletePosts(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	tag, err := pool.Exec(ctx, deleteBenchPosts, loginUser, postBody)
+	if err != nil {
+		return 0, fmt.Errorf("delete the posts of the POST scenario: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// millis formats a latency in milliseconds, the unit of the table.
+func millis(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 2, 64) + " ms"
+}
+
+// print writes the report: what was measured and where, then the table.
+func (r *report) print(w io.Writer) {
+	mib := func(kib int64) string { return strconv.FormatFloat(float64(kib)/1024, 'f', 1, 64) + " MiB" }
+	pgVersion, _, _ := strings.Cut(r.pgVersion, ",") // drop "compiled by …"
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "data set: %d users, %d follows, %d posts (microblog seed %s; database %s)\n",
+		r.users, r.follows, r.posts, strings.Join(r.set.args(), " "), r.database)
+	fmt.Fprintf(w, "machine: nproc %d, %s, %s, %s\n", runtime.NumCPU(), cpuModel(), runtimeVersion(), pgVersion)
+	fmt.Fprintf(w, "wrk: %s; -t%d -c%d -d%s --latency per scenario, after a %s warm-up (not reported)\n",
+		r.wrkVersion, r.wrk.threads, r.wrk.connections, r.wrk.duration, r.wrk.warmup)
+	fmt.Fprintf(w, "server peak RSS: %s (VmHWM); VmRSS %s when ready, %s at the start of the load (after one login), "+
+		"%s at most (sampled every %s)\n", mib(r.hwmKiB), mib(r.readyRSSKiB), mib(r.startRSSKiB), mib(r.peakRSSKiB), rssEvery)
+	fmt.Fprintf(w, "deep page: page %d of users (10 a page) reached by following next in %s (%s a page)\n",
+		r.walk.page, r.walk.elapsed.Round(time.Millisecond), millis(r.walk.elapsed/time.Duration(max(r.walk.page, 1))))
+	l := r.serverLog
+	fmt.Fprintf(w, "server log: %d requests: %d 2xx, %d 3xx, %d 4xx, %d 5xx; %d lines at WARN or ERROR\n",
+		l.requests, l.byClass[2], l.byClass[3], l.byClass[4], l.byClass[5], l.problems)
+	if len(l.failed) > 0 {
+		fmt.Fprintln(w, "  4xx and 5xx by route (a 499 is a request still in flight when wrk hung up at the end of a run):")
+	}
+	for _, k := range slices.Sorted(maps.Keys(l.failed)) {
+		fmt.Fprintf(w, "    %s: %d\n", k, l.failed[k])
+	}
+	for _, line := range l.first {
+		fmt.Fprintln(w, "  ", line)
+	}
+	fmt.Fprintf(w, "posts made by POST post, deleted afterwards: %d", r.deletedPosts)
+	if r.leftovers > 0 {
+		fmt.Fprintf(w, " (and %d left by an earlier run, deleted before)", r.leftovers)
+	}
+	fmt.Fprintln(w)
+	var socketErrors int64
+	for _, row := range r.rows {
+		socketErrors += row.res.socketErrors
+	}
+	if socketErrors > 0 {
+		fmt.Fprintf(w, "wrk socket errors (connect, read, write, timeout), not in the table: %d\n", socketErrors)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprint(w, r.table())
+	fmt.Fprintf(w, "\ntotal run time: %s\n", r.total.Round(time.Second))
+}
+
+// table returns the rows as an aligned markdown table.
+func (r *report) table() string {
+	cells := [][]string{{"scenario", "req/s", "p50", "p99", "errors", "ratio to floor"}}
+	var floor float64
+	if len(r.rows) > 0 {
+		floor = r.rows[0].res.perSecond
+	}
+	for _, row := range r.rows {
+		ratio := "-"
+		if floor > 0 {
+			ratio = strconv.FormatFloat(row.res.perSecond/floor, 'f', 2, 64)
+		}
+		cells = append(cells, []string{row.name, strconv.FormatFloat(row.res.perSecond, 'f', 0, 64),
+			millis(row.res.p50), millis(row.res.p99), strconv.FormatInt(row.res.non2xx, 10), ratio})
+	}
+	widths := make([]int, len(cells[0]))
+	for _, line := range cells {
+		for i, c := range line {
+			widths[i] = max(widths[i], len(c))
+		}
+	}
+	var b strings.Builder
+	for n, line := range cells {
+		b.WriteString("|")
+		for i, c := range line {
+			// The name is left-aligned, the numbers right-aligned.
+			if i == 0 {
+				fmt.Fprintf(&b, " %-*s |", widths[i], c)
+			} else {
+				fmt.Fprintf(&b, " %*s |", widths[i], c)
+			}
+		}
+		b.WriteString("\n")
+		if n == 0 {
+			b.WriteString("|")
+			for i, w := range widths {
+				if i == 0 {
+					b.WriteString(" " + strings.Repeat("-", w) + " |")
+				} else {
+					b.WriteString(" " + strings.Repeat("-", w-1) + ": |")
+				}
+			}
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
+}
