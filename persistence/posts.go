@@ -127,7 +127,10 @@ func (s *Store) whyNotYours(ctx context.Context, id, author int64) error {
 
 // The post page queries return one row even when the page is empty, like
 // the user page queries: the total and the cursor of the previous page
-// joined with the page, then the post and its author.
+// joined with the page, then the post and its author. The author is a
+// LATERAL lookup that LIMIT keeps from being flattened into a join: the
+// statements run with generic plans, which reckon LIMIT $n at a tenth of
+// the table, and would hash all users to join ten posts.
 const selectPosts = `
 	SELECT t.total, pv.created_at, pv.id, ` + postColumns + `
 	FROM (SELECT sum(n)::bigint AS total FROM totals WHERE name = 'posts') t
@@ -139,7 +142,7 @@ const selectPosts = `
 		SELECT * FROM posts WHERE (created_at, id) < ($3, $4)
 		ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2
 	) p ON true
-	LEFT JOIN users a ON a.id = p.author_id
+	LEFT JOIN LATERAL (SELECT * FROM users WHERE id = p.author_id LIMIT 1) a ON true
 	ORDER BY p.created_at DESC, p.id DESC`
 
 // Posts returns a page of every post, newest first, and how many there are.
@@ -159,7 +162,7 @@ const selectUserPosts = `
 		SELECT * FROM posts WHERE author_id = o.id AND (created_at, id) < ($4, $5)
 		ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3
 	) p ON true
-	LEFT JOIN users a ON a.id = p.author_id
+	LEFT JOIN LATERAL (SELECT * FROM users WHERE id = p.author_id LIMIT 1) a ON true
 	WHERE o.id = $1
 	ORDER BY p.created_at DESC, p.id DESC`
 
@@ -199,7 +202,7 @@ const selectFeed = `
 			AND (created_at, id) < ($4, $5)
 		ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3
 	) p ON true
-	LEFT JOIN users a ON a.id = p.author_id
+	LEFT JOIN LATERAL (SELECT * FROM users WHERE id = p.author_id LIMIT 1) a ON true
 	ORDER BY p.created_at DESC, p.id DESC`
 
 // selectFeedFew takes the newest posts of each of the few authors of a
@@ -226,7 +229,7 @@ const selectFeedFew = `
 		) p
 		ORDER BY p.created_at DESC, p.id DESC LIMIT $2 OFFSET $3
 	) p ON true
-	LEFT JOIN users a ON a.id = p.author_id
+	LEFT JOIN LATERAL (SELECT * FROM users WHERE id = p.author_id LIMIT 1) a ON true
 	ORDER BY p.created_at DESC, p.id DESC`
 
 // feedFewBudget is the number of index entries up to which the feed merges
@@ -295,13 +298,16 @@ func (s *Store) postPage(ctx context.Context, op, query string, args ...any) ([]
 
 const selectCallerAndProfile = callerCTE + `
 	SELECT ` + callerColumns + `, ` + listedColumns + `,
-	       EXISTS (SELECT 1 FROM follows v WHERE v.follower_id = u.id AND v.followed_id = x.id),
+	       v.yes IS NOT NULL,
 	       p.id, p.body, p.created_at, p.updated_at, p.version, p.changed_at
 	` + callerFrom + `
 	LEFT JOIN users x ON x.id = coalesce($3, u.id)
 	LEFT JOIN LATERAL (
 		SELECT * FROM posts WHERE author_id = x.id ORDER BY created_at DESC, id DESC LIMIT 5
 	) p ON true
+	LEFT JOIN LATERAL (
+		SELECT true AS yes FROM follows WHERE follower_id = u.id AND followed_id = x.id LIMIT 1
+	) v ON true
 	ORDER BY p.created_at DESC, p.id DESC`
 
 // Profile returns the user holding token, and user id as they see it with

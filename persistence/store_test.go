@@ -20,9 +20,14 @@ func TestMain(m *testing.M) {
 	os.Exit(pgtest.Main(m, migrations.UpURL))
 }
 
-func newStore(t *testing.T) (*persistence.Store, *pgxpool.Pool) {
+func newStore(t testing.TB) (*persistence.Store, *pgxpool.Pool) {
 	t.Helper()
-	pool, err := pgxpool.New(t.Context(), pgtest.New(t))
+	cfg, err := pgxpool.ParseConfig(pgtest.New(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	persistence.ConfigurePool(cfg)
+	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

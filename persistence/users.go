@@ -142,10 +142,13 @@ const callerFrom = `
 // the caller, the total and the cursor of the previous page joined with
 // the page. After the caller's columns come the total, the key of the
 // previous page's cursor, the listed user, the time the list is sorted on,
-// and whether the caller follows the listed user.
+// and whether the caller follows the listed user. That is a lookup of the
+// follows key per listed user, a LATERAL join that LIMIT keeps from being
+// flattened: as EXISTS, or a plain join, PostgreSQL may hash or scan all
+// the follows of the caller instead.
 const selectCallerAndUsers = callerCTE + `
 	SELECT ` + callerColumns + `, tot.total, NULL::timestamptz, pv.id, ` + listedColumns + `, NULL::timestamptz,
-	       EXISTS (SELECT 1 FROM follows v WHERE v.follower_id = u.id AND v.followed_id = x.id)
+	       v.yes IS NOT NULL
 	` + callerFrom + `
 	CROSS JOIN (SELECT sum(n)::bigint AS total FROM totals WHERE name = 'users') tot
 	LEFT JOIN (
@@ -154,6 +157,9 @@ const selectCallerAndUsers = callerCTE + `
 	LEFT JOIN (
 		SELECT * FROM users WHERE id > $5 ORDER BY id LIMIT $3 OFFSET $4
 	) x ON true
+	LEFT JOIN LATERAL (
+		SELECT true AS yes FROM follows WHERE follower_id = u.id AND followed_id = x.id LIMIT 1
+	) v ON true
 	ORDER BY x.id`
 
 // Users returns the user holding token and a page of all users by id as
@@ -164,7 +170,7 @@ func (s *Store) Users(ctx context.Context, token string, p Page) (User, []User, 
 
 const selectCallerAndFollowers = callerCTE + `
 	SELECT ` + callerColumns + `, o.follower_count, pv.at, pv.id, ` + listedColumns + `, x.followed_at,
-	       EXISTS (SELECT 1 FROM follows v WHERE v.follower_id = u.id AND v.followed_id = x.id)
+	       v.yes IS NOT NULL
 	` + callerFrom + `
 	LEFT JOIN users o ON o.id = $3
 	LEFT JOIN LATERAL (
@@ -179,6 +185,9 @@ const selectCallerAndFollowers = callerCTE + `
 		ORDER BY f.created_at DESC, f.follower_id DESC
 		LIMIT $4 OFFSET $5
 	) x ON true
+	LEFT JOIN LATERAL (
+		SELECT true AS yes FROM follows WHERE follower_id = u.id AND followed_id = x.id LIMIT 1
+	) v ON true
 	ORDER BY x.followed_at DESC, x.id DESC`
 
 // Followers returns the user holding token and a page of the users who
@@ -191,7 +200,7 @@ func (s *Store) Followers(ctx context.Context, token string, id int64, p Page) (
 
 const selectCallerAndFollowing = callerCTE + `
 	SELECT ` + callerColumns + `, o.following_count, pv.at, pv.id, ` + listedColumns + `, x.followed_at,
-	       EXISTS (SELECT 1 FROM follows v WHERE v.follower_id = u.id AND v.followed_id = x.id)
+	       v.yes IS NOT NULL
 	` + callerFrom + `
 	LEFT JOIN users o ON o.id = $3
 	LEFT JOIN LATERAL (
@@ -206,6 +215,9 @@ const selectCallerAndFollowing = callerCTE + `
 		ORDER BY f.created_at DESC, f.followed_id DESC
 		LIMIT $4 OFFSET $5
 	) x ON true
+	LEFT JOIN LATERAL (
+		SELECT true AS yes FROM follows WHERE follower_id = u.id AND followed_id = x.id LIMIT 1
+	) v ON true
 	ORDER BY x.followed_at DESC, x.id DESC`
 
 // Following returns the user holding token and a page of the users whom

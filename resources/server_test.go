@@ -87,6 +87,7 @@ func newTestServer(t testing.TB, opts ...func(*resources.Config)) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	persistence.ConfigurePool(pcfg)
 	counter := &statementCounter{}
 	pcfg.ConnConfig.Tracer = counter
 	pool, err := pgxpool.NewWithConfig(context.Background(), pcfg)

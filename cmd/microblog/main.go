@@ -219,6 +219,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// a connection attempt as long as the operating system's.
 		poolCfg.ConnConfig.ConnectTimeout = time.Second
 	}
+	persistence.ConfigurePool(poolCfg)
 	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		return fmt.Errorf("database: %w", err)
