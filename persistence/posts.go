@@ -130,7 +130,9 @@ func (s *Store) whyNotYours(ctx context.Context, id, author int64) error {
 // joined with the page, then the post and its author. The author is a
 // LATERAL lookup that LIMIT keeps from being flattened into a join: the
 // statements run with generic plans, which reckon LIMIT $n at a tenth of
-// the table, and would hash all users to join ten posts.
+// the table, and would hash all users to join ten posts. A page asked for
+// by number skips index entries from the nearer end of the list, as the
+// user pages do.
 const selectPosts = `
 	SELECT t.total, pv.created_at, pv.id, ` + postColumns + `
 	FROM (SELECT sum(n)::bigint AS total FROM totals WHERE name = 'posts') t
@@ -139,9 +141,13 @@ const selectPosts = `
 		ORDER BY created_at, id LIMIT 1 OFFSET $1
 	) pv ON true
 	LEFT JOIN LATERAL (
-		SELECT * FROM posts WHERE (created_at, id) < ($3, $4)
-		ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2
-	) p ON true
+		(SELECT id FROM posts WHERE (created_at, id) < ($3, $4) AND $2 <= t.total / 2
+		 ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2)
+		UNION ALL
+		(SELECT id FROM posts WHERE $2 > t.total / 2 ORDER BY created_at, id
+		 LIMIT greatest(least($1, t.total - $2), 0) OFFSET greatest(t.total - $2 - $1, 0))
+	) k ON true
+	LEFT JOIN LATERAL (SELECT * FROM posts WHERE id = k.id LIMIT 1) p ON true
 	LEFT JOIN LATERAL (SELECT * FROM users WHERE id = p.author_id LIMIT 1) a ON true
 	ORDER BY p.created_at DESC, p.id DESC`
 
@@ -159,9 +165,13 @@ const selectUserPosts = `
 		ORDER BY created_at, id LIMIT 1 OFFSET $2
 	) pv ON true
 	LEFT JOIN LATERAL (
-		SELECT * FROM posts WHERE author_id = o.id AND (created_at, id) < ($4, $5)
-		ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3
-	) p ON true
+		(SELECT id FROM posts WHERE author_id = o.id AND (created_at, id) < ($4, $5) AND $3 <= o.post_count / 2
+		 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3)
+		UNION ALL
+		(SELECT id FROM posts WHERE author_id = o.id AND $3 > o.post_count / 2 ORDER BY created_at, id
+		 LIMIT greatest(least($2, o.post_count - $3), 0) OFFSET greatest(o.post_count - $3 - $2, 0))
+	) k ON true
+	LEFT JOIN LATERAL (SELECT * FROM posts WHERE id = k.id LIMIT 1) p ON true
 	LEFT JOIN LATERAL (SELECT * FROM users WHERE id = p.author_id LIMIT 1) a ON true
 	WHERE o.id = $1
 	ORDER BY p.created_at DESC, p.id DESC`

@@ -146,6 +146,12 @@ const callerFrom = `
 // follows key per listed user, a LATERAL join that LIMIT keeps from being
 // flattened: as EXISTS, or a plain join, PostgreSQL may hash or scan all
 // the follows of the caller instead.
+//
+// A page after a cursor is found in the index. A page asked for by number
+// skips items in the index, only their keys, and from whichever end of the
+// list is nearer, which the total tells: the last page of a million users,
+// the "last" link of every page, costs what the first does. Of the two
+// branches of the UNION, the one whose end is further is never run.
 const selectCallerAndUsers = callerCTE + `
 	SELECT ` + callerColumns + `, tot.total, NULL::timestamptz, pv.id, ` + listedColumns + `, NULL::timestamptz,
 	       v.yes IS NOT NULL
@@ -154,9 +160,13 @@ const selectCallerAndUsers = callerCTE + `
 	LEFT JOIN (
 		SELECT id FROM users WHERE id <= $5 ORDER BY id DESC LIMIT 1 OFFSET $3
 	) pv ON true
-	LEFT JOIN (
-		SELECT * FROM users WHERE id > $5 ORDER BY id LIMIT $3 OFFSET $4
-	) x ON true
+	LEFT JOIN LATERAL (
+		(SELECT id FROM users WHERE id > $5 AND $4 <= tot.total / 2 ORDER BY id LIMIT $3 OFFSET $4)
+		UNION ALL
+		(SELECT id FROM users WHERE $4 > tot.total / 2 ORDER BY id DESC
+		 LIMIT greatest(least($3, tot.total - $4), 0) OFFSET greatest(tot.total - $4 - $3, 0))
+	) k ON true
+	LEFT JOIN LATERAL (SELECT * FROM users WHERE id = k.id LIMIT 1) x ON true
 	LEFT JOIN LATERAL (
 		SELECT true AS yes FROM follows WHERE follower_id = u.id AND followed_id = x.id LIMIT 1
 	) v ON true
@@ -179,12 +189,16 @@ const selectCallerAndFollowers = callerCTE + `
 		ORDER BY f.created_at, f.follower_id LIMIT 1 OFFSET $4
 	) pv ON true
 	LEFT JOIN LATERAL (
-		SELECT y.*, f.created_at AS followed_at
-		FROM follows f JOIN users y ON y.id = f.follower_id
-		WHERE f.followed_id = o.id AND (f.created_at, f.follower_id) < ($6, $7)
-		ORDER BY f.created_at DESC, f.follower_id DESC
-		LIMIT $4 OFFSET $5
-	) x ON true
+		(SELECT f.follower_id AS id, f.created_at AS at FROM follows f
+		 WHERE f.followed_id = o.id AND (f.created_at, f.follower_id) < ($6, $7) AND $5 <= o.follower_count / 2
+		 ORDER BY f.created_at DESC, f.follower_id DESC LIMIT $4 OFFSET $5)
+		UNION ALL
+		(SELECT f.follower_id, f.created_at FROM follows f
+		 WHERE f.followed_id = o.id AND $5 > o.follower_count / 2
+		 ORDER BY f.created_at, f.follower_id
+		 LIMIT greatest(least($4, o.follower_count - $5), 0) OFFSET greatest(o.follower_count - $5 - $4, 0))
+	) k ON true
+	LEFT JOIN LATERAL (SELECT *, k.at AS followed_at FROM users WHERE id = k.id LIMIT 1) x ON true
 	LEFT JOIN LATERAL (
 		SELECT true AS yes FROM follows WHERE follower_id = u.id AND followed_id = x.id LIMIT 1
 	) v ON true
@@ -209,12 +223,16 @@ const selectCallerAndFollowing = callerCTE + `
 		ORDER BY f.created_at, f.followed_id LIMIT 1 OFFSET $4
 	) pv ON true
 	LEFT JOIN LATERAL (
-		SELECT y.*, f.created_at AS followed_at
-		FROM follows f JOIN users y ON y.id = f.followed_id
-		WHERE f.follower_id = o.id AND (f.created_at, f.followed_id) < ($6, $7)
-		ORDER BY f.created_at DESC, f.followed_id DESC
-		LIMIT $4 OFFSET $5
-	) x ON true
+		(SELECT f.followed_id AS id, f.created_at AS at FROM follows f
+		 WHERE f.follower_id = o.id AND (f.created_at, f.followed_id) < ($6, $7) AND $5 <= o.following_count / 2
+		 ORDER BY f.created_at DESC, f.followed_id DESC LIMIT $4 OFFSET $5)
+		UNION ALL
+		(SELECT f.followed_id, f.created_at FROM follows f
+		 WHERE f.follower_id = o.id AND $5 > o.following_count / 2
+		 ORDER BY f.created_at, f.followed_id
+		 LIMIT greatest(least($4, o.following_count - $5), 0) OFFSET greatest(o.following_count - $5 - $4, 0))
+	) k ON true
+	LEFT JOIN LATERAL (SELECT *, k.at AS followed_at FROM users WHERE id = k.id LIMIT 1) x ON true
 	LEFT JOIN LATERAL (
 		SELECT true AS yes FROM follows WHERE follower_id = u.id AND followed_id = x.id LIMIT 1
 	) v ON true
