@@ -3,6 +3,7 @@ package persistence_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -152,5 +153,9 @@ func checkCursorWalk(t *testing.T, list lister, limit, total int64) {
 	}
 	if int64(len(all)) != total || len(slices.Compact(slices.Clone(all))) != len(all) {
 		t.Errorf("walked %d items %v, want %d distinct", len(all), all, total)
+	}
+	// As far past the end as an offset goes: empty, and no overflow.
+	if items, l, err := list(ctx, persistence.Page{Offset: math.MaxInt64, Limit: limit}); err != nil || len(items) != 0 || l.Total != total {
+		t.Errorf("offset MaxInt64: %v, total %d, %v", items, l.Total, err)
 	}
 }

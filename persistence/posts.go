@@ -145,7 +145,8 @@ const selectPosts = `
 		 ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2)
 		UNION ALL
 		(SELECT id FROM posts WHERE $2 > t.total / 2 ORDER BY created_at, id
-		 LIMIT greatest(least($1, t.total - $2), 0) OFFSET greatest(t.total - $2 - $1, 0))
+		 LIMIT greatest(least($1, t.total - least($2, t.total)), 0)
+		 OFFSET greatest(t.total - least($2, t.total) - $1, 0))
 	) k ON true
 	LEFT JOIN LATERAL (SELECT * FROM posts WHERE id = k.id LIMIT 1) p ON true
 	LEFT JOIN LATERAL (SELECT * FROM users WHERE id = p.author_id LIMIT 1) a ON true
@@ -169,7 +170,8 @@ const selectUserPosts = `
 		 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3)
 		UNION ALL
 		(SELECT id FROM posts WHERE author_id = o.id AND $3 > o.post_count / 2 ORDER BY created_at, id
-		 LIMIT greatest(least($2, o.post_count - $3), 0) OFFSET greatest(o.post_count - $3 - $2, 0))
+		 LIMIT greatest(least($2, o.post_count - least($3, o.post_count)), 0)
+		 OFFSET greatest(o.post_count - least($3, o.post_count) - $2, 0))
 	) k ON true
 	LEFT JOIN LATERAL (SELECT * FROM posts WHERE id = k.id LIMIT 1) p ON true
 	LEFT JOIN LATERAL (SELECT * FROM users WHERE id = p.author_id LIMIT 1) a ON true

@@ -164,7 +164,8 @@ const selectCallerAndUsers = callerCTE + `
 		(SELECT id FROM users WHERE id > $5 AND $4 <= tot.total / 2 ORDER BY id LIMIT $3 OFFSET $4)
 		UNION ALL
 		(SELECT id FROM users WHERE $4 > tot.total / 2 ORDER BY id DESC
-		 LIMIT greatest(least($3, tot.total - $4), 0) OFFSET greatest(tot.total - $4 - $3, 0))
+		 LIMIT greatest(least($3, tot.total - least($4, tot.total)), 0)
+		 OFFSET greatest(tot.total - least($4, tot.total) - $3, 0))
 	) k ON true
 	LEFT JOIN LATERAL (SELECT * FROM users WHERE id = k.id LIMIT 1) x ON true
 	LEFT JOIN LATERAL (
@@ -196,7 +197,8 @@ const selectCallerAndFollowers = callerCTE + `
 		(SELECT f.follower_id, f.created_at FROM follows f
 		 WHERE f.followed_id = o.id AND $5 > o.follower_count / 2
 		 ORDER BY f.created_at, f.follower_id
-		 LIMIT greatest(least($4, o.follower_count - $5), 0) OFFSET greatest(o.follower_count - $5 - $4, 0))
+		 LIMIT greatest(least($4, o.follower_count - least($5, o.follower_count)), 0)
+		 OFFSET greatest(o.follower_count - least($5, o.follower_count) - $4, 0))
 	) k ON true
 	LEFT JOIN LATERAL (SELECT *, k.at AS followed_at FROM users WHERE id = k.id LIMIT 1) x ON true
 	LEFT JOIN LATERAL (
@@ -230,7 +232,8 @@ const selectCallerAndFollowing = callerCTE + `
 		(SELECT f.followed_id, f.created_at FROM follows f
 		 WHERE f.follower_id = o.id AND $5 > o.following_count / 2
 		 ORDER BY f.created_at, f.followed_id
-		 LIMIT greatest(least($4, o.following_count - $5), 0) OFFSET greatest(o.following_count - $5 - $4, 0))
+		 LIMIT greatest(least($4, o.following_count - least($5, o.following_count)), 0)
+		 OFFSET greatest(o.following_count - least($5, o.following_count) - $4, 0))
 	) k ON true
 	LEFT JOIN LATERAL (SELECT *, k.at AS followed_at FROM users WHERE id = k.id LIMIT 1) x ON true
 	LEFT JOIN LATERAL (
