@@ -1,12 +1,12 @@
 package resources
 
 import (
-	"hash/fnv"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/gin-gonic/gin"
 
 	"microblog/hal"
@@ -22,11 +22,16 @@ const (
 )
 
 // entityTag returns a strong entity tag made of parts: the same parts, the
-// same tag. It is a hash so that it reveals nothing of what it is made of.
+// same tag, on every instance and across restarts. It is a hash so that it
+// reveals nothing of what it is made of. xxHash64 (cespare/xxhash, which
+// the Prometheus client already brings) because collections and the root
+// are tagged by hashing their whole body on every GET: at several GB/s it
+// is a rounding error where FNV-64, byte by byte, took 7% of the CPU of a
+// page of 100 users.
 func entityTag(parts ...string) string {
-	h := fnv.New64a()
+	h := xxhash.New()
 	for _, p := range parts {
-		_, _ = h.Write([]byte(p))
+		_, _ = h.WriteString(p)
 		_, _ = h.Write([]byte{0})
 	}
 	return `"` + strconv.FormatUint(h.Sum64(), 36) + `"`
@@ -35,8 +40,8 @@ func entityTag(parts ...string) string {
 // bodyTag is the entity tag of body served as mt, hashed in place rather
 // than copied into a string first.
 func bodyTag(mt string, body []byte) string {
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(mt))
+	h := xxhash.New()
+	_, _ = h.WriteString(mt)
 	_, _ = h.Write([]byte{0})
 	_, _ = h.Write(body)
 	_, _ = h.Write([]byte{0})
