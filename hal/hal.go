@@ -135,6 +135,11 @@ func (r *Resource) linkRel(rel string, many bool) *linkRel {
 			return &r.links[i]
 		}
 	}
+	if r.links == nil {
+		// Room for a user's seven rels, which would otherwise be grown
+		// into four times.
+		r.links = make([]linkRel, 0, 8)
+	}
 	r.links = append(r.links, linkRel{rel: rel, many: many})
 	return &r.links[len(r.links)-1]
 }
