@@ -144,18 +144,24 @@ func (s *Store) Seed(ctx context.Context, opts SeedOptions, progress SeedProgres
 	recount := []string{
 		`UPDATE totals SET n = CASE WHEN shard = 0 THEN (SELECT count(*) FROM users) ELSE 0 END WHERE name = 'users'`,
 		`UPDATE totals SET n = CASE WHEN shard = 0 THEN (SELECT count(*) FROM posts) ELSE 0 END WHERE name = 'posts'`,
-		`UPDATE users u SET follower_count = c.n
-		 FROM (SELECT followed_id AS id, count(*) AS n FROM follows GROUP BY 1) c WHERE u.id = c.id`,
-		`UPDATE users u SET following_count = c.n
-		 FROM (SELECT follower_id AS id, count(*) AS n FROM follows GROUP BY 1) c WHERE u.id = c.id`,
-		`UPDATE users u SET post_count = c.n
-		 FROM (SELECT author_id AS id, count(*) AS n FROM posts GROUP BY 1) c WHERE u.id = c.id`,
+		`UPDATE users u SET follower_count = c.followers, following_count = c.following, post_count = c.posts
+		 FROM (
+			SELECT id, sum(followers) AS followers, sum(following) AS following, sum(posts) AS posts FROM (
+				SELECT followed_id AS id, 1 AS followers, 0 AS following, 0 AS posts FROM follows
+				UNION ALL SELECT follower_id, 0, 1, 0 FROM follows
+				UNION ALL SELECT author_id, 0, 0, 1 FROM posts
+			) r GROUP BY id
+		 ) c WHERE u.id = c.id`,
 	}
 	steps := recount
 	for _, ix := range secondaryIndexes {
 		steps = append(steps, ix.create)
 	}
-	steps = append(steps, `ANALYZE`)
+	// The counts rewrote every user row once: VACUUM FULL packs the table
+	// (and rebuilds its indexes) to the size a day of use would leave, not
+	// twice it, so that a benchmark on the seeded data reads what a
+	// server in use would.
+	steps = append(steps, `VACUUM (FULL, ANALYZE) users`, `ANALYZE`)
 	for i, sql := range steps {
 		if progress != nil {
 			progress("counts and indexes", int64(i), int64(len(steps)))
