@@ -61,23 +61,36 @@ type Store struct {
 	Now func() time.Time
 }
 
-// ConfigurePool sets what the store's statements expect of the
-// connections of cfg, unless cfg's URL says otherwise: generic plans and no
-// JIT compilation. Each statement here is prepared once per connection
-// (pgx's statement cache) and written to be index scans bounded by its
-// page whatever its arguments. Left to choose, PostgreSQL plans a paged
-// statement anew at every execution: the generic plan's cost for LIMIT $n
-// is estimated for an unknown limit and loses to the custom plan for
-// LIMIT 10 every time, and planning the users page costs more than running
-// it (pages of 10 a second on this machine: 1,550 re-planned, 2,700
-// generic). That same estimate makes a generic plan look costly enough to
-// compile with LLVM, at each execution: 20-120 ms for a 1 ms page.
-func ConfigurePool(cfg *pgxpool.Config) {
+// PoolConfig parses the database URL into the pool configuration the
+// store's statements expect, keeping what the URL sets itself:
+//
+//   - A connect timeout of one second, so that a database that does not
+//     answer becomes a 503 quickly, not a connection attempt as long as the
+//     operating system's.
+//   - Generic plans and no JIT compilation. Each statement here is prepared
+//     once per connection (pgx's statement cache) and written to be index
+//     scans bounded by its page whatever its arguments. Left to choose,
+//     PostgreSQL plans a paged statement anew at every execution: the
+//     generic plan's cost for LIMIT $n is estimated for an unknown limit
+//     and loses to the custom plan for LIMIT 10 every time, and planning
+//     the users page costs more than running it (pages of 10 a second on
+//     this machine: 1,550 re-planned, 2,700 generic). That same estimate
+//     makes a generic plan look costly enough to compile with LLVM, at each
+//     execution: 20-120 ms for a 1 ms page.
+func PoolConfig(url string) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = time.Second
+	}
 	for name, value := range map[string]string{"plan_cache_mode": "force_generic_plan", "jit": "off"} {
 		if _, set := cfg.ConnConfig.RuntimeParams[name]; !set {
 			cfg.ConnConfig.RuntimeParams[name] = value
 		}
 	}
+	return cfg, nil
 }
 
 // NewStore returns a store over pool that hashes passwords with hasher.

@@ -22,11 +22,10 @@ func TestMain(m *testing.M) {
 
 func newStore(t testing.TB) (*persistence.Store, *pgxpool.Pool) {
 	t.Helper()
-	cfg, err := pgxpool.ParseConfig(pgtest.New(t))
+	cfg, err := persistence.PoolConfig(pgtest.New(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	persistence.ConfigurePool(cfg)
 	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -249,5 +248,37 @@ func TestCallerStatements(t *testing.T) {
 	caller, me, _, err := s.Profile(ctx, tok.Value, 0)
 	if err != nil || me.ID != caller.ID || me.LastSeen == nil || me.Version != caller.Version || me.FollowingCount != 1 {
 		t.Errorf("own profile: %+v of caller %+v, %v", me, caller, err)
+	}
+}
+
+// TestPoolConfig checks what the store asks of its connections, and that a
+// URL that says otherwise is obeyed.
+func TestPoolConfig(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		url, planCache, jit string
+		timeout             time.Duration
+	}{
+		{"postgres://db.example/microblog", "force_generic_plan", "off", time.Second},
+		{"postgres://db.example/microblog?connect_timeout=5&plan_cache_mode=auto&jit=on", "auto", "on", 5 * time.Second},
+	}
+	for _, tt := range tests {
+		cfg, err := persistence.PoolConfig(tt.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		params := cfg.ConnConfig.RuntimeParams
+		if params["plan_cache_mode"] != tt.planCache || params["jit"] != tt.jit || cfg.ConnConfig.ConnectTimeout != tt.timeout {
+			t.Errorf("%s: plan_cache_mode %q, jit %q, connect timeout %s", tt.url, params["plan_cache_mode"], params["jit"], cfg.ConnConfig.ConnectTimeout)
+		}
+	}
+	// And a connection of the store's pool has them.
+	_, pool := newStore(t)
+	var planCache, jit string
+	if err := pool.QueryRow(t.Context(), `SELECT current_setting('plan_cache_mode'), current_setting('jit')`).Scan(&planCache, &jit); err != nil {
+		t.Fatal(err)
+	}
+	if planCache != "force_generic_plan" || jit != "off" {
+		t.Errorf("a pool connection has plan_cache_mode %q, jit %q", planCache, jit)
 	}
 }

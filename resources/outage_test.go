@@ -99,7 +99,11 @@ func TestDatabaseHangs(t *testing.T) {
 // make unreachable in one way or another, with requestTimeout.
 func handlerOver(t *testing.T, url string, requestTimeout time.Duration) http.Handler {
 	t.Helper()
-	pool, err := pgxpool.New(t.Context(), url)
+	cfg, err := persistence.PoolConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -83,11 +83,10 @@ type testServer struct {
 func newTestServer(t testing.TB, opts ...func(*resources.Config)) *testServer {
 	t.Helper()
 	url := pgtest.New(t)
-	pcfg, err := pgxpool.ParseConfig(url)
+	pcfg, err := persistence.PoolConfig(url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	persistence.ConfigurePool(pcfg)
 	counter := &statementCounter{}
 	pcfg.ConnConfig.Tracer = counter
 	pool, err := pgxpool.NewWithConfig(context.Background(), pcfg)

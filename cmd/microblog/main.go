@@ -210,16 +210,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		log.Info("private PostgreSQL started", "data_dir", cfg.dataDir, "port", srv.Port(),
 			"duration_ms", time.Since(start).Milliseconds())
 	}
-	poolCfg, err := pgxpool.ParseConfig(url)
+	poolCfg, err := persistence.PoolConfig(url)
 	if err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
-	if poolCfg.ConnConfig.ConnectTimeout == 0 {
-		// A database that does not answer must become a 503 quickly, not
-		// a connection attempt as long as the operating system's.
-		poolCfg.ConnConfig.ConnectTimeout = time.Second
-	}
-	persistence.ConfigurePool(poolCfg)
 	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		return fmt.Errorf("database: %w", err)
