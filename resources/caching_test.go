@@ -203,31 +203,39 @@ func TestRequireIfMatch(t *testing.T) {
 func TestConcurrentWriters(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
-	_, token := srv.user(t, "susan")
+	susan, token := srv.user(t, "susan")
 	post := srv.post(t, token, "start")
-	tag := srv.get(t, token, postPathOf(post), nil).header.Get("ETag")
-	codes := make([]int, 20)
-	var wg sync.WaitGroup
-	for i := range codes {
-		wg.Go(func() {
-			res := srv.do(t, request{method: http.MethodPut, path: postPathOf(post), token: token,
-				body: fmt.Sprintf(`{"body": "writer %d"}`, i), header: map[string]string{"If-Match": tag}})
-			codes[i] = res.code
-		})
-	}
-	wg.Wait()
-	won := 0
-	for i, code := range codes {
-		switch code {
-		case http.StatusOK:
-			won++
-		case http.StatusPreconditionFailed:
-		default:
-			t.Errorf("writer %d: %d", i, code)
+	// Of 20 writers holding one tag, of a post and of a user, exactly one
+	// wins: the others get 412 from the check of the tag or, having passed
+	// it together, from the write conditional on the version.
+	for _, tt := range []struct{ method, path, body string }{
+		{http.MethodPut, postPathOf(post), `{"body": "writer %d"}`},
+		{http.MethodPatch, userPathOf(susan), `{"about_me": "writer %d"}`},
+	} {
+		tag := srv.get(t, token, tt.path, nil).header.Get("ETag")
+		codes := make([]int, 20)
+		var wg sync.WaitGroup
+		for i := range codes {
+			wg.Go(func() {
+				res := srv.do(t, request{method: tt.method, path: tt.path, token: token,
+					body: fmt.Sprintf(tt.body, i), header: map[string]string{"If-Match": tag}})
+				codes[i] = res.code
+			})
 		}
-	}
-	if won != 1 {
-		t.Errorf("%d writers won with the same tag, want exactly 1 (codes %v)", won, codes)
+		wg.Wait()
+		won := 0
+		for i, code := range codes {
+			switch code {
+			case http.StatusOK:
+				won++
+			case http.StatusPreconditionFailed:
+			default:
+				t.Errorf("%s %s, writer %d: %d", tt.method, tt.path, i, code)
+			}
+		}
+		if won != 1 {
+			t.Errorf("%s %s: %d writers won with the same tag, want exactly 1 (codes %v)", tt.method, tt.path, won, codes)
+		}
 	}
 }
 

@@ -217,12 +217,10 @@ func (h *Posts) updatePost(c *gin.Context) error {
 		return err
 	}
 	p, err := h.store.UpdatePost(c.Request.Context(), id, caller.ID, body, version)
-	switch {
-	case errors.Is(err, persistence.ErrForbidden):
+	if errors.Is(err, persistence.ErrForbidden) {
 		return forbiddenPost()
-	case errors.Is(err, persistence.ErrStale):
-		return stale()
-	case err != nil:
+	}
+	if err != nil {
 		return err
 	}
 	return h.renderWith(c, http.StatusOK, h.fullPost(p, caller.ID), h.postTag(c, p, caller.ID, mediaType(c)), postModified(p))
@@ -239,12 +237,10 @@ func (h *Posts) deletePost(c *gin.Context) error {
 		return err
 	}
 	err = h.store.DeletePost(c.Request.Context(), id, caller.ID, version)
-	switch {
-	case errors.Is(err, persistence.ErrForbidden):
+	if errors.Is(err, persistence.ErrForbidden) {
 		return forbiddenPost()
-	case errors.Is(err, persistence.ErrStale):
-		return stale()
-	case err != nil:
+	}
+	if err != nil {
 		return err
 	}
 	c.Status(http.StatusNoContent)

@@ -92,6 +92,10 @@ func asHTTPError(err error) *httpError {
 		return notFound()
 	case errors.Is(err, persistence.ErrConflict):
 		return newError(http.StatusConflict, "")
+	case errors.Is(err, persistence.ErrStale):
+		// A write conditional on the version the client's If-Match named
+		// found the row changed meanwhile.
+		return stale()
 	case errors.Is(err, context.Canceled):
 		// The client went away; no one reads this answer, but the log and
 		// the metrics should not call it the server's fault.

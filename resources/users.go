@@ -535,9 +535,6 @@ func (h *Users) updateUser(c *gin.Context) error {
 		if errors.Is(err, persistence.ErrWrongPassword) {
 			return fieldError("old_password", "old_password is not the current password")
 		}
-		if errors.Is(err, persistence.ErrStale) {
-			return stale()
-		}
 		if err != nil {
 			return conflictError(err)
 		}
