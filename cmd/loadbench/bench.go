@@ -108,7 +108,7 @@ func (b *bench) measure(ctx context.Context, opts options, srv *server, tmp stri
 		return nil, err
 	}
 	defer stopFloor()
-	pid := srv.cmd.Process.Pid
+	pid := srv.Cmd.Process.Pid
 	sampler := sampleRSS(ctx, pid)
 	defer sampler.stop() // on errors; stopping twice is harmless
 

@@ -36,6 +36,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"microblog/cmd/internal/child"
 	"microblog/persistence/pglocal"
 )
 
@@ -224,29 +225,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer func() {
-		if err := srv.stop(); err != nil {
+		if err := srv.Stop(stopTimeout); err != nil {
 			fmt.Fprintln(stderr, "loadbench: stopping the server:", err)
 		}
 	}()
-	readyRSS, err := procStatusKiB(srv.cmd.Process.Pid, "VmRSS")
+	readyRSS, err := procStatusKiB(srv.Cmd.Process.Pid, "VmRSS")
 	if err != nil {
 		return err
 	}
-	say("server on %s (pid %d)", srv.base, srv.cmd.Process.Pid)
+	say("server on %s (pid %d)", srv.base, srv.Cmd.Process.Pid)
 
 	b := &bench{wrk: opts.wrk, pool: pool, out: stdout}
 	rep, err := b.measure(ctx, opts, srv, tmp)
 	if err != nil {
 		return err
 	}
-	if err := srv.stop(); err != nil {
+	if err := srv.Stop(stopTimeout); err != nil {
 		return fmt.Errorf("stopping the server: %w", err)
 	}
 	rep.readyRSSKiB, rep.leftovers = readyRSS, leftovers
 	if rep.deletedPosts, err = deletePosts(ctx, pool); err != nil {
 		return err
 	}
-	rep.serverLog, err = summarizeLog(srv.logPath)
+	rep.serverLog, err = summarizeLog(srv.LogPath)
 	if err != nil {
 		return err
 	}
@@ -291,23 +292,23 @@ func moduleRoot(ctx context.Context) (string, error) {
 	return filepath.Dir(gomod), nil
 }
 
-// child is an exec.Cmd that runs in its own process group, so that a
-// terminal's Ctrl-C reaches this program only, which then stops its
-// children in order, and that dies with this program.
-type child struct{ *exec.Cmd }
+// tool is an exec.Cmd of a tool this program runs to its end (go, apt-get,
+// the seed), in its own process group, so that a terminal's Ctrl-C reaches
+// this program only, and dying with this program.
+type tool struct{ *exec.Cmd }
 
 // command returns a child command for name and args, interrupted (not
 // killed) when ctx ends.
-func command(ctx context.Context, name string, args ...string) child {
+func command(ctx context.Context, name string, args ...string) tool {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = stopTimeout
-	return child{cmd}
+	return tool{cmd}
 }
 
 // dir sets the working directory of c.
-func (c child) dir(d string) child {
+func (c tool) dir(d string) tool {
 	c.Dir = d
 	return c
 }
@@ -355,112 +356,31 @@ func ensureSeeded(ctx context.Context, pg *pglocal.Server, bin string, set dataS
 	return pg.URL(name), nil
 }
 
-// server is the microblog server under test, a child process.
+// server is the microblog server under test.
 type server struct {
-	cmd     child
-	base    string // http://127.0.0.1:port
-	logPath string
-	exited  chan struct{}
+	*child.Process
+	base string // http://127.0.0.1:port
 }
 
 // startServer starts the server binary on a free port against dbURL, with
 // its JSON log in logPath, and waits until /readyz answers 200.
 func startServer(ctx context.Context, bin, dbURL, logPath string) (*server, error) {
-	port, err := freePort()
+	port, err := child.FreePort()
 	if err != nil {
 		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	log, err := os.Create(logPath)
+	// Not bound to ctx: Stop ends it with SIGTERM, in order.
+	p, err := child.Start("the server", logPath,
+		exec.Command(bin, "serve", "--addr", addr, "--database-url", dbURL, "--log-format", "json"))
 	if err != nil {
-		return nil, fmt.Errorf("server log: %w", err)
-	}
-	defer log.Close() // the child has its own copy
-	// Not bound to ctx: stop ends it with SIGTERM, in order.
-	cmd := command(context.WithoutCancel(ctx), bin, "serve", "--addr", addr, "--database-url", dbURL, "--log-format", "json")
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start the server: %w", err)
-	}
-	s := &server{cmd: cmd, base: "http://" + addr, logPath: logPath, exited: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait() // the exit status is read through cmd.ProcessState
-		close(s.exited)
-	}()
-	if err := s.waitReady(ctx); err != nil {
-		_ = s.stop()
 		return nil, err
 	}
-	return s, nil
-}
-
-// waitReady polls /readyz until it answers 200, the server exits, ctx ends
-// or readyTimeout passes.
-func (s *server) waitReady(ctx context.Context) error {
-	deadline := time.NewTimer(readyTimeout)
-	defer deadline.Stop()
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.base+"/readyz", nil)
-		if err != nil {
-			return err
-		}
-		if res, err := http.DefaultClient.Do(req); err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-s.exited:
-			return fmt.Errorf("the server exited before /readyz answered 200 (%s); its log:\n%s", s.cmd.ProcessState, tail(s.logPath))
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-deadline.C:
-			return fmt.Errorf("the server's /readyz did not answer 200 within %s; its log:\n%s", readyTimeout, tail(s.logPath))
-		case <-time.After(50 * time.Millisecond):
-		}
+	if err := p.WaitOK(ctx, "http://"+addr+"/readyz", readyTimeout); err != nil {
+		_ = p.Stop(stopTimeout)
+		return nil, err
 	}
-}
-
-// stop sends SIGTERM and waits for the server to exit, killing it after
-// stopTimeout. Stopping a stopped server does nothing.
-func (s *server) stop() error {
-	select {
-	case <-s.exited:
-		return nil
-	default:
-	}
-	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return err
-	}
-	select {
-	case <-s.exited:
-		return nil
-	case <-time.After(stopTimeout):
-	}
-	_ = s.cmd.Process.Kill()
-	<-s.exited
-	return fmt.Errorf("the server did not stop within %s and was killed", stopTimeout)
-}
-
-// tail returns the last lines of the file at path.
-func tail(path string) string {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(raw), "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-10):], "\n")
-}
-
-// freePort returns a 127.0.0.1 TCP port that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return &server{Process: p, base: "http://" + addr}, nil
 }
 
 // selectUser is the floor's query: one row by primary key.

@@ -22,6 +22,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"microblog/cmd/internal/child"
 	"microblog/persistence/pglocal"
 )
 
@@ -302,12 +303,11 @@ func durationSince(t, from time.Time) string {
 // freeTCPPort returns a 127.0.0.1 port that was free a moment ago.
 func freeTCPPort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := child.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // buildBinary builds this command into a temporary directory and returns
@@ -342,13 +342,18 @@ func sendRecorded(client *http.Client, kind, id string, req *http.Request) loadR
 	r := loadRequest{kind: kind, id: id, start: time.Now()}
 	req.Header.Set("X-Request-Id", id)
 	res, err := client.Do(req)
-	if err != nil {
-		r.end, r.err = time.Now(), err
-		return r
+	return r.ended(res, err)
+}
+
+// ended records the response to r, read to its end, or the error that
+// came instead.
+func (r loadRequest) ended(res *http.Response, err error) loadRequest {
+	if err == nil {
+		_, err = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		r.status = res.StatusCode
 	}
-	_, err = io.Copy(io.Discard, res.Body)
-	res.Body.Close()
-	r.end, r.status, r.err = time.Now(), res.StatusCode, err
+	r.end, r.err = time.Now(), err
 	return r
 }
 
@@ -389,15 +394,7 @@ func (s *slowRegistration) finish() loadRequest {
 		return r
 	}
 	_ = s.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-	res, err := http.ReadResponse(bufio.NewReader(s.conn), nil)
-	if err != nil {
-		r.end, r.err = time.Now(), err
-		return r
-	}
-	_, err = io.Copy(io.Discard, res.Body)
-	res.Body.Close()
-	r.end, r.status, r.err = time.Now(), res.StatusCode, err
-	return r
+	return r.ended(http.ReadResponse(bufio.NewReader(s.conn), nil))
 }
 
 // TestGracefulStop runs the built binary with its private PostgreSQL under a

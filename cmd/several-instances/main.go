@@ -24,7 +24,6 @@ import (
 	"io"
 	"io/fs"
 	"maps"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -39,6 +38,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"microblog/cmd/internal/child"
 	"microblog/migrations"
 	"microblog/persistence/pglocal"
 )
@@ -120,16 +120,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// Both instances start at once against the empty database: the
 	// migrations' advisory lock makes them take turns.
 	var upstreams []string
-	var children []*child
+	var children []*child.Process
 	defer func() {
 		for _, c := range slices.Backward(children) {
-			if err := c.stop(); err != nil {
-				fmt.Fprintf(stderr, "stopping %s: %v\n", c.name, err)
+			if err := c.Stop(stopTimeout); err != nil {
+				fmt.Fprintf(stderr, "stopping %s: %v\n", c.Name, err)
 			}
 		}
 	}()
 	for i := range instances {
-		port, err := freePort()
+		port, err := child.FreePort()
 		if err != nil {
 			return err
 		}
@@ -138,7 +138,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// nginx connects from 127.0.0.1: its X-Forwarded-For names the
 		// client, whose address the per-address login limit must count.
 		cmd.Env = append(os.Environ(), "DATABASE_URL="+db.URL("postgres"), "MICROBLOG_TRUSTED_PROXIES=127.0.0.1")
-		c, err := startChild(fmt.Sprintf("instance %d", i+1), filepath.Join(dir, fmt.Sprintf("instance%d.log", i+1)), cmd)
+		c, err := child.Start(fmt.Sprintf("instance %d", i+1), filepath.Join(dir, fmt.Sprintf("instance%d.log", i+1)), cmd)
 		if err != nil {
 			return err
 		}
@@ -146,7 +146,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		upstreams = append(upstreams, addr)
 	}
 	for i, c := range children {
-		if err := waitOK(ctx, "http://"+upstreams[i]+"/readyz", c); err != nil {
+		if err := c.WaitOK(ctx, "http://"+upstreams[i]+"/readyz", readyTimeout); err != nil {
 			return err
 		}
 	}
@@ -161,7 +161,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	nginxDir := filepath.Join(dir, "nginx")
-	port, err := freePort()
+	port, err := child.FreePort()
 	if err != nil {
 		return err
 	}
@@ -170,16 +170,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	proxy, err := startChild("nginx", filepath.Join(nginxDir, "nginx.out"),
+	proxy, err := child.Start("nginx", filepath.Join(nginxDir, "nginx.out"),
 		exec.Command(nginx, "-p", nginxDir, "-c", confPath, "-e", filepath.Join(nginxDir, "error.log")))
 	if err != nil {
 		return err
 	}
-	proxy.quit = syscall.SIGQUIT // nginx's graceful shutdown
+	proxy.Quit = syscall.SIGQUIT // nginx's graceful shutdown
 	children = append(children, proxy)
 	base := "http://" + listen
-	if err := waitOK(ctx, base+"/api", proxy); err != nil {
-		return fmt.Errorf("%w\n%s", err, tail(filepath.Join(nginxDir, "error.log")))
+	if err := proxy.WaitOK(ctx, base+"/api", readyTimeout); err != nil {
+		return fmt.Errorf("%w\n%s", err, child.Tail(filepath.Join(nginxDir, "error.log")))
 	}
 	out("nginx %s on %s/api, config %s", nginx, base, confPath)
 
@@ -203,7 +203,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	go func() {
 		select {
 		case <-time.After(time.Until(killAt)):
-			killed <- children[0].kill()
+			killed <- children[0].Kill()
 		case <-ctx.Done():
 			killed <- nil
 		}
@@ -267,116 +267,12 @@ func writeNginxConf(dir, listen string, upstreams []string) (string, error) {
 	return path, err
 }
 
-// child is a process this program started and must stop.
-type child struct {
-	name    string
-	logPath string
-	cmd     *exec.Cmd
-	// quit is the signal that asks it to finish gracefully.
-	quit   os.Signal
-	exited chan struct{}
-}
-
-// startChild starts cmd with its output in logPath.
-func startChild(name, logPath string, cmd *exec.Cmd) (*child, error) {
-	f, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close() // the child has its own copy
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		// A terminal's Ctrl-C goes to this program only, which stops the
-		// children in order.
-		Setpgid: true,
-		// Should this program die, the children end too.
-		Pdeathsig: syscall.SIGTERM,
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	c := &child{name: name, logPath: logPath, cmd: cmd, quit: syscall.SIGTERM, exited: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait() // the exit status is read through cmd.ProcessState
-		close(c.exited)
-	}()
-	return c, nil
-}
-
-// kill kills c at once, as a crash would.
-func (c *child) kill() error {
-	if err := c.cmd.Process.Kill(); err != nil {
-		return err
-	}
-	<-c.exited
-	return nil
-}
-
-// stop asks c to finish and waits, killing it after stopTimeout.
-func (c *child) stop() error {
-	select {
-	case <-c.exited:
-		return nil
-	default:
-	}
-	if err := c.cmd.Process.Signal(c.quit); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return err
-	}
-	select {
-	case <-c.exited:
-		return nil
-	case <-time.After(stopTimeout):
-	}
-	_ = c.cmd.Process.Kill()
-	<-c.exited
-	return fmt.Errorf("did not stop within %s and was killed", stopTimeout)
-}
-
-// waitOK polls url until it answers 200, c exits, ctx ends or readyTimeout
-// passes.
-func waitOK(ctx context.Context, url string, c *child) error {
-	deadline := time.NewTimer(readyTimeout)
-	defer deadline.Stop()
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		if res, err := http.DefaultClient.Do(req); err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-c.exited:
-			return fmt.Errorf("%s exited before %s answered 200 (%s); its output:\n%s",
-				c.name, url, c.cmd.ProcessState, tail(c.logPath))
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-deadline.C:
-			return fmt.Errorf("%s: %s not 200 within %s; its output:\n%s", c.name, url, readyTimeout, tail(c.logPath))
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-// tail returns the last lines of the file at path.
-func tail(path string) string {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(raw), "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-10):], "\n")
-}
-
 // migrationsApplied counts the "migration applied" lines in each
 // instance's log.
-func migrationsApplied(children []*child) ([]int, error) {
+func migrationsApplied(children []*child.Process) ([]int, error) {
 	var counts []int
 	for _, c := range children {
-		f, err := os.Open(c.logPath)
+		f, err := os.Open(c.LogPath)
 		if err != nil {
 			return nil, err
 		}
@@ -401,16 +297,6 @@ func migrationsApplied(children []*child) ([]int, error) {
 func migrationCount() int {
 	files, _ := fs.Glob(migrations.FS, "*.sql") // the pattern is valid
 	return len(files)
-}
-
-// freePort returns a 127.0.0.1 TCP port that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // registerAndLogIn registers the user the load acts as and returns a
