@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -92,7 +91,7 @@ const selectCaller = callerCTE + `
 // tokenCheck is the scratch space of one token check: the arguments of its
 // statement and what the caller row is scanned into. Handed to pgx as
 // interfaces, these would be heap allocations on every request;
-// tokenChecks keeps them for the next check instead. The User a check
+// the store keeps them for the next check instead. The User a check
 // returns shares no memory with it: pgx allocates anew whatever it scans
 // behind a pointer.
 //
@@ -115,21 +114,18 @@ type tokenCheck struct {
 	seenDest [3]any
 }
 
-// tokenChecks holds tokenChecks between requests. Being only scratch space
-// that no caller sees, it is package state, like the pools of encoding/json.
-var tokenChecks = sync.Pool{New: func() any {
-	c := new(tokenCheck)
-	c.args = [...]any{c.hash[:], &c.now, &c.target}
-	c.seenDest = [...]any{&c.seen, &c.seenVersion, &c.seenChanged}
-	return c
-}}
-
-// newTokenCheck returns a tokenCheck of token at now, for a statement about
-// target; tokenChecks.Put takes it back once its row is scanned.
-func newTokenCheck(token string, now time.Time, target int64) *tokenCheck {
-	c := tokenChecks.Get().(*tokenCheck)
+// tokenCheck returns the scratch space for a check of token now, for a
+// statement about target, from the store's pool of them (made on first
+// need); s.checks.Put takes it back once its row is scanned.
+func (s *Store) tokenCheck(token string, target int64) *tokenCheck {
+	c, _ := s.checks.Get().(*tokenCheck)
+	if c == nil {
+		c = new(tokenCheck)
+		c.args = [...]any{c.hash[:], &c.now, &c.target}
+		c.seenDest = [...]any{&c.seen, &c.seenVersion, &c.seenChanged}
+	}
 	c.hash = tokenHash(token)
-	c.now = pgtype.Timestamptz{Time: now, Valid: true}
+	c.now = pgtype.Timestamptz{Time: s.now(), Valid: true}
 	c.target = target
 	c.user = User{}
 	return c
@@ -157,8 +153,8 @@ func (c *tokenCheck) scan(row pgx.Row, extra ...any) (User, error) {
 // Authenticate returns the user holding token, or ErrInvalidToken when the
 // token is unknown, expired or revoked.
 func (s *Store) Authenticate(ctx context.Context, token string) (User, error) {
-	c := newTokenCheck(token, s.now(), 0)
-	defer tokenChecks.Put(c)
+	c := s.tokenCheck(token, 0)
+	defer s.checks.Put(c)
 	return c.scan(s.pool.QueryRow(ctx, selectCaller, c.args[:2]...))
 }
 
@@ -176,8 +172,8 @@ func (s *Store) AuthenticateAndVersion(ctx context.Context, token string, target
 		version *int64
 		changed *time.Time
 	)
-	c := newTokenCheck(token, s.now(), target)
-	defer tokenChecks.Put(c)
+	c := s.tokenCheck(token, target)
+	defer s.checks.Put(c)
 	u, err := c.scan(s.pool.QueryRow(ctx, selectCallerAndUserVersion, c.args[:]...), &version, &changed)
 	switch {
 	case err != nil:
@@ -207,8 +203,8 @@ func (s *Store) AuthenticateAndPostVersion(ctx context.Context, token string, ta
 		changed, authorChanged           *time.Time
 		username, email                  *string
 	)
-	c := newTokenCheck(token, s.now(), target)
-	defer tokenChecks.Put(c)
+	c := s.tokenCheck(token, target)
+	defer s.checks.Put(c)
 	u, err := c.scan(s.pool.QueryRow(ctx, selectCallerAndPostVersion, c.args[:]...),
 		&version, &changed, &authorID, &username, &email, &authorVersion, &authorChanged)
 	if err != nil || version == nil {

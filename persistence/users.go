@@ -287,8 +287,8 @@ func (l *listedUser) user() (User, bool) {
 // returns the caller, or ErrInvalidToken when there is no row. The
 // caller's columns, the same in every row, are read from the first.
 func (s *Store) callerRows(ctx context.Context, op, query, token string, args, dests []any, each func()) (User, error) {
-	c := newTokenCheck(token, s.now(), 0)
-	defer tokenChecks.Put(c)
+	c := s.tokenCheck(token, 0)
+	defer s.checks.Put(c)
 	rows, err := s.pool.Query(ctx, query, append(c.args[:2:2], args...)...)
 	if err != nil {
 		return User{}, wrap(op, err)

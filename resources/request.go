@@ -199,9 +199,13 @@ func (p pageRequest) hal(l persistence.Listing, items int) hal.Page {
 // newest first. Clients get them from links and need not read them.
 var cursorPattern = regexp.MustCompile(`^(?:(-?[0-9]{1,18})\.)?([0-9]{1,19})$`)
 
-// cursorTimes bounds the times of cursors to those of years 1 to 9999,
-// which PostgreSQL and time.Time both hold.
-var cursorTimes = [2]int64{time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro(), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()}
+// The times of cursors are those of the years 1 to 9999, which PostgreSQL
+// and time.Time both hold: from 0001-01-01 (included) to 10000-01-01, in
+// microseconds since 1970.
+const (
+	firstCursorTime = -62135596800000000
+	endCursorTime   = 253402300800000000
+)
 
 func parseCursor(v string) (*persistence.Cursor, error) {
 	m := cursorPattern.FindStringSubmatch(v)
@@ -215,7 +219,7 @@ func parseCursor(v string) (*persistence.Cursor, error) {
 	cur := &persistence.Cursor{ID: id}
 	if m[1] != "" {
 		us, err := strconv.ParseInt(m[1], 10, 64)
-		if err != nil || us < cursorTimes[0] || us >= cursorTimes[1] {
+		if err != nil || us < firstCursorTime || us >= endCursorTime {
 			return nil, errors.New("cursor time out of range")
 		}
 		cur.At = time.UnixMicro(us).UTC()
