@@ -272,15 +272,15 @@ func (s *Store) postPage(ctx context.Context, op, query string, args ...any) ([]
 	}
 	defer rows.Close()
 	var (
-		posts []Post
-		list  Listing
-		found bool
+		posts  []Post
+		list   Listing
+		found  bool
+		prevAt *time.Time
+		prevID *int64
 	)
 	for rows.Next() {
 		found = true
 		var (
-			prevAt                               *time.Time
-			prevID                               *int64
 			id, authorID, version, authorVersion *int64
 			body, username, email                *string
 			created, updated, changed            *time.Time
@@ -290,20 +290,23 @@ func (s *Store) postPage(ctx context.Context, op, query string, args ...any) ([]
 			&authorID, &username, &email, &authorVersion, &authorChanged); err != nil {
 			return nil, Listing{}, wrap(op, err)
 		}
-		list.Prev = cursorOf(prevAt, prevID)
 		if id == nil {
 			continue
 		}
 		posts = append(posts, Post{ID: *id, Body: *body, CreatedAt: *created, UpdatedAt: *updated,
 			Version: *version, ChangedAt: *changed,
 			Author: Author{ID: *authorID, Username: *username, Email: *email, Version: *authorVersion, ChangedAt: *authorChanged}})
-		list.Next = cursorOf(created, id)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, Listing{}, wrap(op, err)
 	}
 	if !found {
 		return nil, Listing{}, ErrNotFound
+	}
+	// The previous cursor is the same in every row.
+	list.Prev = cursorOf(prevAt, prevID)
+	if n := len(posts); n > 0 {
+		list.Next = &Cursor{At: posts[n-1].CreatedAt, ID: posts[n-1].ID}
 	}
 	return posts, list, nil
 }

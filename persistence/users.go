@@ -332,10 +332,8 @@ func (s *Store) userPage(ctx context.Context, op, query, token string, args ...a
 	)
 	dests := append(append([]any{&total, &prevAt, &prevID}, l.columns()...), &sortAt, &l.isFollowing)
 	caller, err := s.callerRows(ctx, op, query, token, args, dests, func() {
-		list.Prev = cursorOf(prevAt, prevID)
 		if u, ok := l.user(); ok {
 			users = append(users, u)
-			list.Next = cursorOf(sortAt, &u.ID)
 		}
 	})
 	if err != nil {
@@ -344,7 +342,12 @@ func (s *Store) userPage(ctx context.Context, op, query, token string, args ...a
 	if total == nil {
 		return caller, nil, Listing{}, ErrNotFound
 	}
-	list.Total = *total
+	// The total and the previous cursor are the same in every row; the
+	// sort key scanned last is that of the last user.
+	list.Total, list.Prev = *total, cursorOf(prevAt, prevID)
+	if n := len(users); n > 0 {
+		list.Next = cursorOf(sortAt, &users[n-1].ID)
+	}
 	return caller, users, list, nil
 }
 
