@@ -8,10 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alexedwards/argon2id"
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"microblog/persistence"
 	"microblog/resources"
 )
 
@@ -99,20 +95,8 @@ func TestDatabaseHangs(t *testing.T) {
 // make unreachable in one way or another, with requestTimeout.
 func handlerOver(t *testing.T, url string, requestTimeout time.Duration) http.Handler {
 	t.Helper()
-	cfg, err := persistence.PoolConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	hasher, err := persistence.NewHasher(&argon2id.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := resources.NewHandler(persistence.NewStore(pool, hasher), resources.Config{
+	store, _ := storeOver(t, url, nil)
+	h, err := resources.NewHandler(store, resources.Config{
 		TokenTTL: time.Hour, MinPasswordLength: 8, RequestTimeout: requestTimeout})
 	if err != nil {
 		t.Fatal(err)

@@ -82,23 +82,8 @@ type testServer struct {
 
 func newTestServer(t testing.TB, opts ...func(*resources.Config)) *testServer {
 	t.Helper()
-	url := pgtest.New(t)
-	pcfg, err := persistence.PoolConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
 	counter := &statementCounter{}
-	pcfg.ConnConfig.Tracer = counter
-	pool, err := pgxpool.NewWithConfig(context.Background(), pcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	hasher, err := persistence.NewHasher(&argon2id.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := persistence.NewStore(pool, hasher)
+	store, pool := storeOver(t, pgtest.New(t), counter)
 	clk := &clock{now: epoch}
 	store.Now = clk.Now
 	// Tests log in far more often than people do; TestLoginRateLimits
@@ -113,6 +98,28 @@ func newTestServer(t testing.TB, opts ...func(*resources.Config)) *testServer {
 		t.Fatal(err)
 	}
 	return &testServer{handler: h, pool: pool, clock: clk, statements: counter}
+}
+
+// storeOver is a store over the database at url, as the server makes one
+// but with cheap password hashing, and with tracer, if not nil, seeing
+// its statements.
+func storeOver(t testing.TB, url string, tracer pgx.QueryTracer) (*persistence.Store, *pgxpool.Pool) {
+	t.Helper()
+	pcfg, err := persistence.PoolConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcfg.ConnConfig.Tracer = tracer
+	pool, err := pgxpool.NewWithConfig(context.Background(), pcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	hasher, err := persistence.NewHasher(&argon2id.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return persistence.NewStore(pool, hasher), pool
 }
 
 // request is one request to the test server.
