@@ -58,15 +58,15 @@ func TestCursorPagesMatchOffsetPages(t *testing.T) {
 		}
 		tokens[ids[i]] = tok.Value
 	}
-	userIDs := func(_ persistence.User, users []persistence.User, l persistence.Listing, err error) ([]int64, persistence.Listing, error) {
-		out := make([]int64, len(users))
-		for i, u := range users {
+	userIDs := func(p persistence.UserPage, err error) ([]int64, persistence.Listing, error) {
+		out := make([]int64, len(p.Users))
+		for i, u := range p.Users {
 			out[i] = u.ID
 		}
-		return out, l, err
+		return out, p.Listing, err
 	}
-	postIDs := func(posts []persistence.Post, l persistence.Listing, err error) ([]int64, persistence.Listing, error) {
-		return postIDs(posts), l, err
+	postIDs := func(p persistence.PostPage, err error) ([]int64, persistence.Listing, error) {
+		return postIDs(p.Posts), p.Listing, err
 	}
 	lists := map[string]struct {
 		list  lister

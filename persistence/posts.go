@@ -21,6 +21,13 @@ type Post struct {
 	Author    Author
 }
 
+// columns are the columns of a post row and where a scan puts them.
+func (p *Post) columns() []column {
+	return []column{{"id", int8Dest{&p.ID}}, {"body", textDest{&p.Body}}, {"created_at", timeDest{&p.CreatedAt}},
+		{"updated_at", timeDest{&p.UpdatedAt}}, {"version", int8Dest{&p.Version}},
+		{"changed_at", timeDest{&p.ChangedAt}}}
+}
+
 // Author is the part of a user that is embedded in their posts, with the
 // version and time of the user's last change as the read saw them.
 type Author struct {
@@ -31,69 +38,116 @@ type Author struct {
 	ChangedAt time.Time
 }
 
-// postColumns are the columns scanPost reads, in its order, from a post p
-// and its author a.
-const postColumns = `p.id, p.body, p.created_at, p.updated_at, p.version, p.changed_at,
-	a.id, a.username, a.email, a.version, a.changed_at`
-
-func scanPost(row pgx.Row, p *Post) error {
-	return row.Scan(&p.ID, &p.Body, &p.CreatedAt, &p.UpdatedAt, &p.Version, &p.ChangedAt,
-		&p.Author.ID, &p.Author.Username, &p.Author.Email, &p.Author.Version, &p.Author.ChangedAt)
+// columns are the columns of the author of a post, from their user row.
+func (a *Author) columns() []column {
+	return []column{{"id", int8Dest{&a.ID}}, {"username", textDest{&a.Username}}, {"email", textDest{&a.Email}},
+		{"version", int8Dest{&a.Version}}, {"changed_at", timeDest{&a.ChangedAt}}}
 }
 
-const insertPost = `
-	WITH p AS (
-		INSERT INTO posts (author_id, body, created_at, updated_at) VALUES ($1, $2, $3, $3)
-		RETURNING *
-	)
-	SELECT ` + postColumns + ` FROM p JOIN users a ON a.id = p.author_id`
-
-// CreatePost stores a post by author.
-func (s *Store) CreatePost(ctx context.Context, author int64, body string) (Post, error) {
-	var p Post
-	if err := scanPost(s.pool.QueryRow(ctx, insertPost, author, body, s.now()), &p); err != nil {
-		return Post{}, wrap("create post", err)
-	}
-	return p, nil
+// author is u as the author of their posts.
+func (u User) author() Author {
+	return Author{ID: u.ID, Username: u.Username, Email: u.Email, Version: u.Version, ChangedAt: u.ChangedAt}
 }
 
-const selectPost = `SELECT ` + postColumns + ` FROM posts p JOIN users a ON a.id = p.author_id WHERE p.id = $1`
+// postColumns is the select list of a post row aliased alias.
+func postColumns(alias string) string { return columnList(alias, new(Post).columns()) }
 
-// Post returns the post with the given id, or ErrNotFound.
-func (s *Store) Post(ctx context.Context, id int64) (Post, error) {
+// postAndAuthor is the select list of a post p and its author a, which
+// Post.dests scans.
+var postAndAuthor = postColumns("p") + ", " + columnList("a", new(Author).columns())
+
+// dests are the destinations of postAndAuthor.
+func (p *Post) dests() []any { return dests(p.columns(), p.Author.columns()) }
+
+// readPost runs a statement that returns one row of postAndAuthor.
+func (s *Store) readPost(ctx context.Context, op, query string, args ...any) (Post, error) {
 	var p Post
-	err := scanPost(s.pool.QueryRow(ctx, selectPost, id), &p)
+	err := s.pool.QueryRow(ctx, query, args...).Scan(p.dests()...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Post{}, ErrNotFound
 	}
 	if err != nil {
-		return Post{}, wrap(fmt.Sprintf("post %d", id), err)
+		return Post{}, wrap(op, err)
 	}
 	return p, nil
 }
 
-const updatePost = `
+var insertPost = `
+	WITH p AS (
+		INSERT INTO posts (author_id, body, created_at, updated_at) VALUES ($1, $2, $3, $3)
+		RETURNING *
+	)
+	SELECT ` + postAndAuthor + ` FROM p JOIN users a ON a.id = p.author_id`
+
+// CreatePost stores a post by author.
+func (s *Store) CreatePost(ctx context.Context, author int64, body string) (Post, error) {
+	return s.readPost(ctx, "create post", insertPost, author, body, s.now())
+}
+
+var selectPost = `SELECT ` + postAndAuthor + ` FROM posts p JOIN users a ON a.id = p.author_id WHERE p.id = $1`
+
+// Post returns the post with the given id, or ErrNotFound.
+func (s *Store) Post(ctx context.Context, id int64) (Post, error) {
+	return s.readPost(ctx, fmt.Sprintf("post %d", id), selectPost, id)
+}
+
+// CallerPost is a post as the holder of a token reads it.
+type CallerPost struct {
+	Caller User
+	Post   Post
+}
+
+var selectCallerAndPost = callerCTE + `
+	SELECT ` + callerColumns + `, ` + postAndAuthor + callerFrom + `
+	LEFT JOIN posts p ON p.id = $3
+	LEFT JOIN users a ON a.id = p.author_id`
+
+// PostFor returns the user holding token and post id, in one statement;
+// ErrNotFound if there is no such post.
+func (s *Store) PostFor(ctx context.Context, token string, id int64) (CallerPost, error) {
+	var cp CallerPost
+	op := fmt.Sprintf("post %d", id)
+	rows, err := s.queryAsCaller(ctx, selectCallerAndPost, token, id)
+	if err != nil {
+		return CallerPost{}, wrap(op, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := rows.Scan(cp.Post.dests()...); err != nil {
+			return CallerPost{}, wrap(op, err)
+		}
+	}
+	if cp.Caller, err = rows.caller(); err != nil {
+		return CallerPost{}, wrap(op, err)
+	}
+	if cp.Post.ID == 0 {
+		return cp, ErrNotFound
+	}
+	if cp.Post.Author.ID == cp.Caller.ID {
+		// The author row read predates this request's last_seen.
+		cp.Post.Author = cp.Caller.author()
+	}
+	return cp, nil
+}
+
+var updatePost = `
 	WITH p AS (
 		UPDATE posts SET body = $3, updated_at = $4
 		WHERE id = $1 AND author_id = $2 AND ($5::bigint IS NULL OR version = $5)
 		RETURNING *
 	)
-	SELECT ` + postColumns + ` FROM p JOIN users a ON a.id = p.author_id`
+	SELECT ` + postAndAuthor + ` FROM p JOIN users a ON a.id = p.author_id`
 
 // UpdatePost sets the body of post id, which author must have written. It
 // returns ErrNotFound when there is no such post, ErrForbidden when someone
 // else wrote it, and, when version is set, ErrStale when the post is no
 // longer at that version.
 func (s *Store) UpdatePost(ctx context.Context, id, author int64, body string, version *int64) (Post, error) {
-	var p Post
-	err := scanPost(s.pool.QueryRow(ctx, updatePost, id, author, body, s.now(), version), &p)
-	if errors.Is(err, pgx.ErrNoRows) {
+	p, err := s.readPost(ctx, fmt.Sprintf("update post %d", id), updatePost, id, author, body, s.now(), version)
+	if errors.Is(err, ErrNotFound) {
 		return Post{}, s.whyNotYours(ctx, id, author)
 	}
-	if err != nil {
-		return Post{}, wrap(fmt.Sprintf("update post %d", id), err)
-	}
-	return p, nil
+	return p, err
 }
 
 const deletePost = `DELETE FROM posts WHERE id = $1 AND author_id = $2 AND ($3::bigint IS NULL OR version = $3)`
@@ -125,64 +179,51 @@ func (s *Store) whyNotYours(ctx context.Context, id, author int64) error {
 	return ErrStale
 }
 
-// The post page queries return one row even when the page is empty, like
-// the user page queries: the total and the cursor of the previous page
-// joined with the page, then the post and its author. The author is a
-// LATERAL lookup that LIMIT keeps from being flattened into a join: the
-// statements run with generic plans, which reckon LIMIT $n at a tenth of
-// the table, and would hash all users to join ten posts. A page asked for
-// by number skips index entries from the nearer end of the list, as the
-// user pages do.
-const selectPosts = `
-	SELECT t.total, pv.created_at, pv.id, ` + postColumns + `
-	FROM (SELECT sum(n)::bigint AS total FROM totals WHERE name = 'posts') t
-	LEFT JOIN (
-		SELECT created_at, id FROM posts WHERE (created_at, id) >= ($3, $4)
-		ORDER BY created_at, id LIMIT 1 OFFSET $1
-	) pv ON true
-	LEFT JOIN LATERAL (
-		(SELECT id FROM posts WHERE (created_at, id) < ($3, $4) AND $2 <= t.total / 2
-		 ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2)
-		UNION ALL
-		(SELECT id FROM posts WHERE $2 > t.total / 2 ORDER BY created_at, id
-		 LIMIT greatest(least($1, t.total - least($2, t.total)), 0)
-		 OFFSET greatest(t.total - least($2, t.total) - $1, 0))
-	) k ON true
-	LEFT JOIN LATERAL (SELECT * FROM posts WHERE id = k.id LIMIT 1) p ON true
-	LEFT JOIN LATERAL (SELECT * FROM users WHERE id = p.author_id LIMIT 1) a ON true
-	ORDER BY p.created_at DESC, p.id DESC`
-
-// Posts returns a page of every post, newest first, and how many there are.
-func (s *Store) Posts(ctx context.Context, pg Page) ([]Post, Listing, error) {
-	at, after := pg.afterKey()
-	return s.postPage(ctx, "posts", selectPosts, pg.Limit, pg.Offset, at, after)
+// PostPage is a page of a list of posts.
+type PostPage struct {
+	Posts []Post
+	Listing
 }
 
-const selectUserPosts = `
-	SELECT o.post_count, pv.created_at, pv.id, ` + postColumns + `
-	FROM users o
-	LEFT JOIN LATERAL (
-		SELECT created_at, id FROM posts WHERE author_id = o.id AND (created_at, id) >= ($4, $5)
-		ORDER BY created_at, id LIMIT 1 OFFSET $2
-	) pv ON true
-	LEFT JOIN LATERAL (
-		(SELECT id FROM posts WHERE author_id = o.id AND (created_at, id) < ($4, $5) AND $3 <= o.post_count / 2
-		 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3)
-		UNION ALL
-		(SELECT id FROM posts WHERE author_id = o.id AND $3 > o.post_count / 2 ORDER BY created_at, id
-		 LIMIT greatest(least($2, o.post_count - least($3, o.post_count)), 0)
-		 OFFSET greatest(o.post_count - least($3, o.post_count) - $2, 0))
-	) k ON true
+// The post page statements return one row even when the page is empty,
+// like the user page statements: the total and the cursor of the previous
+// page joined with the page, then the post and its author. The author is a
+// LATERAL lookup that LIMIT keeps from being flattened into a join: the
+// statements run with generic plans, which reckon LIMIT $n at a tenth of
+// the table, and would hash all users to join ten posts.
+func postPageSQL(from string, l list, first int, where string) string {
+	return `
+	SELECT ` + l.total + `, pv.at, pv.id, ` + postAndAuthor + `
+	FROM ` + from + l.joins(first) + `
 	LEFT JOIN LATERAL (SELECT * FROM posts WHERE id = k.id LIMIT 1) p ON true
 	LEFT JOIN LATERAL (SELECT * FROM users WHERE id = p.author_id LIMIT 1) a ON true
-	WHERE o.id = $1
-	ORDER BY p.created_at DESC, p.id DESC`
+	` + where + `
+	ORDER BY ` + l.order()
+}
+
+// allPosts is the list of all posts, postsOf that of the posts of user o,
+// newest first; feedKey is the feed's key, for Page.args.
+var (
+	allPosts = list{from: "posts", where: "true", at: "created_at", id: "id", total: "o.total"}
+	postsOf  = list{from: "posts", where: "author_id = o.id", at: "created_at", id: "id", total: "o.post_count"}
+	feedKey  = list{at: "created_at", id: "id"}
+)
+
+var (
+	selectPosts = postPageSQL(
+		"(SELECT sum(n)::bigint AS total FROM totals WHERE name = 'posts') o", allPosts, 1, "")
+	selectUserPosts = postPageSQL("users o", postsOf, 2, "WHERE o.id = $1")
+)
+
+// Posts returns a page of every post, newest first, and how many there are.
+func (s *Store) Posts(ctx context.Context, pg Page) (PostPage, error) {
+	return s.postPage(ctx, "posts", selectPosts, pg.args(allPosts)...)
+}
 
 // UserPosts returns a page of the posts of user id, newest first, and how
 // many there are; ErrNotFound if there is no such user.
-func (s *Store) UserPosts(ctx context.Context, id int64, pg Page) ([]Post, Listing, error) {
-	at, after := pg.afterKey()
-	return s.postPage(ctx, fmt.Sprintf("posts of %d", id), selectUserPosts, id, pg.Limit, pg.Offset, at, after)
+func (s *Store) UserPosts(ctx context.Context, id int64, pg Page) (PostPage, error) {
+	return s.postPage(ctx, fmt.Sprintf("posts of %d", id), selectUserPosts, append([]any{id}, pg.args(postsOf)...)...)
 }
 
 // feedTotal is the number of posts in the feed of $1: the sum of the post
@@ -199,19 +240,19 @@ const feedTotal = `
 // cost is the number of posts it passes over, small when followees post
 // often; see selectFeedFew for the other case. The cursor of the previous
 // page is found the same way, reading the index the other way.
-const selectFeed = `
-	SELECT t.total, pv.created_at, pv.id, ` + postColumns + `
+var selectFeed = `
+	SELECT t.total, pv.created_at, pv.id, ` + postAndAuthor + `
 	FROM (` + feedTotal + `) t
 	LEFT JOIN (
 		SELECT created_at, id FROM posts
 		WHERE (author_id = $1 OR author_id IN (SELECT followed_id FROM follows WHERE follower_id = $1))
-			AND (created_at, id) >= ($4, $5)
+			AND (created_at, id) >= ($5, $4)
 		ORDER BY created_at, id LIMIT 1 OFFSET $2
 	) pv ON true
 	LEFT JOIN LATERAL (
 		SELECT * FROM posts
 		WHERE (author_id = $1 OR author_id IN (SELECT followed_id FROM follows WHERE follower_id = $1))
-			AND (created_at, id) < ($4, $5)
+			AND (created_at, id) < ($5, $4)
 		ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3
 	) p ON true
 	LEFT JOIN LATERAL (SELECT * FROM users WHERE id = p.author_id LIMIT 1) a ON true
@@ -221,14 +262,14 @@ const selectFeed = `
 // feed from the author index and merges them: it reads at most
 // (followees + 1) * (offset + limit) index entries, whatever the rest of
 // the posts table holds, and as many again for the previous page's cursor.
-const selectFeedFew = `
+var selectFeedFew = `
 	WITH f AS (SELECT followed_id AS author FROM follows WHERE follower_id = $1 UNION ALL SELECT $1)
-	SELECT t.total, pv.created_at, pv.id, ` + postColumns + `
+	SELECT t.total, pv.created_at, pv.id, ` + postAndAuthor + `
 	FROM (` + feedTotal + `) t
 	LEFT JOIN (
 		SELECT p.created_at, p.id FROM f
 		CROSS JOIN LATERAL (
-			SELECT created_at, id FROM posts WHERE author_id = f.author AND (created_at, id) >= ($4, $5)
+			SELECT created_at, id FROM posts WHERE author_id = f.author AND (created_at, id) >= ($5, $4)
 			ORDER BY created_at, id LIMIT $2::bigint + 1
 		) p
 		ORDER BY p.created_at, p.id LIMIT 1 OFFSET $2
@@ -236,7 +277,7 @@ const selectFeedFew = `
 	LEFT JOIN LATERAL (
 		SELECT p.* FROM f
 		CROSS JOIN LATERAL (
-			SELECT * FROM posts WHERE author_id = f.author AND (created_at, id) < ($4, $5)
+			SELECT * FROM posts WHERE author_id = f.author AND (created_at, id) < ($5, $4)
 			ORDER BY created_at DESC, id DESC LIMIT $2::bigint + $3::bigint
 		) p
 		ORDER BY p.created_at DESC, p.id DESC LIMIT $2 OFFSET $3
@@ -253,138 +294,57 @@ const feedFewBudget = 2000
 // are. Of its two plans it takes the per-author merge when that reads few
 // entries (a user who follows few people, or a shallow page), else the
 // scan of all posts newest first, which is short when followees are active.
-func (s *Store) Feed(ctx context.Context, id, following int64, pg Page) ([]Post, Listing, error) {
+func (s *Store) Feed(ctx context.Context, id, following int64, pg Page) (PostPage, error) {
 	query := selectFeed
 	if pg.Offset <= feedFewBudget && (following+1)*(pg.Offset+pg.Limit) <= feedFewBudget {
 		query = selectFeedFew
 	}
-	at, after := pg.afterKey()
-	return s.postPage(ctx, fmt.Sprintf("feed of %d", id), query, id, pg.Limit, pg.Offset, at, after)
+	return s.postPage(ctx, fmt.Sprintf("feed of %d", id), query, append([]any{id}, pg.args(feedKey)...)...)
 }
 
-// postPage runs a page query with the columns described above selectPosts;
-// those of the post are all NULL when the page is empty. No row at all
-// means the owner of the list does not exist.
-func (s *Store) postPage(ctx context.Context, op, query string, args ...any) ([]Post, Listing, error) {
+// postPage runs a page statement whose rows are the total, the key of the
+// previous page's cursor, and postAndAuthor, all NULL but the total when
+// the page is empty. No row at all means the owner of the list does not
+// exist.
+func (s *Store) postPage(ctx context.Context, op, query string, args ...any) (PostPage, error) {
 	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
-		return nil, Listing{}, wrap(op, err)
+		return PostPage{}, wrap(op, err)
 	}
 	defer rows.Close()
 	var (
-		posts  []Post
-		list   Listing
+		page   PostPage
+		p      Post
 		found  bool
 		prevAt *time.Time
 		prevID *int64
 	)
+	dest := append([]any{&page.Total, &prevAt, &prevID}, p.dests()...)
 	for rows.Next() {
 		found = true
-		var (
-			id, authorID, version, authorVersion *int64
-			body, username, email                *string
-			created, updated, changed            *time.Time
-			authorChanged                        *time.Time
-		)
-		if err := rows.Scan(&list.Total, &prevAt, &prevID, &id, &body, &created, &updated, &version, &changed,
-			&authorID, &username, &email, &authorVersion, &authorChanged); err != nil {
-			return nil, Listing{}, wrap(op, err)
+		if err := rows.Scan(dest...); err != nil {
+			return PostPage{}, wrap(op, err)
 		}
-		if id == nil {
-			continue
+		if p.ID != 0 {
+			page.Posts = append(page.Posts, p)
 		}
-		posts = append(posts, Post{ID: *id, Body: *body, CreatedAt: *created, UpdatedAt: *updated,
-			Version: *version, ChangedAt: *changed,
-			Author: Author{ID: *authorID, Username: *username, Email: *email, Version: *authorVersion, ChangedAt: *authorChanged}})
 	}
 	if err := rows.Err(); err != nil {
-		return nil, Listing{}, wrap(op, err)
+		return PostPage{}, wrap(op, err)
 	}
 	if !found {
-		return nil, Listing{}, ErrNotFound
+		return PostPage{}, ErrNotFound
 	}
 	// The previous cursor is the same in every row.
-	list.Prev = cursorOf(prevAt, prevID)
-	if n := len(posts); n > 0 {
-		list.Next = &Cursor{At: posts[n-1].CreatedAt, ID: posts[n-1].ID}
+	page.Prev = cursorOf(prevAt, prevID)
+	if n := len(page.Posts); n > 0 {
+		page.Next = &Cursor{At: page.Posts[n-1].CreatedAt, ID: page.Posts[n-1].ID}
 	}
-	return posts, list, nil
+	return page, nil
 }
 
-const selectCallerAndProfile = callerCTE + `
-	SELECT ` + callerColumns + `, ` + listedColumns + `,
-	       v.yes IS NOT NULL,
-	       p.id, p.body, p.created_at, p.updated_at, p.version, p.changed_at
-	` + callerFrom + `
-	LEFT JOIN users x ON x.id = coalesce($3, u.id)
-	LEFT JOIN LATERAL (
-		SELECT * FROM posts WHERE author_id = x.id ORDER BY created_at DESC, id DESC LIMIT 5
-	) p ON true
-	LEFT JOIN LATERAL (
-		SELECT true AS yes FROM follows WHERE follower_id = u.id AND followed_id = x.id LIMIT 1
-	) v ON true
-	ORDER BY p.created_at DESC, p.id DESC`
-
-// Profile returns the user holding token, and user id as they see it with
-// its five newest posts, in one statement; ErrNotFound if there is no such
-// user. An id of 0 stands for the caller.
-func (s *Store) Profile(ctx context.Context, token string, id int64) (caller, u User, posts []Post, err error) {
-	var (
-		target                    *int64
-		l                         listedUser
-		postID, version           *int64
-		body                      *string
-		created, updated, changed *time.Time
-	)
-	if id != 0 {
-		target = &id
-	}
-	dests := append(l.columns(), &l.isFollowing, &postID, &body, &created, &updated, &version, &changed)
-	caller, err = s.callerRows(ctx, fmt.Sprintf("profile of %d", id), selectCallerAndProfile, token, []any{target}, dests, func() {
-		if postID != nil {
-			posts = append(posts, Post{ID: *postID, Body: *body, CreatedAt: *created, UpdatedAt: *updated,
-				Version: *version, ChangedAt: *changed})
-		}
-	})
-	if err != nil {
-		return User{}, User{}, nil, err
-	}
-	u, ok := l.user()
-	if !ok {
-		return caller, User{}, nil, ErrNotFound
-	}
-	if u.ID == caller.ID {
-		// The row read for the user predates this request's last_seen.
-		u.LastSeen, u.Version, u.ChangedAt = caller.LastSeen, caller.Version, caller.ChangedAt
-	}
-	for i := range posts {
-		posts[i].Author = Author{ID: u.ID, Username: u.Username, Email: u.Email, Version: u.Version, ChangedAt: u.ChangedAt}
-	}
-	return caller, u, posts, nil
-}
-
-const selectPostVersion = `
-	SELECT p.version, p.changed_at, a.id, a.username, a.email, a.version, a.changed_at
-	FROM posts p JOIN users a ON a.id = p.author_id WHERE p.id = $1`
-
-// PostVersion returns what the validators of post id are made of, its
-// version and its author's name and address, without its body;
-// ErrNotFound if there is no such post.
-func (s *Store) PostVersion(ctx context.Context, id int64) (Post, error) {
-	p := Post{ID: id}
-	err := s.pool.QueryRow(ctx, selectPostVersion, id).Scan(&p.Version, &p.ChangedAt,
-		&p.Author.ID, &p.Author.Username, &p.Author.Email, &p.Author.Version, &p.Author.ChangedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Post{}, ErrNotFound
-	}
-	if err != nil {
-		return Post{}, wrap(fmt.Sprintf("version of post %d", id), err)
-	}
-	return p, nil
-}
-
-const selectNewestPosts = `
-	SELECT ` + postColumns + `
+var selectNewestPosts = `
+	SELECT ` + postAndAuthor + `
 	FROM posts p JOIN users a ON a.id = p.author_id
 	WHERE p.author_id = $1
 	ORDER BY p.created_at DESC, p.id DESC
@@ -399,7 +359,7 @@ func (s *Store) NewestPosts(ctx context.Context, id int64) ([]Post, error) {
 	}
 	posts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Post, error) {
 		var p Post
-		return p, scanPost(row, &p)
+		return p, row.Scan(p.dests()...)
 	})
 	if err != nil {
 		return nil, wrap(fmt.Sprintf("newest posts of %d", id), err)

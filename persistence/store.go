@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -60,8 +59,6 @@ type Store struct {
 	// expiry, so that tests can fix it and so that one clock (the server's)
 	// decides both when a token expires and whether it has.
 	Now func() time.Time
-	// checks holds the scratch space of token checks between requests.
-	checks sync.Pool
 }
 
 // PoolConfig parses the database URL into the pool configuration the

@@ -176,18 +176,18 @@ func TestFeedPlansAgree(t *testing.T) {
 		}
 	}
 	for _, pg := range []persistence.Page{{Offset: 0, Limit: 10}, {Offset: 10, Limit: 7}, {Offset: 35, Limit: 10}, {Offset: 100, Limit: 10}} {
-		few, fewList, err := s.Feed(ctx, ids[0], 3, pg)
+		few, err := s.Feed(ctx, ids[0], 3, pg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		scan, scanList, err := s.Feed(ctx, ids[0], 1<<40, pg)
+		scan, err := s.Feed(ctx, ids[0], 1<<40, pg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if fewList.Total != 40 || scanList.Total != 40 || fmt.Sprint(postIDs(few)) != fmt.Sprint(postIDs(scan)) {
-			t.Errorf("page %+v: merge %v (%d), scan %v (%d), want the same 40 in all", pg, postIDs(few), fewList.Total, postIDs(scan), scanList.Total)
+		if few.Total != 40 || scan.Total != 40 || fmt.Sprint(postIDs(few.Posts)) != fmt.Sprint(postIDs(scan.Posts)) {
+			t.Errorf("page %+v: merge %v (%d), scan %v (%d), want the same 40 in all", pg, postIDs(few.Posts), few.Total, postIDs(scan.Posts), scan.Total)
 		}
-		if pg.Offset < 40 && len(few) == 0 {
+		if pg.Offset < 40 && len(few.Posts) == 0 {
 			t.Errorf("page %+v: empty", pg)
 		}
 	}
@@ -226,28 +226,30 @@ func TestCallerStatements(t *testing.T) {
 	}
 	page := persistence.Page{Limit: 10}
 	dead := "00000000000000000000000000000000"
-	if _, _, _, err := s.Users(ctx, dead, page); !errors.Is(err, persistence.ErrInvalidToken) {
+	if _, err := s.Users(ctx, dead, page); !errors.Is(err, persistence.ErrInvalidToken) {
 		t.Errorf("users with a dead token: %v", err)
 	}
-	if _, _, _, err := s.Followers(ctx, dead, ids[1], page); !errors.Is(err, persistence.ErrInvalidToken) {
+	if _, err := s.Followers(ctx, dead, ids[1], page); !errors.Is(err, persistence.ErrInvalidToken) {
 		t.Errorf("followers with a dead token: %v", err)
 	}
-	if _, _, _, err := s.Profile(ctx, dead, ids[1]); !errors.Is(err, persistence.ErrInvalidToken) {
+	if _, err := s.Profile(ctx, dead, ids[1]); !errors.Is(err, persistence.ErrInvalidToken) {
 		t.Errorf("profile with a dead token: %v", err)
 	}
-	if caller, _, _, err := s.Following(ctx, tok.Value, 999999, page); !errors.Is(err, persistence.ErrNotFound) || caller.ID != ids[0] {
-		t.Errorf("following of nobody: caller %d, %v", caller.ID, err)
+	if p, err := s.Following(ctx, tok.Value, 999999, page); !errors.Is(err, persistence.ErrNotFound) || p.Caller.ID != ids[0] {
+		t.Errorf("following of nobody: caller %d, %v", p.Caller.ID, err)
 	}
-	if caller, _, _, err := s.Profile(ctx, tok.Value, 999999); !errors.Is(err, persistence.ErrNotFound) || caller.ID != ids[0] {
-		t.Errorf("profile of nobody: caller %d, %v", caller.ID, err)
+	if p, err := s.Profile(ctx, tok.Value, 999999); !errors.Is(err, persistence.ErrNotFound) || p.Caller.ID != ids[0] {
+		t.Errorf("profile of nobody: caller %d, %v", p.Caller.ID, err)
 	}
-	caller, users, list, err := s.Users(ctx, tok.Value, page)
-	if err != nil || caller.Username != "susan" || len(users) != 2 || list.Total != 2 || users[0].IsFollowing || !users[1].IsFollowing {
-		t.Errorf("users: caller %q, %+v, %+v, %v", caller.Username, users, list, err)
+	users, err := s.Users(ctx, tok.Value, page)
+	if err != nil || users.Caller.Username != "susan" || len(users.Users) != 2 || users.Total != 2 ||
+		users.Users[0].IsFollowing || !users.Users[1].IsFollowing {
+		t.Errorf("users: %+v, %v", users, err)
 	}
-	caller, me, _, err := s.Profile(ctx, tok.Value, 0)
-	if err != nil || me.ID != caller.ID || me.LastSeen == nil || me.Version != caller.Version || me.FollowingCount != 1 {
-		t.Errorf("own profile: %+v of caller %+v, %v", me, caller, err)
+	me, err := s.Profile(ctx, tok.Value, 0)
+	if err != nil || me.User.ID != me.Caller.ID || me.User.LastSeen == nil || me.User.Version != me.Caller.Version ||
+		me.User.FollowingCount != 1 {
+		t.Errorf("own profile: %+v, %v", me, err)
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // Token is a bearer token as issued: its value, which the store does not
@@ -80,143 +79,113 @@ const callerCTE = `
 		RETURNING id, last_seen, version, changed_at
 	)`
 
-// callerColumns are what tokenCheck.scan reads first.
-const callerColumns = userColumns + `, seen.last_seen, seen.version, seen.changed_at`
-
-const selectCaller = callerCTE + `
-	SELECT ` + callerColumns + `
+// callerFrom is the start of the FROM of the statements that begin with
+// callerCTE: the caller u, and no row at all for a token that is not live.
+const callerFrom = `
 	FROM t JOIN users u ON u.id = t.user_id
 	LEFT JOIN seen ON seen.id = u.id`
 
-// tokenCheck is the scratch space of one token check: the arguments of its
-// statement and what the caller row is scanned into. Handed to pgx as
-// interfaces, these would be heap allocations on every request;
-// the store keeps them for the next check instead. The User a check
-// returns shares no memory with it: pgx allocates anew whatever it scans
-// behind a pointer.
-//
-// The times are pgtype.Timestamptz and the version a pgtype.Int8 because
-// pgx encodes and scans those as they are, where for a *time.Time or an
-// *int64 it would allocate, for every row, plans that wrap the time or
-// follow the pointer.
-type tokenCheck struct {
-	hash   [sha256.Size]byte
-	now    pgtype.Timestamptz
-	target int64
-	// args are the statement's $1, $2 and $3: hash, now and target.
-	args [3]any
-
-	user        User
-	seen        pgtype.Timestamptz
-	seenVersion pgtype.Int8
-	seenChanged pgtype.Timestamptz
-	// seenDest are the destinations of the columns after the user's.
-	seenDest [3]any
+// caller is the scan target of the caller's columns, which every statement
+// that begins with callerCTE reads first: the user, then what recording
+// last_seen made of them (NULL when it was recorded less than a minute
+// ago).
+type caller struct {
+	User
+	seen        *time.Time
+	seenVersion int64
+	seenChanged time.Time
 }
 
-// tokenCheck returns the scratch space for a check of token now, for a
-// statement about target, from the store's pool of them (made on first
-// need); s.checks.Put takes it back once its row is scanned.
-func (s *Store) tokenCheck(token string, target int64) *tokenCheck {
-	c, _ := s.checks.Get().(*tokenCheck)
-	if c == nil {
-		c = new(tokenCheck)
-		c.args = [...]any{c.hash[:], &c.now, &c.target}
-		c.seenDest = [...]any{&c.seen, &c.seenVersion, &c.seenChanged}
+func (c *caller) seenColumns() []column {
+	return []column{{"last_seen", timePtrDest{&c.seen}}, {"version", int8Dest{&c.seenVersion}},
+		{"changed_at", timeDest{&c.seenChanged}}}
+}
+
+// callerColumns are the caller's columns.
+var callerColumns = userColumns("u") + ", " + columnList("seen", new(caller).seenColumns())
+
+// user is the caller as the request leaves them. Recording last_seen makes
+// a new version of the user; PriorVersion keeps the one before it.
+func (c *caller) user() User {
+	u := c.User
+	u.PriorVersion = u.Version
+	if c.seen != nil {
+		u.LastSeen, u.Version, u.ChangedAt = c.seen, c.seenVersion, c.seenChanged
 	}
-	c.hash = tokenHash(token)
-	c.now = pgtype.Timestamptz{Time: s.now(), Valid: true}
-	c.target = target
-	c.user = User{}
-	return c
+	return u
 }
 
-// scan reads a caller row, then extra. Recording last_seen makes a new
-// version of the user; PriorVersion keeps the one before it.
-func (c *tokenCheck) scan(row pgx.Row, extra ...any) (User, error) {
-	err := scanUser(row, &c.user, append(c.seenDest[:], extra...)...)
-	if errors.Is(err, pgx.ErrNoRows) {
+// callerRows are the rows of a statement that begins with callerCTE. Every
+// row starts with the caller's columns, the same in each: Scan reads them
+// from the first row and skips them after it.
+type callerRows struct {
+	pgx.Rows
+	c    caller
+	read bool
+	// skip holds a nil destination for each of the caller's columns, then
+	// those of the row's other columns.
+	skip    []any
+	callers int
+}
+
+// queryAsCaller runs query, a statement that begins with callerCTE, with
+// the check of token as its $1 and $2, and args after them.
+func (s *Store) queryAsCaller(ctx context.Context, query, token string, args ...any) (*callerRows, error) {
+	hash := tokenHash(token)
+	rows, err := s.pool.Query(ctx, query, append([]any{hash[:], s.now()}, args...)...)
+	if err != nil {
+		return nil, err
+	}
+	return &callerRows{Rows: rows}, nil
+}
+
+// Scan reads the current row: the caller's columns, then the others into
+// dest.
+func (r *callerRows) Scan(dest ...any) error {
+	if !r.read {
+		r.read = true
+		callerDest := dests(r.c.User.columns(), r.c.seenColumns())
+		r.callers = len(callerDest)
+		r.skip = make([]any, r.callers, r.callers+len(dest))
+		return r.Rows.Scan(append(callerDest, dest...)...)
+	}
+	r.skip = append(r.skip[:r.callers], dest...)
+	return r.Rows.Scan(r.skip...)
+}
+
+// caller returns the caller once the rows are read, or ErrInvalidToken when
+// there was no row: the token is not live.
+func (r *callerRows) caller() (User, error) {
+	if err := r.Err(); err != nil {
+		return User{}, err
+	}
+	if !r.read {
 		return User{}, ErrInvalidToken
 	}
-	if err != nil {
-		return User{}, wrap("authenticate", err)
-	}
-	u := c.user
-	u.PriorVersion = u.Version
-	if c.seen.Valid {
-		seen := c.seen.Time
-		u.LastSeen, u.Version, u.ChangedAt = &seen, c.seenVersion.Int64, c.seenChanged.Time
-	}
-	return u, nil
+	return r.c.user(), nil
 }
+
+var selectCaller = callerCTE + `
+	SELECT ` + callerColumns + callerFrom
 
 // Authenticate returns the user holding token, or ErrInvalidToken when the
 // token is unknown, expired or revoked.
 func (s *Store) Authenticate(ctx context.Context, token string) (User, error) {
-	c := s.tokenCheck(token, 0)
-	defer s.checks.Put(c)
-	return c.scan(s.pool.QueryRow(ctx, selectCaller, c.args[:2]...))
-}
-
-const selectCallerAndUserVersion = callerCTE + `
-	SELECT ` + callerColumns + `, v.version, v.changed_at
-	FROM t JOIN users u ON u.id = t.user_id
-	LEFT JOIN seen ON seen.id = u.id
-	LEFT JOIN users v ON v.id = $3`
-
-// AuthenticateAndVersion is Authenticate that also returns the version of
-// user target and when it last changed, in the same statement; the version
-// is 0 when there is no such user.
-func (s *Store) AuthenticateAndVersion(ctx context.Context, token string, target int64) (User, int64, time.Time, error) {
-	var (
-		version *int64
-		changed *time.Time
-	)
-	c := s.tokenCheck(token, target)
-	defer s.checks.Put(c)
-	u, err := c.scan(s.pool.QueryRow(ctx, selectCallerAndUserVersion, c.args[:]...), &version, &changed)
-	switch {
-	case err != nil:
-		return User{}, 0, time.Time{}, err
-	case target == u.ID:
-		// The row read for target predates this request's last_seen.
-		return u, u.Version, u.ChangedAt, nil
-	case version == nil:
-		return u, 0, time.Time{}, nil
+	rows, err := s.queryAsCaller(ctx, selectCaller, token)
+	if err != nil {
+		return User{}, wrap("authenticate", err)
 	}
-	return u, *version, *changed, nil
-}
-
-const selectCallerAndPostVersion = callerCTE + `
-	SELECT ` + callerColumns + `, p.version, p.changed_at, a.id, a.username, a.email, a.version, a.changed_at
-	FROM t JOIN users u ON u.id = t.user_id
-	LEFT JOIN seen ON seen.id = u.id
-	LEFT JOIN posts p ON p.id = $3
-	LEFT JOIN users a ON a.id = p.author_id`
-
-// AuthenticateAndPostVersion is Authenticate that also returns what the
-// validators of post target are made of (as PostVersion does), in the same
-// statement; the post's Version is 0 when there is no such post.
-func (s *Store) AuthenticateAndPostVersion(ctx context.Context, token string, target int64) (User, Post, error) {
-	var (
-		version, authorID, authorVersion *int64
-		changed, authorChanged           *time.Time
-		username, email                  *string
-	)
-	c := s.tokenCheck(token, target)
-	defer s.checks.Put(c)
-	u, err := c.scan(s.pool.QueryRow(ctx, selectCallerAndPostVersion, c.args[:]...),
-		&version, &changed, &authorID, &username, &email, &authorVersion, &authorChanged)
-	if err != nil || version == nil {
-		return u, Post{}, err
+	defer rows.Close()
+	for rows.Next() {
+		if err := rows.Scan(); err != nil {
+			return User{}, wrap("authenticate", err)
+		}
 	}
-	p := Post{ID: target, Version: *version, ChangedAt: *changed,
-		Author: Author{ID: *authorID, Username: *username, Email: *email, Version: *authorVersion, ChangedAt: *authorChanged}}
-	if p.Author.ID == u.ID {
-		// The author row read predates this request's last_seen.
-		p.Author.Version, p.Author.ChangedAt = u.Version, u.ChangedAt
+	u, err := rows.caller()
+	if err != nil {
+		return User{}, wrap("authenticate", err)
 	}
-	return u, p, nil
+	return u, nil
 }
 
 const deleteToken = `DELETE FROM tokens WHERE hash = $1 AND expires_at > $2`

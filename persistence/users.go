@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // User is a registered user as the API shows it. The password hash is not
@@ -43,34 +45,37 @@ type NewUser struct {
 	AboutMe  string
 }
 
-// UserUpdate holds the members of an update; nil members stay as they are.
-// Password is changed only when OldPassword is the current password. When
-// Version is set, the update happens only if the user is still at that
-// version, else it gives ErrStale.
+// UserUpdate holds the changes of an update. Set maps the columns to change
+// (username, email, about_me: those of User.columns a client may write) to
+// their new values; the others stay as they are. Password is changed only
+// when OldPassword is the current password. When Version is set, the update
+// happens only if the user is still at that version, else it gives
+// ErrStale.
 type UserUpdate struct {
-	Username    *string
-	Email       *string
-	AboutMe     *string
+	Set         map[string]string
 	Password    *string
 	OldPassword string
 	Version     *int64
 }
 
-// userColumns are the columns scanUser reads, in its order.
-const userColumns = `u.id, u.username, u.email, u.about_me, u.last_seen, u.created_at,
-	u.updated_at, u.post_count, u.follower_count, u.following_count, u.version, u.changed_at`
-
-func scanUser(row pgx.Row, u *User, extra ...any) error {
-	dest := append([]any{&u.ID, &u.Username, &u.Email, &u.AboutMe, &u.LastSeen, &u.CreatedAt,
-		&u.UpdatedAt, &u.PostCount, &u.FollowerCount, &u.FollowingCount, &u.Version, &u.ChangedAt}, extra...)
-	return row.Scan(dest...)
+// columns are the columns of a user row and where a scan puts them.
+func (u *User) columns() []column {
+	return []column{{"id", int8Dest{&u.ID}}, {"username", textDest{&u.Username}}, {"email", textDest{&u.Email}},
+		{"about_me", textDest{&u.AboutMe}}, {"last_seen", timePtrDest{&u.LastSeen}},
+		{"created_at", timeDest{&u.CreatedAt}}, {"updated_at", timeDest{&u.UpdatedAt}},
+		{"post_count", int8Dest{&u.PostCount}}, {"follower_count", int8Dest{&u.FollowerCount}},
+		{"following_count", int8Dest{&u.FollowingCount}}, {"version", int8Dest{&u.Version}},
+		{"changed_at", timeDest{&u.ChangedAt}}}
 }
 
-const insertUser = `
+// userColumns is the select list of a user row aliased alias.
+func userColumns(alias string) string { return columnList(alias, new(User).columns()) }
+
+var insertUser = `
 	INSERT INTO users AS u (username, email, password_hash, about_me, created_at, updated_at)
 	VALUES ($1, $2, $3, $4, $5, $5)
 	ON CONFLICT DO NOTHING
-	RETURNING ` + userColumns
+	RETURNING ` + userColumns("u")
 
 const selectTaken = `
 	SELECT coalesce(bool_or(lower(username) = lower($1)), false),
@@ -87,7 +92,8 @@ func (s *Store) CreateUser(ctx context.Context, nu NewUser) (User, error) {
 		return User{}, err
 	}
 	var u User
-	err = scanUser(s.pool.QueryRow(ctx, insertUser, nu.Username, nu.Email, hash, nu.AboutMe, s.now()), &u)
+	err = s.pool.QueryRow(ctx, insertUser, nu.Username, nu.Email, hash, nu.AboutMe, s.now()).
+		Scan(dests(u.columns())...)
 	if err == nil {
 		return u, nil
 	}
@@ -106,12 +112,12 @@ func (s *Store) CreateUser(ctx context.Context, nu NewUser) (User, error) {
 	return User{}, &ConflictError{Field: "email"}
 }
 
-const selectUser = `SELECT ` + userColumns + ` FROM users u WHERE u.id = $1`
+var selectUser = `SELECT ` + userColumns("u") + ` FROM users u WHERE u.id = $1`
 
 // User returns the user with the given id, or ErrNotFound.
 func (s *Store) User(ctx context.Context, id int64) (User, error) {
 	var u User
-	err := scanUser(s.pool.QueryRow(ctx, selectUser, id), &u)
+	err := s.pool.QueryRow(ctx, selectUser, id).Scan(dests(u.columns())...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return User{}, ErrNotFound
 	}
@@ -121,247 +127,248 @@ func (s *Store) User(ctx context.Context, id int64) (User, error) {
 	return u, nil
 }
 
-// listedColumns are userColumns of the user or users that a statement
-// beginning with callerCTE reads besides its caller: the caller is u, they
-// are x.
-const listedColumns = `x.id, x.username, x.email, x.about_me, x.last_seen, x.created_at,
-	x.updated_at, x.post_count, x.follower_count, x.following_count, x.version, x.changed_at`
+// Profile is a user as the holder of a token sees them, with their newest
+// posts.
+type Profile struct {
+	Caller User
+	User   User
+	Posts  []Post
+}
 
-// callerColumnCount is the number of callerColumns: those of the user and
-// the three of seen.
-const callerColumnCount = 15
+// UserPage is a page of a list of users as the holder of a token sees
+// them.
+type UserPage struct {
+	Caller User
+	Users  []User
+	Listing
+}
 
-// callerFrom is the start of the FROM of the statements that begin with
-// callerCTE: the caller u, and no row at all for a token that is not live.
-const callerFrom = `
-	FROM t JOIN users u ON u.id = t.user_id
-	LEFT JOIN seen ON seen.id = u.id`
+var selectProfileVersion = callerCTE + `
+	SELECT ` + callerColumns + `, x.id, x.version, x.changed_at` + callerFrom + `
+	LEFT JOIN users x ON x.id = coalesce($3, u.id)`
 
-// The user page statements check the caller's token ($1 at $2) and read a
-// page in one round trip. They return one row even when the page is empty:
-// the caller, the total and the cursor of the previous page joined with
-// the page. After the caller's columns come the total, the key of the
+// ProfileVersion is Profile without the posts and with only what the
+// validators of the user are made of: its ID, Version and ChangedAt.
+// An id of 0 stands for the caller.
+func (s *Store) ProfileVersion(ctx context.Context, token string, id int64) (Profile, error) {
+	var (
+		p        Profile
+		version  int64
+		changed  time.Time
+		targetID int64
+	)
+	rows, err := s.queryAsCaller(ctx, selectProfileVersion, token, profileTarget(id))
+	if err != nil {
+		return Profile{}, wrap(fmt.Sprintf("version of user %d", id), err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := rows.Scan(int8Dest{&targetID}, int8Dest{&version}, timeDest{&changed}); err != nil {
+			return Profile{}, wrap(fmt.Sprintf("version of user %d", id), err)
+		}
+	}
+	if p.Caller, err = rows.caller(); err != nil {
+		return Profile{}, wrap(fmt.Sprintf("version of user %d", id), err)
+	}
+	p.User = User{ID: targetID, Version: version, ChangedAt: changed}
+	return p.own(), p.found()
+}
+
+var selectProfile = callerCTE + `
+	SELECT ` + callerColumns + `, ` + userColumns("x") + `, v.yes IS NOT NULL, ` + postColumns("p") + callerFrom + `
+	LEFT JOIN users x ON x.id = coalesce($3, u.id)
+	LEFT JOIN LATERAL (
+		SELECT * FROM posts WHERE author_id = x.id ORDER BY created_at DESC, id DESC LIMIT 5
+	) p ON true
+	LEFT JOIN LATERAL (
+		SELECT true AS yes FROM follows WHERE follower_id = u.id AND followed_id = x.id LIMIT 1
+	) v ON true
+	ORDER BY p.created_at DESC, p.id DESC`
+
+// Profile returns the user holding token, and user id as they see it with
+// its five newest posts, in one statement; ErrNotFound if there is no such
+// user. An id of 0 stands for the caller.
+func (s *Store) Profile(ctx context.Context, token string, id int64) (Profile, error) {
+	var (
+		p    Profile
+		post Post
+	)
+	op := fmt.Sprintf("profile of %d", id)
+	rows, err := s.queryAsCaller(ctx, selectProfile, token, profileTarget(id))
+	if err != nil {
+		return Profile{}, wrap(op, err)
+	}
+	defer rows.Close()
+	dest := append(dests(p.User.columns()), &p.User.IsFollowing)
+	dest = append(dest, dests(post.columns())...)
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return Profile{}, wrap(op, err)
+		}
+		if post.ID != 0 {
+			p.Posts = append(p.Posts, post)
+		}
+	}
+	if p.Caller, err = rows.caller(); err != nil {
+		return Profile{}, wrap(op, err)
+	}
+	p = p.own()
+	for i := range p.Posts {
+		p.Posts[i].Author = p.User.author()
+	}
+	return p, p.found()
+}
+
+// profileTarget is the argument that names user id to the profile
+// statements: NULL, for the caller, when id is 0.
+func profileTarget(id int64) *int64 {
+	if id == 0 {
+		return nil
+	}
+	return &id
+}
+
+// own gives a profile of the caller the caller's last_seen and version:
+// the row read for the user predates this request's.
+func (p Profile) own() Profile {
+	if p.User.ID == p.Caller.ID {
+		p.User.LastSeen, p.User.Version, p.User.ChangedAt = p.Caller.LastSeen, p.Caller.Version, p.Caller.ChangedAt
+	}
+	return p
+}
+
+// found is ErrNotFound for a profile whose user the statement did not find.
+func (p Profile) found() error {
+	if p.User.ID == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// allUsers is the list of all users, by id; followersOf and followingOf
+// those of the users who follow user o and whom o follows, newest follow
+// first.
+var (
+	allUsers    = list{from: "users", where: "true", id: "id", total: "o.total"}
+	followersOf = list{from: "follows f", where: "f.followed_id = o.id", at: "f.created_at", id: "f.follower_id",
+		total: "o.follower_count"}
+	followingOf = list{from: "follows f", where: "f.follower_id = o.id", at: "f.created_at", id: "f.followed_id",
+		total: "o.following_count"}
+)
+
+// userPageSQL is the statement of a page of users: it checks the caller's
+// token ($1 at $2) and reads the page of l, whose owner o the join owner
+// finds, in one round trip. It returns one row even when the page is
+// empty: the caller, the total and the cursor of the previous page joined
+// with the page. After the caller's columns come the total, the key of the
 // previous page's cursor, the listed user, the time the list is sorted on,
 // and whether the caller follows the listed user. That is a lookup of the
 // follows key per listed user, a LATERAL join that LIMIT keeps from being
 // flattened: as EXISTS, or a plain join, PostgreSQL may hash or scan all
 // the follows of the caller instead.
-//
-// A page after a cursor is found in the index. A page asked for by number
-// skips items in the index, only their keys, and from whichever end of the
-// list is nearer, which the total tells: the last page of a million users,
-// the "last" link of every page, costs what the first does. Of the two
-// branches of the UNION, the one whose end is further is never run.
-const selectCallerAndUsers = callerCTE + `
-	SELECT ` + callerColumns + `, tot.total, NULL::timestamptz, pv.id, ` + listedColumns + `, NULL::timestamptz,
-	       v.yes IS NOT NULL
-	` + callerFrom + `
-	CROSS JOIN (SELECT sum(n)::bigint AS total FROM totals WHERE name = 'users') tot
-	LEFT JOIN (
-		SELECT id FROM users WHERE id <= $5 ORDER BY id DESC LIMIT 1 OFFSET $3
-	) pv ON true
-	LEFT JOIN LATERAL (
-		(SELECT id FROM users WHERE id > $5 AND $4 <= tot.total / 2 ORDER BY id LIMIT $3 OFFSET $4)
-		UNION ALL
-		(SELECT id FROM users WHERE $4 > tot.total / 2 ORDER BY id DESC
-		 LIMIT greatest(least($3, tot.total - least($4, tot.total)), 0)
-		 OFFSET greatest(tot.total - least($4, tot.total) - $3, 0))
-	) k ON true
+func userPageSQL(owner string, l list, first int) string {
+	return callerCTE + `
+	SELECT ` + callerColumns + `, ` + l.total + `, pv.at, pv.id, ` + userColumns("x") + `, k.at, v.yes IS NOT NULL
+	` + callerFrom + owner + l.joins(first) + `
 	LEFT JOIN LATERAL (SELECT * FROM users WHERE id = k.id LIMIT 1) x ON true
 	LEFT JOIN LATERAL (
 		SELECT true AS yes FROM follows WHERE follower_id = u.id AND followed_id = x.id LIMIT 1
 	) v ON true
-	ORDER BY x.id`
+	ORDER BY ` + l.order()
+}
+
+var (
+	selectUsers = userPageSQL(`
+	CROSS JOIN (SELECT sum(n)::bigint AS total FROM totals WHERE name = 'users') o`, allUsers, 3)
+	selectFollowers = userPageSQL(`
+	LEFT JOIN users o ON o.id = $3`, followersOf, 4)
+	selectFollowing = userPageSQL(`
+	LEFT JOIN users o ON o.id = $3`, followingOf, 4)
+)
 
 // Users returns the user holding token and a page of all users by id as
 // that user sees them, and how many users there are.
-func (s *Store) Users(ctx context.Context, token string, p Page) (User, []User, Listing, error) {
-	return s.userPage(ctx, "users", selectCallerAndUsers, token, p.Limit, p.Offset, p.afterID())
+func (s *Store) Users(ctx context.Context, token string, p Page) (UserPage, error) {
+	return s.userPage(ctx, "users", selectUsers, token, p.args(allUsers)...)
 }
-
-const selectCallerAndFollowers = callerCTE + `
-	SELECT ` + callerColumns + `, o.follower_count, pv.at, pv.id, ` + listedColumns + `, x.followed_at,
-	       v.yes IS NOT NULL
-	` + callerFrom + `
-	LEFT JOIN users o ON o.id = $3
-	LEFT JOIN LATERAL (
-		SELECT f.created_at AS at, f.follower_id AS id FROM follows f
-		WHERE f.followed_id = o.id AND (f.created_at, f.follower_id) >= ($6, $7)
-		ORDER BY f.created_at, f.follower_id LIMIT 1 OFFSET $4
-	) pv ON true
-	LEFT JOIN LATERAL (
-		(SELECT f.follower_id AS id, f.created_at AS at FROM follows f
-		 WHERE f.followed_id = o.id AND (f.created_at, f.follower_id) < ($6, $7) AND $5 <= o.follower_count / 2
-		 ORDER BY f.created_at DESC, f.follower_id DESC LIMIT $4 OFFSET $5)
-		UNION ALL
-		(SELECT f.follower_id, f.created_at FROM follows f
-		 WHERE f.followed_id = o.id AND $5 > o.follower_count / 2
-		 ORDER BY f.created_at, f.follower_id
-		 LIMIT greatest(least($4, o.follower_count - least($5, o.follower_count)), 0)
-		 OFFSET greatest(o.follower_count - least($5, o.follower_count) - $4, 0))
-	) k ON true
-	LEFT JOIN LATERAL (SELECT *, k.at AS followed_at FROM users WHERE id = k.id LIMIT 1) x ON true
-	LEFT JOIN LATERAL (
-		SELECT true AS yes FROM follows WHERE follower_id = u.id AND followed_id = x.id LIMIT 1
-	) v ON true
-	ORDER BY x.followed_at DESC, x.id DESC`
 
 // Followers returns the user holding token and a page of the users who
 // follow user id, newest follow first, as that user sees them, and how many
 // there are; ErrNotFound if there is no such user.
-func (s *Store) Followers(ctx context.Context, token string, id int64, p Page) (User, []User, Listing, error) {
-	at, after := p.afterKey()
-	return s.userPage(ctx, fmt.Sprintf("followers of %d", id), selectCallerAndFollowers, token, id, p.Limit, p.Offset, at, after)
+func (s *Store) Followers(ctx context.Context, token string, id int64, p Page) (UserPage, error) {
+	return s.userPage(ctx, fmt.Sprintf("followers of %d", id), selectFollowers, token,
+		append([]any{id}, p.args(followersOf)...)...)
 }
-
-const selectCallerAndFollowing = callerCTE + `
-	SELECT ` + callerColumns + `, o.following_count, pv.at, pv.id, ` + listedColumns + `, x.followed_at,
-	       v.yes IS NOT NULL
-	` + callerFrom + `
-	LEFT JOIN users o ON o.id = $3
-	LEFT JOIN LATERAL (
-		SELECT f.created_at AS at, f.followed_id AS id FROM follows f
-		WHERE f.follower_id = o.id AND (f.created_at, f.followed_id) >= ($6, $7)
-		ORDER BY f.created_at, f.followed_id LIMIT 1 OFFSET $4
-	) pv ON true
-	LEFT JOIN LATERAL (
-		(SELECT f.followed_id AS id, f.created_at AS at FROM follows f
-		 WHERE f.follower_id = o.id AND (f.created_at, f.followed_id) < ($6, $7) AND $5 <= o.following_count / 2
-		 ORDER BY f.created_at DESC, f.followed_id DESC LIMIT $4 OFFSET $5)
-		UNION ALL
-		(SELECT f.followed_id, f.created_at FROM follows f
-		 WHERE f.follower_id = o.id AND $5 > o.following_count / 2
-		 ORDER BY f.created_at, f.followed_id
-		 LIMIT greatest(least($4, o.following_count - least($5, o.following_count)), 0)
-		 OFFSET greatest(o.following_count - least($5, o.following_count) - $4, 0))
-	) k ON true
-	LEFT JOIN LATERAL (SELECT *, k.at AS followed_at FROM users WHERE id = k.id LIMIT 1) x ON true
-	LEFT JOIN LATERAL (
-		SELECT true AS yes FROM follows WHERE follower_id = u.id AND followed_id = x.id LIMIT 1
-	) v ON true
-	ORDER BY x.followed_at DESC, x.id DESC`
 
 // Following returns the user holding token and a page of the users whom
 // user id follows, newest follow first, as that user sees them, and how
 // many there are; ErrNotFound if there is no such user.
-func (s *Store) Following(ctx context.Context, token string, id int64, p Page) (User, []User, Listing, error) {
-	at, after := p.afterKey()
-	return s.userPage(ctx, fmt.Sprintf("following of %d", id), selectCallerAndFollowing, token, id, p.Limit, p.Offset, at, after)
+func (s *Store) Following(ctx context.Context, token string, id int64, p Page) (UserPage, error) {
+	return s.userPage(ctx, fmt.Sprintf("following of %d", id), selectFollowing, token,
+		append([]any{id}, p.args(followingOf)...)...)
 }
 
-// listedUser is the scan target of a user that a LEFT JOIN may leave NULL,
-// and whether the caller follows them. Its pgtype fields are scanned in
-// place, where pointers would be allocated anew for every row.
-type listedUser struct {
-	id, posts, frs, fings, version      pgtype.Int8
-	username, email, aboutMe            pgtype.Text
-	lastSeen, created, updated, changed pgtype.Timestamptz
-	isFollowing                         pgtype.Bool
-}
-
-// columns are the destinations of listedColumns.
-func (l *listedUser) columns() []any {
-	return []any{&l.id, &l.username, &l.email, &l.aboutMe, &l.lastSeen, &l.created, &l.updated,
-		&l.posts, &l.frs, &l.fings, &l.version, &l.changed}
-}
-
-// user returns the user scanned, and false when it was NULL.
-func (l *listedUser) user() (User, bool) {
-	if !l.id.Valid {
-		return User{}, false
-	}
-	u := User{ID: l.id.Int64, Username: l.username.String, Email: l.email.String, AboutMe: l.aboutMe.String,
-		CreatedAt: l.created.Time, UpdatedAt: l.updated.Time,
-		PostCount: l.posts.Int64, FollowerCount: l.frs.Int64, FollowingCount: l.fings.Int64,
-		Version: l.version.Int64, ChangedAt: l.changed.Time, IsFollowing: l.isFollowing.Bool}
-	if l.lastSeen.Valid {
-		seen := l.lastSeen.Time
-		u.LastSeen = &seen
-	}
-	return u, true
-}
-
-// callerRows runs query, a statement that begins with callerCTE and takes
-// token's hash and the time as $1 and $2 and args after them. It scans the
-// columns after the caller's into dests and calls each, row by row, and
-// returns the caller, or ErrInvalidToken when there is no row. The
-// caller's columns, the same in every row, are read from the first.
-func (s *Store) callerRows(ctx context.Context, op, query, token string, args, dests []any, each func()) (User, error) {
-	c := s.tokenCheck(token, 0)
-	defer s.checks.Put(c)
-	rows, err := s.pool.Query(ctx, query, append(c.args[:2:2], args...)...)
-	if err != nil {
-		return User{}, wrap(op, err)
-	}
-	defer rows.Close()
-	var caller User
-	found := false
-	// A nil destination skips its column.
-	skipCaller := append(make([]any, callerColumnCount, callerColumnCount+len(dests)), dests...)
-	for rows.Next() {
-		if !found {
-			caller, err = c.scan(rows, dests...)
-		} else {
-			err = rows.Scan(skipCaller...)
-		}
-		if err != nil {
-			return User{}, wrap(op, err)
-		}
-		found = true
-		each()
-	}
-	if err := rows.Err(); err != nil {
-		return User{}, wrap(op, err)
-	}
-	if !found {
-		return User{}, ErrInvalidToken
-	}
-	return caller, nil
-}
-
-// userPage runs a user page statement, described above
-// selectCallerAndUsers. A NULL total means the owner of the list does not
-// exist.
-func (s *Store) userPage(ctx context.Context, op, query, token string, args ...any) (User, []User, Listing, error) {
+// userPage runs a statement of userPageSQL. A NULL total means the owner
+// of the list does not exist.
+func (s *Store) userPage(ctx context.Context, op, query, token string, args ...any) (UserPage, error) {
 	var (
-		users          []User
-		list           Listing
+		page           UserPage
+		u              User
 		total, prevID  *int64
 		prevAt, sortAt *time.Time
-		l              listedUser
 	)
-	dests := append(append([]any{&total, &prevAt, &prevID}, l.columns()...), &sortAt, &l.isFollowing)
-	caller, err := s.callerRows(ctx, op, query, token, args, dests, func() {
-		if u, ok := l.user(); ok {
-			users = append(users, u)
-		}
-	})
+	rows, err := s.queryAsCaller(ctx, query, token, args...)
 	if err != nil {
-		return User{}, nil, Listing{}, err
+		return UserPage{}, wrap(op, err)
+	}
+	defer rows.Close()
+	dest := append(append([]any{&total, &prevAt, &prevID}, dests(u.columns())...), &sortAt, &u.IsFollowing)
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return UserPage{}, wrap(op, err)
+		}
+		if u.ID != 0 {
+			page.Users = append(page.Users, u)
+		}
+	}
+	if page.Caller, err = rows.caller(); err != nil {
+		return UserPage{}, wrap(op, err)
 	}
 	if total == nil {
-		return caller, nil, Listing{}, ErrNotFound
+		return page, ErrNotFound
 	}
 	// The total and the previous cursor are the same in every row; the
 	// sort key scanned last is that of the last user.
-	list.Total, list.Prev = *total, cursorOf(prevAt, prevID)
-	if n := len(users); n > 0 {
-		list.Next = cursorOf(sortAt, &users[n-1].ID)
+	page.Total, page.Prev = *total, cursorOf(prevAt, prevID)
+	if n := len(page.Users); n > 0 {
+		page.Next = cursorOf(sortAt, &page.Users[n-1].ID)
 	}
-	return caller, users, list, nil
+	return page, nil
 }
 
 const selectPasswordHash = `SELECT password_hash FROM users WHERE id = $1 FOR NO KEY UPDATE`
 
-const updateUser = `
-	UPDATE users AS u SET
-		username = coalesce($2, username),
-		email = coalesce($3, email),
-		about_me = coalesce($4, about_me),
-		password_hash = coalesce($5, password_hash),
-		updated_at = $6
-	WHERE id = $1 AND ($7::bigint IS NULL OR version = $7)
-	RETURNING ` + userColumns
+// updateUserSQL is the statement of an update of the columns of set, with
+// its arguments after the id ($1), the new password hash or NULL ($2), the
+// time ($3) and the version the user must be at or NULL ($4).
+func updateUserSQL(set map[string]string) (string, []any, error) {
+	var (
+		sets []string
+		args []any
+	)
+	for _, name := range slices.Sorted(maps.Keys(set)) {
+		if !slices.ContainsFunc(new(User).columns(), func(c column) bool { return c.name == name }) {
+			return "", nil, fmt.Errorf("persistence: update user: no column %q", name)
+		}
+		args = append(args, set[name])
+		sets = append(sets, fmt.Sprintf("%s = $%d", name, 4+len(args)))
+	}
+	return `
+	UPDATE users AS u SET ` + strings.Join(append(sets, "password_hash = coalesce($2, password_hash)"), ", ") + `,
+		updated_at = $3
+	WHERE id = $1 AND ($4::bigint IS NULL OR version = $4)
+	RETURNING ` + userColumns("u"), args, nil
+}
 
 // UpdateUser changes the members of up that are set and returns the user as
 // it is then. A taken username or email gives a *ConflictError; a password
@@ -411,8 +418,12 @@ type querier interface {
 }
 
 func (s *Store) updateUser(ctx context.Context, q querier, op string, id int64, up UserUpdate, newHash *string) (User, error) {
+	query, args, err := updateUserSQL(up.Set)
+	if err != nil {
+		return User{}, err
+	}
 	var u User
-	err := scanUser(q.QueryRow(ctx, updateUser, id, up.Username, up.Email, up.AboutMe, newHash, s.now(), up.Version), &u)
+	err = q.QueryRow(ctx, query, append([]any{id, newHash, s.now(), up.Version}, args...)...).Scan(dests(u.columns())...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		if up.Version == nil {
 			return User{}, ErrNotFound

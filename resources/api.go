@@ -74,8 +74,9 @@ const (
 // handlerFunc is a handler that returns its failure instead of writing it.
 type handlerFunc func(c *gin.Context) error
 
-// api holds what every handler needs.
-type api struct {
+// handler holds what every handler needs; its methods are the handlers of
+// every route, which routes lists.
+type handler struct {
 	store  *persistence.Store
 	cfg    Config
 	log    *slog.Logger
@@ -87,62 +88,38 @@ type api struct {
 	tagSalt string
 	// bodies keeps the buffers that render marshals into, which a page
 	// of users would otherwise grow from nothing on every request.
-	bodies sync.Pool
+	bodies  sync.Pool
+	metrics *metrics
+	// docs is the documentation page, explorer the explorer's files: both
+	// made once from what is compiled in and the settings.
+	docs     []byte
+	explorer map[string]asset
 }
 
-// maxPooledBody is the largest buffer that goes back to api.bodies: one
-// huge document must not pin its buffer for good.
+// maxPooledBody is the largest buffer that goes back to handler.bodies:
+// one huge document must not pin its buffer for good.
 const maxPooledBody = 1 << 20
 
 // NewHandler returns the HTTP handler of the whole API. It fails only on
 // malformed settings.
 func NewHandler(store *persistence.Store, cfg Config) (http.Handler, error) {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
+	h, err := newHandler(store, cfg)
+	if err != nil {
+		return nil, err
 	}
-	// The default login limits allow a person a few mistyped passwords,
-	// and a household or office behind one address its logins.
-	if cfg.LoginPerUser.Events == 0 {
-		cfg.LoginPerUser = RateLimit{Events: 10, Period: time.Minute, Burst: 5}
-	}
-	if cfg.LoginPerAddress.Events == 0 {
-		cfg.LoginPerAddress = RateLimit{Events: 60, Period: time.Minute, Burst: 20}
-	}
-	a := &api{store: store, cfg: cfg, log: cfg.Logger, fields: newFields(cfg.MinPasswordLength),
-		loginByUser: newLimiter(cfg.LoginPerUser), loginByAddress: newLimiter(cfg.LoginPerAddress),
-		tagSalt: tagSalt(cfg.MinPasswordLength)}
 	r := gin.New()
 	if err := r.SetTrustedProxies(cfg.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("resources: trusted proxies: %w", err)
 	}
 	r.HandleMethodNotAllowed = true
 	r.RedirectFixedPath = false
-	ops := newOps(a, store)
-	r.Use(a.logRequests, ops.measure, gin.CustomRecovery(func(c *gin.Context, err any) {
-		writeError(c, a.log, panicError{err})
-	}))
 	r.RedirectTrailingSlash = false
-	r.NoRoute(func(c *gin.Context) {
-		addVary(c, "Accept")
-		writeError(c, a.log, notFound())
-	})
-	r.NoMethod(func(c *gin.Context) {
-		addVary(c, "Accept")
-		// gin lists the allowed methods in the order the routes were added.
-		methods := strings.Split(c.Writer.Header().Get("Allow"), ", ")
-		slices.Sort(methods)
-		writeError(c, a.log, newError(http.StatusMethodNotAllowed, "").with("Allow", strings.Join(methods, ", ")))
-	})
-	r.GET("/", a.home)
-
-	g := r.Group("/api")
-	(&Root{api: a}).Register(g)
-	(&Users{api: a}).Register(g)
-	(&Tokens{api: a}).Register(g)
-	(&Posts{api: a}).Register(g)
-	(&Docs{api: a}).Register(g)
-	Explorer{}.Register(r)
-	ops.Register(r)
+	r.Use(h.logRequests, h.metrics.measure, gin.CustomRecovery(func(c *gin.Context, err any) {
+		writeError(c, h.log, panicError{err})
+	}))
+	r.NoRoute(h.noRoute)
+	r.NoMethod(h.noMethod)
+	h.routes(r)
 	addHeadAndOptions(r)
 	if len(cfg.CORSOrigins) == 0 {
 		return r, nil
@@ -159,15 +136,57 @@ func NewHandler(store *persistence.Store, cfg Config) (http.Handler, error) {
 	}).Handler(r), nil
 }
 
+// newHandler fills in the default settings and makes what the handlers
+// share.
+func newHandler(store *persistence.Store, cfg Config) (*handler, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	// The default login limits allow a person a few mistyped passwords,
+	// and a household or office behind one address its logins.
+	if cfg.LoginPerUser.Events == 0 {
+		cfg.LoginPerUser = RateLimit{Events: 10, Period: time.Minute, Burst: 5}
+	}
+	if cfg.LoginPerAddress.Events == 0 {
+		cfg.LoginPerAddress = RateLimit{Events: 60, Period: time.Minute, Burst: 20}
+	}
+	h := &handler{store: store, cfg: cfg, log: cfg.Logger, fields: newFields(cfg.MinPasswordLength),
+		loginByUser: newLimiter(cfg.LoginPerUser), loginByAddress: newLimiter(cfg.LoginPerAddress),
+		tagSalt: tagSalt(cfg.MinPasswordLength), metrics: newMetrics(store)}
+	var err error
+	if h.explorer, err = explorerAssets(); err != nil {
+		return nil, err
+	}
+	if h.docs, err = h.docsPage(); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// noRoute answers a path the API does not have.
+func (h *handler) noRoute(c *gin.Context) {
+	addVary(c, "Accept")
+	writeError(c, h.log, notFound())
+}
+
+// noMethod answers a method the path does not allow, naming those it does.
+func (h *handler) noMethod(c *gin.Context) {
+	addVary(c, "Accept")
+	// gin lists the allowed methods in the order the routes were added.
+	methods := strings.Split(c.Writer.Header().Get("Allow"), ", ")
+	slices.Sort(methods)
+	writeError(c, h.log, newError(http.StatusMethodNotAllowed, "").with("Allow", strings.Join(methods, ", ")))
+}
+
 // home serves GET /: a browser goes to the explorer, anything else to the
 // API's root.
-func (a *api) home(c *gin.Context) {
+func (h *handler) home(c *gin.Context) {
 	addVary(c, "Accept")
 	to := "/api"
 	if prefersHTML(c.GetHeader("Accept")) {
 		to = "/explorer/"
 	}
-	c.Redirect(http.StatusFound, a.base(c)+to)
+	c.Redirect(http.StatusFound, h.base(c)+to)
 }
 
 type panicError struct{ v any }
@@ -213,35 +232,38 @@ func addHeadAndOptions(r *gin.Engine) {
 	}
 }
 
-// handle adapts a handlerFunc to gin: it bounds the request's work by
-// RequestTimeout, picks the representation the client accepts before any
-// work is done, and sends every failure to writeError.
-func (a *api) handle(f handlerFunc) gin.HandlerFunc {
+// handle adapts a handlerFunc of a HAL resource to gin: see handleAs.
+func (h *handler) handle(f handlerFunc) gin.HandlerFunc { return h.handleAs(halOffers, f) }
+
+// handleAs adapts a handlerFunc to gin: it bounds the request's work by
+// RequestTimeout, picks the representation the client accepts among offers
+// before any work is done, and sends every failure to writeError.
+func (h *handler) handleAs(offers []string, f handlerFunc) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if a.cfg.RequestTimeout > 0 {
-			ctx, cancel := context.WithTimeout(c.Request.Context(), a.cfg.RequestTimeout)
+		if h.cfg.RequestTimeout > 0 {
+			ctx, cancel := context.WithTimeout(c.Request.Context(), h.cfg.RequestTimeout)
 			defer cancel()
 			c.Request = c.Request.WithContext(ctx)
 		}
 		addVary(c, "Accept")
-		mt := negotiate(c.GetHeader("Accept"), halOffers...)
+		mt := negotiate(c.GetHeader("Accept"), offers...)
 		if mt == "" && c.Request.Method != http.MethodDelete {
-			writeError(c, a.log, newError(http.StatusNotAcceptable,
-				"this resource is available as "+strings.Join(halOffers, ", ")))
+			writeError(c, h.log, newError(http.StatusNotAcceptable,
+				"this resource is available as "+strings.Join(offers, ", ")))
 			return
 		}
 		c.Set(ctxMediaType, mt)
 		if err := f(c); err != nil {
-			writeError(c, a.log, err)
+			writeError(c, h.log, err)
 		}
 	}
 }
 
 // render sends res with status in the negotiated media type: HAL-FORMS
 // only where res has templates, plain HAL where it has none.
-func (a *api) render(c *gin.Context, status int, res *hal.Resource) error {
+func (h *handler) render(c *gin.Context, status int, res *hal.Resource) error {
 	mt := c.GetString(ctxMediaType)
-	buf, _ := a.bodies.Get().(*[]byte)
+	buf, _ := h.bodies.Get().(*[]byte)
 	if buf == nil {
 		buf = new([]byte)
 	}
@@ -251,12 +273,12 @@ func (a *api) render(c *gin.Context, status int, res *hal.Resource) error {
 	)
 	switch {
 	case mt == hal.FormsMediaType && res.HasTemplates():
-		body, err = res.AppendForms((*buf)[:0], a.base(c))
+		body, err = res.AppendForms((*buf)[:0], h.base(c))
 	case mt == hal.FormsMediaType:
 		mt = hal.MediaType
 		fallthrough
 	default:
-		body, err = res.AppendJSON((*buf)[:0], a.base(c))
+		body, err = res.AppendJSON((*buf)[:0], h.base(c))
 	}
 	if err != nil {
 		return err
@@ -265,7 +287,7 @@ func (a *api) render(c *gin.Context, status int, res *hal.Resource) error {
 	defer func() {
 		if cap(body) <= maxPooledBody {
 			*buf = body[:0]
-			a.bodies.Put(buf)
+			h.bodies.Put(buf)
 		}
 	}()
 	if read := c.Request.Method == http.MethodGet || c.Request.Method == http.MethodHead; read && status == http.StatusOK {
@@ -291,8 +313,8 @@ var forwardedPrefix = regexp.MustCompile(`^(/[A-Za-z0-9._~-]+)+$`)
 
 // base is what hrefs start with: "" or, behind a trusted proxy, its
 // X-Forwarded-Prefix.
-func (a *api) base(c *gin.Context) string {
-	if !a.cfg.TrustForwardedPrefix {
+func (h *handler) base(c *gin.Context) string {
+	if !h.cfg.TrustForwardedPrefix {
 		return ""
 	}
 	p := strings.TrimSuffix(c.GetHeader("X-Forwarded-Prefix"), "/")
@@ -341,7 +363,7 @@ var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 
 // logRequests gives the request an id (the client's X-Request-Id when it is
 // sane, else a new one), echoes it, and logs the request when it is done.
-func (a *api) logRequests(c *gin.Context) {
+func (h *handler) logRequests(c *gin.Context) {
 	start := time.Now()
 	id := c.GetHeader("X-Request-Id")
 	if !requestIDPattern.MatchString(id) {
@@ -352,7 +374,7 @@ func (a *api) logRequests(c *gin.Context) {
 	c.Set(ctxRequestID, id)
 	c.Header("X-Request-Id", id)
 	c.Next()
-	a.log.InfoContext(c.Request.Context(), "request",
+	h.log.InfoContext(c.Request.Context(), "request",
 		"method", c.Request.Method, "path", c.Request.URL.Path, "status", c.Writer.Status(),
 		"bytes", max(c.Writer.Size(), 0), "duration_ms", float64(time.Since(start).Microseconds())/1000,
 		"request_id", id)

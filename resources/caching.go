@@ -58,17 +58,17 @@ func tagSalt(minPassword int) string {
 // userTag is the entity tag of user id at version, as viewer sees it in
 // media type mt. Everything in a user's representation (its row, its counts,
 // whether the viewer follows it, its newest posts) bumps its version.
-func (a *api) userTag(c *gin.Context, id, version, viewer int64, mt string) string {
-	return entityTag(a.tagSalt, "user", strconv.FormatInt(id, 10), strconv.FormatInt(version, 10),
-		strconv.FormatInt(viewer, 10), mt, a.base(c))
+func (h *handler) userTag(c *gin.Context, id, version, viewer int64, mt string) string {
+	return entityTag(h.tagSalt, "user", strconv.FormatInt(id, 10), strconv.FormatInt(version, 10),
+		strconv.FormatInt(viewer, 10), mt, h.base(c))
 }
 
 // postTag is the entity tag of p as viewer sees it in media type mt: the
 // post's version and the parts of its author it embeds.
-func (a *api) postTag(c *gin.Context, p persistence.Post, viewer int64, mt string) string {
-	return entityTag(a.tagSalt, "post", strconv.FormatInt(p.ID, 10), strconv.FormatInt(p.Version, 10),
+func (h *handler) postTag(c *gin.Context, p persistence.Post, viewer int64, mt string) string {
+	return entityTag(h.tagSalt, "post", strconv.FormatInt(p.ID, 10), strconv.FormatInt(p.Version, 10),
 		strconv.FormatInt(p.Author.ID, 10), p.Author.Username, p.Author.Email,
-		strconv.FormatInt(viewer, 10), mt, a.base(c))
+		strconv.FormatInt(viewer, 10), mt, h.base(c))
 }
 
 // postModified is when p's representation last changed, its author
@@ -154,10 +154,10 @@ func notModified(c *gin.Context, tag string, modified time.Time) bool {
 // tags (412), or which has none when the server requires one (428). The
 // current tags are those of every media type the representation has, so
 // that the tag of whichever one the client read is good.
-func (a *api) checkIfMatch(c *gin.Context, current func(mt string) []string) error {
+func (h *handler) checkIfMatch(c *gin.Context, current func(mt string) []string) error {
 	im := c.GetHeader("If-Match")
 	if im == "" {
-		if a.cfg.RequireIfMatch {
+		if h.cfg.RequireIfMatch {
 			return newError(http.StatusPreconditionRequired,
 				"send If-Match with the ETag of the representation you are changing")
 		}
@@ -180,10 +180,10 @@ func stale() *httpError {
 
 // renderWith sends res like render, with tag and modified as its
 // validators, or a 304 when the client has it already.
-func (a *api) renderWith(c *gin.Context, status int, res *hal.Resource, tag string, modified time.Time) error {
+func (h *handler) renderWith(c *gin.Context, status int, res *hal.Resource, tag string, modified time.Time) error {
 	if status == http.StatusOK && notModified(c, tag, modified) {
 		return nil
 	}
 	setValidators(c, tag, modified)
-	return a.render(c, status, res)
+	return h.render(c, status, res)
 }

@@ -28,34 +28,16 @@ var openAPIDocument []byte
 // openAPIMediaType is the media type of an OpenAPI document.
 const openAPIMediaType = "application/openapi+json"
 
-// Docs serves the descriptions of the API: the OpenAPI document, and the
-// human documentation made from it, from the rels' own documentation and
-// from the HAL-FORMS templates the handlers build.
-type Docs struct {
-	*api
-}
-
-// Register adds GET /openapi.json and GET /docs to r, the /api group. The
-// documentation page is rendered once, here: it depends only on what is
-// compiled in and on the settings.
-func (h *Docs) Register(r gin.IRoutes) {
-	page, err := h.page()
-	if err != nil {
-		// Both inputs are compiled in: a failure is a bug in this package,
-		// which the tests catch.
-		panic("resources: documentation: " + err.Error())
-	}
-	r.GET("/openapi.json", h.getOpenAPI)
-	r.GET("/docs", func(c *gin.Context) {
-		c.Header("Cache-Control", cachePublic)
-		writeBody(c, http.StatusOK, "text/html; charset=utf-8", page)
-	})
+// getDocs serves GET /api/docs, the documentation page made by docsPage.
+func (h *handler) getDocs(c *gin.Context) {
+	c.Header("Cache-Control", cachePublic)
+	writeBody(c, http.StatusOK, "text/html; charset=utf-8", h.docs)
 }
 
 // getOpenAPI serves GET /api/openapi.json. Behind a trusted proxy the
 // document names the proxy's prefix as its server, so that its paths
 // resolve where the client found it.
-func (h *Docs) getOpenAPI(c *gin.Context) {
+func (h *handler) getOpenAPI(c *gin.Context) {
 	body := openAPIDocument
 	if base := h.base(c); base != "" {
 		// base is a plain path (see forwardedPrefix): it needs no escaping.
@@ -259,8 +241,8 @@ func (p oaPathItem) methods() []struct {
 	}{{"GET", p.Get}, {"HEAD", p.Head}, {"POST", p.Post}, {"PUT", p.Put}, {"PATCH", p.Patch}, {"DELETE", p.Delete}, {"OPTIONS", p.Options}}
 }
 
-// page renders the documentation page.
-func (h *Docs) page() ([]byte, error) {
+// docsPage renders the documentation page.
+func (h *handler) docsPage() ([]byte, error) {
 	var doc oaDocument
 	if err := json.Unmarshal(openAPIDocument, &doc); err != nil {
 		return nil, fmt.Errorf("openapi.json: %w", err)
@@ -485,8 +467,7 @@ func indent(raw json.RawMessage) string {
 // in each case, made by the handlers' own constructors for sample users
 // and a sample post, so that the page shows the forms the server sends,
 // with the server's settings.
-func (h *Docs) templateCases() (map[string][]templateCase, error) {
-	users, posts := &Users{api: h.api}, &Posts{api: h.api}
+func (h *handler) templateCases() (map[string][]templateCase, error) {
 	seen := time.Date(2026, 11, 27, 18, 15, 47, 0, time.UTC)
 	susan := persistence.User{ID: 1, Username: "susan", Email: "susan@example.com",
 		AboutMe: "Hello, my name is Susan!", LastSeen: &seen}
@@ -496,7 +477,7 @@ func (h *Docs) templateCases() (map[string][]templateCase, error) {
 	post := persistence.Post{ID: 1, Body: "Hello, world!", CreatedAt: seen,
 		Author: persistence.Author{ID: susan.ID, Username: susan.Username, Email: susan.Email}}
 	registration := hal.New(nil).AddTemplate("default", h.registration())
-	newPost := hal.New(nil).AddTemplate("default", posts.newPost())
+	newPost := hal.New(nil).AddTemplate("default", h.newPost())
 
 	cases := []struct {
 		path, when string
@@ -504,14 +485,14 @@ func (h *Docs) templateCases() (map[string][]templateCase, error) {
 	}{
 		{"/api", "always", registration},
 		{"/api/users", "always", registration},
-		{"/api/users/{id}", "the caller's own user", users.fullUser(susan, nil, susan.ID)},
-		{"/api/users/{id}", "a user the caller does not follow", users.fullUser(bob, nil, susan.ID)},
-		{"/api/users/{id}", "a user the caller follows", users.fullUser(followed, nil, susan.ID)},
-		{"/api/me", "always", users.fullUser(susan, nil, susan.ID)},
+		{"/api/users/{id}", "the caller's own user", h.fullUser(persistence.Profile{Caller: susan, User: susan})},
+		{"/api/users/{id}", "a user the caller does not follow", h.fullUser(persistence.Profile{Caller: susan, User: bob})},
+		{"/api/users/{id}", "a user the caller follows", h.fullUser(persistence.Profile{Caller: susan, User: followed})},
+		{"/api/me", "always", h.fullUser(persistence.Profile{Caller: susan, User: susan})},
 		{"/api/posts", "always", newPost},
 		{"/api/feed", "always", newPost},
 		{"/api/users/{id}/posts", "the caller's own posts", newPost},
-		{"/api/posts/{id}", "the caller's own post", posts.fullPost(post, susan.ID)},
+		{"/api/posts/{id}", "the caller's own post", h.fullPost(post, susan.ID)},
 	}
 	byPath := map[string][]templateCase{}
 	for _, tc := range cases {

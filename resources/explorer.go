@@ -5,7 +5,11 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"fmt"
+	"io/fs"
 	"net/http"
+	"path"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -24,49 +28,68 @@ const explorerCSP = "default-src 'none'; script-src 'self'; style-src 'self'; " 
 	"img-src 'self' https://www.gravatar.com data:; connect-src 'self'; " +
 	"form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
 
-// Explorer serves the HAL explorer page under /explorer/.
-type Explorer struct{}
-
-// Register adds GET (and HEAD) /explorer/ and its assets to r, and a
-// redirect from /explorer to /explorer/.
-func (Explorer) Register(r gin.IRoutes) {
-	assets := []struct{ path, file, contentType string }{
-		{"/explorer/", "index.html", "text/html; charset=utf-8"},
-		{"/explorer/explorer.js", "explorer.js", "text/javascript; charset=utf-8"},
-		{"/explorer/explorer.css", "explorer.css", "text/css; charset=utf-8"},
-	}
-	for _, a := range assets {
-		h := serveAsset(a.file, a.contentType)
-		r.GET(a.path, h)
-		r.HEAD(a.path, h)
-	}
-	// A relative Location keeps a proxy's path prefix.
-	redirect := func(c *gin.Context) {
-		c.Header("Location", "explorer/")
-		c.Status(http.StatusMovedPermanently)
-	}
-	r.GET("/explorer", redirect)
-	r.HEAD("/explorer", redirect)
+// asset is one file of the explorer, with its ETag, so that no-cache costs
+// a 304 and not the whole file.
+type asset struct {
+	body        []byte
+	contentType string
+	etag        string
 }
 
-// serveAsset serves one embedded file with its ETag, so that no-cache costs
-// a 304 and not the whole file.
-func serveAsset(name, contentType string) gin.HandlerFunc {
-	body, err := explorerFiles.ReadFile("explorer/" + name)
+// explorerType is the content type of an explorer file, by its extension.
+func explorerType(name string) string {
+	switch path.Ext(name) {
+	case ".js":
+		return "text/javascript; charset=utf-8"
+	case ".css":
+		return "text/css; charset=utf-8"
+	}
+	return "text/html; charset=utf-8"
+}
+
+// explorerAssets reads the explorer's files, by name.
+func explorerAssets() (map[string]asset, error) {
+	entries, err := explorerFiles.ReadDir("explorer")
 	if err != nil {
-		// The files are compiled in: a missing one is a bug in this package.
-		panic("resources: explorer file missing: " + err.Error())
+		return nil, fmt.Errorf("resources: explorer: %w", err)
 	}
-	sum := sha256.Sum256(body)
-	etag := `"` + hex.EncodeToString(sum[:16]) + `"`
-	return func(c *gin.Context) {
-		h := c.Writer.Header()
-		h.Set("Content-Type", contentType)
-		h.Set("Cache-Control", "no-cache")
-		h.Set("ETag", etag)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Content-Security-Policy", explorerCSP)
-		http.ServeContent(c.Writer, c.Request, name, time.Time{}, bytes.NewReader(body))
+	assets := map[string]asset{}
+	for _, e := range entries {
+		body, err := fs.ReadFile(explorerFiles, "explorer/"+e.Name())
+		if err != nil {
+			return nil, fmt.Errorf("resources: explorer: %w", err)
+		}
+		sum := sha256.Sum256(body)
+		assets[e.Name()] = asset{body: body, contentType: explorerType(e.Name()),
+			etag: `"` + hex.EncodeToString(sum[:16]) + `"`}
 	}
+	return assets, nil
+}
+
+// getExplorerFile serves GET /explorer/ (the page) and its files.
+func (h *handler) getExplorerFile(c *gin.Context) {
+	name := strings.TrimPrefix(c.FullPath(), "/explorer/")
+	if name == "" {
+		name = "index.html"
+	}
+	a, ok := h.explorer[name]
+	if !ok {
+		h.noRoute(c)
+		return
+	}
+	hd := c.Writer.Header()
+	hd.Set("Content-Type", a.contentType)
+	hd.Set("Cache-Control", "no-cache")
+	hd.Set("ETag", a.etag)
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Referrer-Policy", "no-referrer")
+	hd.Set("Content-Security-Policy", explorerCSP)
+	http.ServeContent(c.Writer, c.Request, name, time.Time{}, bytes.NewReader(a.body))
+}
+
+// redirectToExplorer serves GET /explorer. A relative Location keeps a
+// proxy's path prefix.
+func (h *handler) redirectToExplorer(c *gin.Context) {
+	c.Header("Location", "explorer/")
+	c.Status(http.StatusMovedPermanently)
 }

@@ -1,12 +1,16 @@
 package resources
 
 import (
+	"net/mail"
 	"regexp"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
+	"golang.org/x/text/unicode/norm"
+
 	"microblog/hal"
+	"microblog/persistence"
 )
 
 // field is one member of a request body: what the server accepts, and the
@@ -17,6 +21,14 @@ type field struct {
 	// pattern is prop.Regex compiled; patternReason says what it wants.
 	pattern       *regexp.Regexp
 	patternReason string
+	// removable members may be removed by a merge patch: null reads as "".
+	removable bool
+	// normalize, when set, puts a value in the form that is compared and
+	// stored.
+	normalize func(string) string
+	// valid, when set, checks what the property cannot say: it returns
+	// what is wrong with a value of a fitting length, or "".
+	valid func(string) string
 }
 
 func newField(p hal.Property, patternReason string) field {
@@ -38,6 +50,8 @@ func (f field) check(v string) string {
 		return name + " must be at most " + characters(f.prop.MaxLength)
 	case f.pattern != nil && !f.pattern.MatchString(v):
 		return f.patternReason
+	case f.valid != nil:
+		return f.valid(v)
 	}
 	return ""
 }
@@ -70,7 +84,7 @@ type fields struct {
 }
 
 func newFields(minPassword int) fields {
-	return fields{
+	f := fields{
 		username: newField(hal.Property{Name: "username", Prompt: "Username", Type: "text", Required: true,
 			Regex: `^[A-Za-z0-9._\-]{1,64}$`, MinLength: 1, MaxLength: 64},
 			"username must be 1 to 64 characters, each a letter, a digit, '.', '_' or '-'"),
@@ -87,6 +101,53 @@ func newFields(minPassword int) fields {
 		body: newField(hal.Property{Name: "body", Prompt: "What's happening?", Type: "textarea", Required: true,
 			Regex: `^[\s\S]*\S[\s\S]*$`, MinLength: 1, MaxLength: 140}, "body must not be only white space"),
 	}
+	// An address in Unicode normal form C, so that two spellings of one
+	// address are one address to the uniqueness check.
+	f.email.normalize, f.email.valid = norm.NFC.String, emailProblem
+	f.aboutMe.removable = true
+	return f
+}
+
+// userMember is a member of a registration or an update: the field that
+// checks it and, for a member that is a column of the user's row of the
+// same name, its value there (nil for the passwords).
+type userMember struct {
+	field
+	current func(persistence.User) string
+}
+
+// userMembers are the members of a registration or an update, in the order
+// their problems are reported.
+func (f fields) userMembers() []userMember {
+	return []userMember{
+		{f.username, func(u persistence.User) string { return u.Username }},
+		{f.email, func(u persistence.User) string { return u.Email }},
+		{f.password, nil},
+		{f.oldPassword, nil},
+		{f.aboutMe, func(u persistence.User) string { return u.AboutMe }},
+	}
+}
+
+// registration is the properties of the registration form.
+func (f fields) registration() []hal.Property {
+	return []hal.Property{f.username.property(""), f.email.property(""), f.password.property(""),
+		f.aboutMe.property("")}
+}
+
+// profile is the properties of the form that edits u.
+func (f fields) profile(u persistence.User) []hal.Property {
+	return []hal.Property{f.username.optional(u.Username), f.email.optional(u.Email),
+		f.aboutMe.optional(u.AboutMe), f.password.optional(""), f.oldPassword.optional("")}
+}
+
+// emailProblem says what is wrong with an email address of a fitting
+// length, or "".
+func emailProblem(email string) string {
+	a, err := mail.ParseAddress(email)
+	if err != nil || a.Name != "" || a.Address != email {
+		return "email must be a single email address, such as susan@example.com"
+	}
+	return ""
 }
 
 // isSpace is JavaScript's \s: the white space a HAL-FORMS client's regex

@@ -14,19 +14,18 @@ import (
 	"microblog/persistence"
 )
 
-// Ops serves what operators and orchestrators ask for: liveness,
-// readiness and Prometheus metrics.
-type Ops struct {
-	*api
+// metrics are the Prometheus metrics of the server, in a registry of their
+// own (no process-wide default): requests, the pool's and the password
+// hasher's.
+type metrics struct {
 	registry *prometheus.Registry
+	handler  http.Handler
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 }
 
-// newOps registers the API's metrics, the pool's and the password hasher's
-// in a registry of its own (no process-wide default).
-func newOps(a *api, store *persistence.Store) *Ops {
-	o := &Ops{api: a, registry: prometheus.NewRegistry(),
+func newMetrics(store *persistence.Store) *metrics {
+	m := &metrics{registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "microblog_http_requests_total", Help: "HTTP requests by route, method and status.",
 		}, []string{"route", "method", "status"}),
@@ -38,7 +37,7 @@ func newOps(a *api, store *persistence.Store) *Ops {
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
-	o.registry.MustRegister(o.requests, o.latency,
+	m.registry.MustRegister(m.requests, m.latency,
 		gauge("microblog_db_pool_connections", "Open database connections.",
 			func() float64 { return float64(store.PoolStat().TotalConns()) }),
 		gauge("microblog_db_pool_acquired_connections", "Database connections in use.",
@@ -55,21 +54,17 @@ func newOps(a *api, store *persistence.Store) *Ops {
 		gauge("microblog_argon2_running", "Password hashes running.",
 			func() float64 { _, r := store.HashQueue(); return float64(r) }),
 	)
-	return o
+	m.handler = promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+	return m
 }
 
-// Register adds /healthz, /readyz and /metrics to r.
-func (o *Ops) Register(r gin.IRoutes) {
-	r.GET("/healthz", o.healthz)
-	r.GET("/readyz", o.readyz)
-	metrics := promhttp.HandlerFor(o.registry, promhttp.HandlerOpts{})
-	r.GET("/metrics", func(c *gin.Context) {
-		w := http.ResponseWriter(c.Writer)
-		if c.Request.Method == http.MethodHead {
-			w = headWriter{w}
-		}
-		metrics.ServeHTTP(w, c.Request)
-	})
+// getMetrics serves GET /metrics.
+func (h *handler) getMetrics(c *gin.Context) {
+	w := http.ResponseWriter(c.Writer)
+	if c.Request.Method == http.MethodHead {
+		w = headWriter{w}
+	}
+	h.metrics.handler.ServeHTTP(w, c.Request)
 }
 
 // headWriter drops the body that a handler unaware of HEAD writes.
@@ -79,15 +74,15 @@ func (headWriter) Write(p []byte) (int, error) { return len(p), nil }
 
 // measure counts each request by its route pattern (not its path, whose
 // ids would make a series per user) and times it.
-func (o *Ops) measure(c *gin.Context) {
+func (m *metrics) measure(c *gin.Context) {
 	start := time.Now()
 	c.Next()
 	route := c.FullPath()
 	if route == "" {
 		route = "unmatched"
 	}
-	o.requests.WithLabelValues(route, c.Request.Method, strconv.Itoa(c.Writer.Status())).Inc()
-	o.latency.WithLabelValues(route, c.Request.Method).Observe(time.Since(start).Seconds())
+	m.requests.WithLabelValues(route, c.Request.Method, strconv.Itoa(c.Writer.Status())).Inc()
+	m.latency.WithLabelValues(route, c.Request.Method).Observe(time.Since(start).Seconds())
 }
 
 // health is a body of the health check draft (application/health+json):
@@ -104,21 +99,21 @@ func writeHealth(c *gin.Context, status int, h health) {
 }
 
 // healthz serves GET /healthz: the process is alive, whatever the database.
-func (o *Ops) healthz(c *gin.Context) {
+func (h *handler) healthz(c *gin.Context) {
 	writeHealth(c, http.StatusOK, health{Status: "pass"})
 }
 
 // readyz serves GET /readyz: 200 when the database answers within a
 // second, 503 when it does not.
-func (o *Ops) readyz(c *gin.Context) {
-	if o.cfg.Draining != nil && o.cfg.Draining.Load() {
+func (h *handler) readyz(c *gin.Context) {
+	if h.cfg.Draining != nil && h.cfg.Draining.Load() {
 		c.Header("Retry-After", "1")
 		writeHealth(c, http.StatusServiceUnavailable, health{Status: "fail", Output: "shutting down"})
 		return
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), time.Second)
 	defer cancel()
-	if err := o.store.Ping(ctx); err != nil {
+	if err := h.store.Ping(ctx); err != nil {
 		c.Header("Retry-After", "1")
 		writeHealth(c, http.StatusServiceUnavailable, health{Status: "fail", Output: "the database does not answer"})
 		return

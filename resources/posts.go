@@ -1,8 +1,6 @@
 package resources
 
 import (
-	"context"
-	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -18,23 +16,6 @@ const (
 	relPosts = "mb:posts"
 	relFeed  = "mb:feed"
 )
-
-// Posts serves posts, a user's posts and the feed.
-type Posts struct {
-	*api
-}
-
-// Register adds the routes of posts to r.
-func (h *Posts) Register(r gin.IRoutes) {
-	r.GET("/posts", h.handle(h.listPosts))
-	r.POST("/posts", h.handle(h.createPost))
-	r.GET("/posts/:id", h.handle(h.getPost))
-	r.PUT("/posts/:id", h.handle(h.updatePost))
-	r.PATCH("/posts/:id", h.handle(h.updatePost))
-	r.DELETE("/posts/:id", h.handle(h.deletePost))
-	r.GET("/users/:id/posts", h.handle(h.listUserPosts))
-	r.GET("/feed", h.handle(h.getFeed))
-}
 
 func postPath(id int64) string { return "/api/posts/" + strconv.FormatInt(id, 10) }
 
@@ -75,7 +56,7 @@ func postResources(posts []persistence.Post, caller int64) []*hal.Resource {
 
 // fullPost is the top-level representation of p, with the author's
 // templates.
-func (h *Posts) fullPost(p persistence.Post, caller int64) *hal.Resource {
+func (h *handler) fullPost(p persistence.Post, caller int64) *hal.Resource {
 	res := addCuries(postResource(p, caller))
 	if p.Author.ID == caller {
 		path := postPath(p.ID)
@@ -88,13 +69,13 @@ func (h *Posts) fullPost(p persistence.Post, caller int64) *hal.Resource {
 
 // newPost is the template of POST /api/posts, on the collections a post
 // written there appears in.
-func (h *Posts) newPost() hal.Template {
+func (h *handler) newPost() hal.Template {
 	return hal.Template{Title: "Post", Method: http.MethodPost, Target: "/api/posts", ContentType: jsonType,
 		Properties: []hal.Property{h.fields.body.property("")}}
 }
 
 // readBody reads and checks the body member of a post, trimmed.
-func (h *Posts) readBody(c *gin.Context, accepted ...string) (string, error) {
+func (h *handler) readBody(c *gin.Context, accepted ...string) (string, error) {
 	obj, err := decodeObject(c, accepted...)
 	if err != nil {
 		return "", err
@@ -116,9 +97,15 @@ func (h *Posts) readBody(c *gin.Context, accepted ...string) (string, error) {
 	return trimmed, nil
 }
 
+// renderPost sends the representation of p to caller with its validators,
+// or a 304 when the client has it already.
+func (h *handler) renderPost(c *gin.Context, status int, p persistence.Post, caller int64) error {
+	return h.renderWith(c, status, h.fullPost(p, caller), h.postTag(c, p, caller, mediaType(c)), postModified(p))
+}
+
 // createPost serves POST /api/posts.
-func (h *Posts) createPost(c *gin.Context) error {
-	caller, err := h.authenticate(c)
+func (h *handler) createPost(c *gin.Context) error {
+	caller, err := h.caller(c)
 	if err != nil {
 		return err
 	}
@@ -131,151 +118,121 @@ func (h *Posts) createPost(c *gin.Context) error {
 		return err
 	}
 	c.Header("Location", h.base(c)+postPath(p.ID))
-	return h.renderWith(c, http.StatusCreated, h.fullPost(p, caller.ID),
-		h.postTag(c, p, caller.ID, mediaType(c)), postModified(p))
+	return h.renderPost(c, http.StatusCreated, p, caller.ID)
 }
 
-// getPost serves GET /api/posts/:id. A conditional GET reads the post's
-// version with the token check, in one statement, and answers 304 without
-// reading the body.
-func (h *Posts) getPost(c *gin.Context) error {
-	mt := mediaType(c)
-	id, idErr := parseID(c, "id")
-	var (
-		caller persistence.User
-		err    error
-	)
-	if idErr == nil && conditional(c) {
-		var pv persistence.Post
-		caller, err = h.authenticateBy(c, func(ctx context.Context, token string) (persistence.User, error) {
-			u, p, err := h.store.AuthenticateAndPostVersion(ctx, token, id)
-			pv = p
-			return u, err
-		})
-		if err != nil {
-			return err
-		}
-		if pv.Version == 0 {
-			return notFound()
-		}
-		if notModified(c, h.postTag(c, pv, caller.ID, mt), postModified(pv)) {
-			return nil
-		}
-	} else if caller, err = h.authenticate(c); err != nil {
-		return err
-	} else if idErr != nil {
-		return idErr
-	}
-	p, err := h.store.Post(c.Request.Context(), id)
+// getPost serves GET /api/posts/:id in one statement with the token check.
+func (h *handler) getPost(c *gin.Context) error {
+	token, err := requireToken(c)
 	if err != nil {
 		return err
 	}
-	return h.renderWith(c, http.StatusOK, h.fullPost(p, caller.ID), h.postTag(c, p, caller.ID, mt), postModified(p))
+	id, err := parseID(c, "id")
+	if err != nil {
+		return h.tokenFirst(c, token, err)
+	}
+	cp, err := h.store.PostFor(c.Request.Context(), token, id)
+	if err != nil {
+		return err
+	}
+	return h.renderPost(c, http.StatusOK, cp.Post, cp.Caller.ID)
 }
 
-// precondition checks If-Match on a write to post id by caller, and
+// postPrecondition checks If-Match on a write to post id by caller, and
 // returns the version the write must find, or nil when there is no
 // If-Match. Someone else's post is a 403 before it is a 412.
-func (h *Posts) precondition(c *gin.Context, id, caller int64) (*int64, error) {
+func (h *handler) postPrecondition(c *gin.Context, id, caller int64) (*int64, error) {
 	if c.GetHeader("If-Match") == "" {
 		return nil, h.checkIfMatch(c, nil)
 	}
-	pv, err := h.store.PostVersion(c.Request.Context(), id)
-	if err != nil {
+	p, err := h.store.Post(c.Request.Context(), id)
+	switch {
+	case err != nil:
 		return nil, err
+	case p.Author.ID != caller:
+		return nil, persistence.ErrForbidden
 	}
-	if pv.Author.ID != caller {
-		return nil, forbiddenPost()
-	}
-	err = h.checkIfMatch(c, func(mt string) []string { return []string{h.postTag(c, pv, caller, mt)} })
-	if err != nil {
-		return nil, err
-	}
-	return &pv.Version, nil
-}
-
-func forbiddenPost() *httpError {
-	return newError(http.StatusForbidden, "you may only change your own posts")
+	err = h.checkIfMatch(c, func(mt string) []string { return []string{h.postTag(c, p, caller, mt)} })
+	return &p.Version, err
 }
 
 // updatePost serves PUT and PATCH /api/posts/:id, for the author only.
-func (h *Posts) updatePost(c *gin.Context) error {
+func (h *handler) updatePost(c *gin.Context) error {
 	caller, id, err := h.callerAndID(c)
 	if err != nil {
 		return err
 	}
-	accepted := []string{jsonType, hal.MediaType}
-	if c.Request.Method == http.MethodPatch {
-		accepted = append(accepted, mergePatchType)
-	}
-	body, err := h.readBody(c, accepted...)
+	body, err := h.readBody(c, writeTypes(c)...)
 	if err != nil {
 		return err
 	}
-	version, err := h.precondition(c, id, caller.ID)
+	version, err := h.postPrecondition(c, id, caller.ID)
 	if err != nil {
 		return err
 	}
 	p, err := h.store.UpdatePost(c.Request.Context(), id, caller.ID, body, version)
-	if errors.Is(err, persistence.ErrForbidden) {
-		return forbiddenPost()
-	}
 	if err != nil {
 		return err
 	}
-	return h.renderWith(c, http.StatusOK, h.fullPost(p, caller.ID), h.postTag(c, p, caller.ID, mediaType(c)), postModified(p))
+	return h.renderPost(c, http.StatusOK, p, caller.ID)
 }
 
 // deletePost serves DELETE /api/posts/:id, for the author only.
-func (h *Posts) deletePost(c *gin.Context) error {
+func (h *handler) deletePost(c *gin.Context) error {
 	caller, id, err := h.callerAndID(c)
 	if err != nil {
 		return err
 	}
-	version, err := h.precondition(c, id, caller.ID)
+	version, err := h.postPrecondition(c, id, caller.ID)
 	if err != nil {
 		return err
 	}
-	err = h.store.DeletePost(c.Request.Context(), id, caller.ID, version)
-	if errors.Is(err, persistence.ErrForbidden) {
-		return forbiddenPost()
-	}
-	if err != nil {
+	if err := h.store.DeletePost(c.Request.Context(), id, caller.ID, version); err != nil {
 		return err
 	}
 	c.Status(http.StatusNoContent)
 	return nil
 }
 
+// postPage is page of the list of posts at path, as caller sees it, asked
+// for by r.
+func postPage(path string, page persistence.PostPage, caller int64, r pageRequest) *hal.Resource {
+	return collection(path, relPosts, postResources(page.Posts, caller), r.hal(page.Listing, len(page.Posts)))
+}
+
 // listPosts serves GET /api/posts: every post, newest first.
-func (h *Posts) listPosts(c *gin.Context) error {
-	caller, page, err := h.callerAndPage(c)
+func (h *handler) listPosts(c *gin.Context) error {
+	caller, err := h.caller(c)
 	if err != nil {
 		return err
 	}
-	posts, list, err := h.store.Posts(c.Request.Context(), page.store())
+	r, err := pageParams(c)
 	if err != nil {
 		return err
 	}
-	res := collection("/api/posts", relPosts, postResources(posts, caller.ID), page.hal(list, len(posts)))
+	page, err := h.store.Posts(c.Request.Context(), r.store())
+	if err != nil {
+		return err
+	}
+	res := postPage("/api/posts", page, caller.ID, r)
 	return h.render(c, http.StatusOK, res.AddTemplate("default", h.newPost()))
 }
 
 // listUserPosts serves GET /api/users/:id/posts, newest first.
-func (h *Posts) listUserPosts(c *gin.Context) error {
+func (h *handler) listUserPosts(c *gin.Context) error {
 	caller, id, err := h.callerAndID(c)
 	if err != nil {
 		return err
 	}
-	page, err := pageParams(c)
+	r, err := pageParams(c)
 	if err != nil {
 		return err
 	}
-	posts, list, err := h.store.UserPosts(c.Request.Context(), id, page.store())
+	page, err := h.store.UserPosts(c.Request.Context(), id, r.store())
 	if err != nil {
 		return err
 	}
-	res := collection(userPath(id)+"/posts", relPosts, postResources(posts, caller.ID), page.hal(list, len(posts)))
+	res := postPage(userPath(id)+"/posts", page, caller.ID, r)
 	if id == caller.ID {
 		res.AddTemplate("default", h.newPost())
 	}
@@ -284,15 +241,19 @@ func (h *Posts) listUserPosts(c *gin.Context) error {
 
 // getFeed serves GET /api/feed: the caller's posts and those of everyone
 // they follow, newest first.
-func (h *Posts) getFeed(c *gin.Context) error {
-	caller, page, err := h.callerAndPage(c)
+func (h *handler) getFeed(c *gin.Context) error {
+	caller, err := h.caller(c)
 	if err != nil {
 		return err
 	}
-	posts, list, err := h.store.Feed(c.Request.Context(), caller.ID, caller.FollowingCount, page.store())
+	r, err := pageParams(c)
 	if err != nil {
 		return err
 	}
-	res := collection("/api/feed", relPosts, postResources(posts, caller.ID), page.hal(list, len(posts)))
+	page, err := h.store.Feed(c.Request.Context(), caller.ID, caller.FollowingCount, r.store())
+	if err != nil {
+		return err
+	}
+	res := postPage("/api/feed", page, caller.ID, r)
 	return h.render(c, http.StatusOK, res.AddTemplate("default", h.newPost()))
 }

@@ -14,8 +14,8 @@ import (
 	"microblog/persistence"
 )
 
-// ProblemMediaType is the media type of error bodies (RFC 9457).
-const ProblemMediaType = "application/problem+json"
+// problemMediaType is the media type of error bodies (RFC 9457).
+const problemMediaType = "application/problem+json"
 
 // invalidParam names one field of a request and what is wrong with it.
 type invalidParam struct {
@@ -81,15 +81,34 @@ func (e *httpError) with(key, value string) *httpError {
 	return e
 }
 
-// asHTTPError maps any error to what the client is told. Only errors that
-// are the client's business say more than the status.
+// asHTTPError maps any error to what the client is told: this is the one
+// table from the store's errors to statuses. Only errors that are the
+// client's business say more than the status.
 func asHTTPError(err error) *httpError {
-	var he *httpError
+	var (
+		he *httpError
+		ce *persistence.ConflictError
+	)
 	switch {
 	case errors.As(err, &he):
 		return he
 	case errors.Is(err, persistence.ErrNotFound):
 		return notFound()
+	case errors.Is(err, persistence.ErrInvalidToken):
+		return newError(http.StatusUnauthorized, "the token is unknown, expired or revoked").
+			with("WWW-Authenticate", bearerChallenge+`, error="invalid_token"`)
+	case errors.Is(err, persistence.ErrBadCredentials):
+		return newError(http.StatusUnauthorized, "the username or password is wrong").
+			with("WWW-Authenticate", basicChallenge)
+	case errors.Is(err, persistence.ErrForbidden):
+		return newError(http.StatusForbidden, "you may only change your own posts")
+	case errors.Is(err, persistence.ErrWrongPassword):
+		return fieldError("old_password", "old_password is not the current password")
+	case errors.As(err, &ce) && ce.Field == "username":
+		// The tutorial's 400 for a taken username or email.
+		return fieldError("username", "please use a different username")
+	case errors.As(err, &ce) && ce.Field == "email":
+		return fieldError("email", "please use a different email address")
 	case errors.Is(err, persistence.ErrConflict):
 		return newError(http.StatusConflict, "")
 	case errors.Is(err, persistence.ErrStale):
@@ -144,7 +163,7 @@ func writeError(c *gin.Context, log *slog.Logger, err error) {
 		Type: "about:blank", Title: title, Status: he.status, Detail: he.detail,
 		Error: title, Message: he.detail, InvalidParams: he.params,
 	})
-	writeBody(c, he.status, ProblemMediaType, append(body, '\n'))
+	writeBody(c, he.status, problemMediaType, append(body, '\n'))
 }
 
 // writeBody sends body, or only its headers to a HEAD request.

@@ -2,8 +2,6 @@ package resources
 
 import (
 	"bytes"
-	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -27,6 +25,14 @@ const (
 	jsonType       = "application/json"
 	mergePatchType = "application/merge-patch+json"
 )
+
+// writeTypes are the media types a PUT or PATCH body may have.
+func writeTypes(c *gin.Context) []string {
+	if c.Request.Method == http.MethodPatch {
+		return []string{jsonType, hal.MediaType, mergePatchType}
+	}
+	return []string{jsonType, hal.MediaType}
+}
 
 // object is a decoded JSON request body: its members, each still raw.
 type object map[string]json.RawMessage
@@ -236,97 +242,4 @@ func formatCursor(cur *persistence.Cursor) string {
 	default:
 		return strconv.FormatInt(cur.At.UnixMicro(), 10) + "." + strconv.FormatInt(cur.ID, 10)
 	}
-}
-
-// bearerToken returns the token of an "Authorization: Bearer" header. ok is
-// false when there is no such header; a token that cannot be one of ours
-// (not 32 hex digits) is returned as is, to be refused as invalid.
-func bearerToken(c *gin.Context) (token string, ok bool) {
-	scheme, value, _ := strings.Cut(c.GetHeader("Authorization"), " ")
-	if !strings.EqualFold(scheme, "Bearer") {
-		return "", false
-	}
-	return strings.TrimSpace(value), true
-}
-
-// wellFormedToken reports whether token has the shape of the tokens the
-// server issues, so that a malformed one costs no query.
-func wellFormedToken(token string) bool {
-	if len(token) != 32 {
-		return false
-	}
-	var raw [16]byte
-	_, err := hex.Decode(raw[:], []byte(token))
-	return err == nil
-}
-
-const (
-	bearerChallenge = `Bearer realm="microblog"`
-	basicChallenge  = `Basic realm="microblog"`
-)
-
-// authenticate returns the user of the request's bearer token, or a 401
-// with the challenge RFC 6750 asks for.
-func (a *api) authenticate(c *gin.Context) (persistence.User, error) {
-	return a.authenticateBy(c, a.store.Authenticate)
-}
-
-// authenticateBy is authenticate with the store's token check given, for
-// a handler that reads more in the same statement.
-func (a *api) authenticateBy(c *gin.Context, check func(ctx context.Context, token string) (persistence.User, error)) (persistence.User, error) {
-	addVary(c, "Accept", "Authorization")
-	token, ok := bearerToken(c)
-	if !ok {
-		return persistence.User{}, newError(http.StatusUnauthorized, "this resource needs a bearer token from POST /api/tokens").
-			with("WWW-Authenticate", bearerChallenge)
-	}
-	if !wellFormedToken(token) {
-		return persistence.User{}, invalidToken()
-	}
-	u, err := check(c.Request.Context(), strings.ToLower(token))
-	if errors.Is(err, persistence.ErrInvalidToken) {
-		return persistence.User{}, invalidToken()
-	}
-	return u, err
-}
-
-// authenticateWith is authenticateBy for a handler whose request may be
-// wrong besides its token: paramErr, when not nil, says what. The token is
-// then checked alone, so that a bad token is told before a bad parameter,
-// as everywhere else, and the statement that reads the rest never runs.
-func (a *api) authenticateWith(c *gin.Context, paramErr error, check func(ctx context.Context, token string) (persistence.User, error)) (persistence.User, error) {
-	if paramErr != nil {
-		if _, err := a.authenticate(c); err != nil {
-			return persistence.User{}, err
-		}
-		return persistence.User{}, paramErr
-	}
-	return a.authenticateBy(c, check)
-}
-
-// callerAndID authenticates the request and reads its id path parameter,
-// the start of every handler of one user or post.
-func (a *api) callerAndID(c *gin.Context) (persistence.User, int64, error) {
-	caller, err := a.authenticate(c)
-	if err != nil {
-		return persistence.User{}, 0, err
-	}
-	id, err := parseID(c, "id")
-	return caller, id, err
-}
-
-// callerAndPage authenticates the request and reads its page parameters,
-// the start of every handler of a collection that belongs to no one user.
-func (a *api) callerAndPage(c *gin.Context) (persistence.User, pageRequest, error) {
-	caller, err := a.authenticate(c)
-	if err != nil {
-		return persistence.User{}, pageRequest{}, err
-	}
-	page, err := pageParams(c)
-	return caller, page, err
-}
-
-func invalidToken() *httpError {
-	return newError(http.StatusUnauthorized, "the token is unknown, expired or revoked").
-		with("WWW-Authenticate", bearerChallenge+`, error="invalid_token"`)
 }

@@ -11,24 +11,12 @@ import (
 	"microblog/hal"
 )
 
-// Root serves the entry point of the API, GET /api, and the documentation
-// of its link relations, GET /api/rels/{rel}.
-type Root struct {
-	*api
-}
-
-// Register adds the routes of the root to r.
-func (h *Root) Register(r gin.IRoutes) {
-	r.GET("", h.handle(h.getRoot))
-	r.GET("/rels/:rel", h.getRel)
-}
-
 type rootView struct {
 	Title string `json:"title"`
 }
 
 // getRoot serves GET /api: where a client starts, the same for everyone.
-func (h *Root) getRoot(c *gin.Context) error {
+func (h *handler) getRoot(c *gin.Context) error {
 	res := hal.New(rootView{Title: "Microblog API"}).AddLink("self", hal.Link{Href: "/api"})
 	addCuries(res).
 		AddLink(relUsers, hal.MustTemplated("/api/users{?page,per_page}")).
@@ -101,33 +89,29 @@ var relPage = template.Must(template.New("rel").Parse(`<!doctype html>
 <p><a href="/api">Microblog API</a></p></body></html>
 `))
 
+// relOffers are the media types of a rel's documentation: HAL, and HTML
+// for a person who follows the link in a browser.
+var relOffers = append(halOffers[:len(halOffers):len(halOffers)], "text/html")
+
 // getRel serves GET /api/rels/:rel as HTML to a browser and as HAL to
 // everyone else.
-func (h *Root) getRel(c *gin.Context) {
+func (h *handler) getRel(c *gin.Context) error {
 	docs := relDocs()
 	i := slices.IndexFunc(docs, func(d relDoc) bool { return d.Rel == c.Param("rel") })
-	addVary(c, "Accept")
 	if i < 0 {
-		writeError(c, h.log, notFound())
-		return
+		return notFound()
 	}
 	doc := docs[i]
 	c.Header("Cache-Control", cachePublic)
-	switch negotiate(c.GetHeader("Accept"), append(halOffers, "text/html")...) {
-	case "text/html":
+	if mediaType(c) == "text/html" {
 		var buf bytes.Buffer
 		if err := relPage.Execute(&buf, doc); err != nil {
-			writeError(c, h.log, err)
-			return
+			return err
 		}
 		writeBody(c, http.StatusOK, "text/html; charset=utf-8", buf.Bytes())
-	case "":
-		writeError(c, h.log, newError(http.StatusNotAcceptable, "this resource is available as HTML or HAL"))
-	default:
-		h.handle(func(c *gin.Context) error {
-			doc.Rel = curieName + ":" + doc.Rel
-			res := hal.New(doc).AddLink("self", hal.Link{Href: "/api/rels/" + docs[i].Rel})
-			return h.render(c, http.StatusOK, addCuries(res))
-		})(c)
+		return nil
 	}
+	doc.Rel = curieName + ":" + doc.Rel
+	res := hal.New(doc).AddLink("self", hal.Link{Href: "/api/rels/" + docs[i].Rel})
+	return h.render(c, http.StatusOK, addCuries(res))
 }

@@ -1,7 +1,6 @@
 package resources
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -15,18 +14,6 @@ import (
 // relTokens is the rel of the token resource, where clients log in.
 const relTokens = "mb:tokens"
 
-// Tokens serves logging in (POST, with Basic credentials) and logging out
-// (DELETE, with the token to revoke).
-type Tokens struct {
-	*api
-}
-
-// Register adds the routes of tokens to r.
-func (h *Tokens) Register(r gin.IRoutes) {
-	r.POST("/tokens", h.handle(h.createToken))
-	r.DELETE("/tokens", h.handle(h.deleteToken))
-}
-
 type tokenView struct {
 	Token     string    `json:"token"`
 	ExpiresAt time.Time `json:"expires_at"`
@@ -34,7 +21,7 @@ type tokenView struct {
 
 // createToken serves POST /api/tokens: a new token for the user of the
 // Basic credentials. Each login gets its own token.
-func (h *Tokens) createToken(c *gin.Context) error {
+func (h *handler) createToken(c *gin.Context) error {
 	c.Header("Cache-Control", "no-store")
 	username, password, ok := c.Request.BasicAuth()
 	if !ok {
@@ -45,10 +32,6 @@ func (h *Tokens) createToken(c *gin.Context) error {
 		return err
 	}
 	t, err := h.store.Login(c.Request.Context(), username, password, h.cfg.TokenTTL)
-	if errors.Is(err, persistence.ErrBadCredentials) {
-		return newError(http.StatusUnauthorized, "the username or password is wrong").
-			with("WWW-Authenticate", basicChallenge)
-	}
 	if err != nil {
 		return err
 	}
@@ -61,7 +44,7 @@ func (h *Tokens) createToken(c *gin.Context) error {
 // admitLogin takes a login attempt from the username's budget and from the
 // client address's, before any password is hashed: 429 when either is
 // spent. The RateLimit headers describe the tighter of the two.
-func (h *Tokens) admitLogin(c *gin.Context, username string) error {
+func (h *handler) admitLogin(c *gin.Context, username string) error {
 	now := time.Now()
 	var (
 		tightest  RateLimit
@@ -95,20 +78,16 @@ func (h *Tokens) admitLogin(c *gin.Context, username string) error {
 
 // deleteToken serves DELETE /api/tokens: it revokes the token presented,
 // and no other.
-func (h *Tokens) deleteToken(c *gin.Context) error {
+func (h *handler) deleteToken(c *gin.Context) error {
 	token, ok := bearerToken(c)
 	if !ok {
 		return newError(http.StatusUnauthorized, "send the token to revoke as a bearer token").
 			with("WWW-Authenticate", bearerChallenge)
 	}
 	if !wellFormedToken(token) {
-		return invalidToken()
+		return persistence.ErrInvalidToken
 	}
-	err := h.store.RevokeToken(c.Request.Context(), strings.ToLower(token))
-	if errors.Is(err, persistence.ErrInvalidToken) {
-		return invalidToken()
-	}
-	if err != nil {
+	if err := h.store.RevokeToken(c.Request.Context(), strings.ToLower(token)); err != nil {
 		return err
 	}
 	c.Status(http.StatusNoContent)

@@ -1,18 +1,16 @@
 package resources
 
 import (
+	"cmp"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
-	"errors"
 	"net/http"
-	"net/mail"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"golang.org/x/text/unicode/norm"
 
 	"microblog/hal"
 	"microblog/persistence"
@@ -29,27 +27,6 @@ const (
 	relFollow    = "mb:follow"
 	relUnfollow  = "mb:unfollow"
 )
-
-// Users serves users, their followers and following, registration,
-// updates, and following as a resource.
-type Users struct {
-	*api
-}
-
-// Register adds the routes of users to r.
-func (h *Users) Register(r gin.IRoutes) {
-	r.GET("/users", h.handle(h.listUsers))
-	r.POST("/users", h.handle(h.createUser))
-	r.GET("/users/:id", h.handle(h.getUser))
-	r.PUT("/users/:id", h.handle(h.updateUser))
-	r.PATCH("/users/:id", h.handle(h.updateUser))
-	r.GET("/users/:id/followers", h.handle(h.listFollowers))
-	r.GET("/users/:id/following", h.handle(h.listFollowing))
-	r.GET("/users/:id/following/:target", h.handle(h.getFollow))
-	r.PUT("/users/:id/following/:target", h.handle(h.putFollow))
-	r.DELETE("/users/:id/following/:target", h.handle(h.deleteFollow))
-	r.GET("/me", h.handle(h.getMe))
-}
 
 func userPath(id int64) string { return "/api/users/" + strconv.FormatInt(id, 10) }
 
@@ -104,19 +81,17 @@ func userResource(u persistence.User, caller int64) *hal.Resource {
 	return res
 }
 
-// fullUser is the top-level representation of u: userResource with curies,
-// its newest posts embedded, and the templates of what caller may do.
-func (h *Users) fullUser(u persistence.User, posts []persistence.Post, caller int64) *hal.Resource {
-	res := addCuries(userResource(u, caller)).EmbedAll(relPosts, postResources(posts, caller))
+// fullUser is the top-level representation of p.User: userResource with
+// curies, its newest posts embedded, and the templates of what the caller
+// may do.
+func (h *handler) fullUser(p persistence.Profile) *hal.Resource {
+	u, caller := p.User, p.Caller.ID
+	res := addCuries(userResource(u, caller)).EmbedAll(relPosts, postResources(p.Posts, caller))
 	path := userPath(u.ID)
 	switch {
 	case u.ID == caller:
 		res.AddTemplate("default", hal.Template{Title: "Edit your profile", Method: http.MethodPut,
-			Target: path, ContentType: jsonType, Properties: []hal.Property{
-				h.fields.username.optional(u.Username), h.fields.email.optional(u.Email),
-				h.fields.aboutMe.optional(u.AboutMe), h.fields.password.optional(""),
-				h.fields.oldPassword.optional(""),
-			}})
+			Target: path, ContentType: jsonType, Properties: h.fields.profile(u)})
 	case u.IsFollowing:
 		res.AddTemplate("unfollow", hal.Template{Title: "Unfollow " + u.Username, Method: http.MethodDelete,
 			Target: followPath(caller, u.ID)})
@@ -127,140 +102,124 @@ func (h *Users) fullUser(u persistence.User, posts []persistence.Post, caller in
 	return res
 }
 
+// renderUser sends the representation of p.User with its validators, or a
+// 304 when the client has it already.
+func (h *handler) renderUser(c *gin.Context, status int, p persistence.Profile) error {
+	return h.renderWith(c, status, h.fullUser(p), h.userTag(c, p.User.ID, p.User.Version, p.Caller.ID, mediaType(c)),
+		p.User.ChangedAt)
+}
+
 // avatarURL is the user's Gravatar, an identicon when they have none.
 func avatarURL(email string) string {
 	sum := md5.Sum([]byte(strings.ToLower(strings.TrimSpace(email))))
 	return "https://www.gravatar.com/avatar/" + hex.EncodeToString(sum[:]) + "?d=identicon&s=128"
 }
 
-// getUser serves GET /api/users/:id in one statement with the token check.
-// A conditional GET first reads only the user's version, with the token
-// check, and answers 304 without reading the rest.
-func (h *Users) getUser(c *gin.Context) error {
-	mt := mediaType(c)
-	id, idErr := parseID(c, "id")
-	if idErr == nil && conditional(c) {
-		var (
-			version int64
-			changed time.Time
-		)
-		caller, err := h.authenticateBy(c, func(ctx context.Context, token string) (persistence.User, error) {
-			u, v, ch, err := h.store.AuthenticateAndVersion(ctx, token, id)
-			version, changed = v, ch
-			return u, err
-		})
-		if err != nil {
-			return err
-		}
-		if version == 0 {
-			return notFound()
-		}
-		if notModified(c, h.userTag(c, id, version, caller.ID, mt), changed) {
-			return nil
-		}
-	}
-	caller, u, posts, err := h.profile(c, id, idErr)
+// getUser serves GET /api/users/:id.
+func (h *handler) getUser(c *gin.Context) error {
+	token, err := requireToken(c)
 	if err != nil {
 		return err
 	}
-	return h.renderWith(c, http.StatusOK, h.fullUser(u, posts, caller.ID),
-		h.userTag(c, u.ID, u.Version, caller.ID, mt), u.ChangedAt)
+	id, err := parseID(c, "id")
+	if err != nil {
+		return h.tokenFirst(c, token, err)
+	}
+	return h.serveProfile(c, token, id)
 }
 
-// profile authenticates the request and reads user id (0 for the caller)
-// with its newest posts, in one statement; idErr, if any, is what was wrong
-// with the id.
-func (h *Users) profile(c *gin.Context, id int64, idErr error) (caller, u persistence.User, posts []persistence.Post, err error) {
-	caller, err = h.authenticateWith(c, idErr, func(ctx context.Context, token string) (persistence.User, error) {
-		caller, user, ps, err := h.store.Profile(ctx, token, id)
-		u, posts = user, ps
-		return caller, err
-	})
-	return caller, u, posts, err
+// getMe serves GET /api/me: the caller, with where they live.
+func (h *handler) getMe(c *gin.Context) error {
+	token, err := requireToken(c)
+	if err != nil {
+		return err
+	}
+	return h.serveProfile(c, token, 0)
 }
 
-// getMe serves GET /api/me: the caller, with where they live, in one
-// statement with the token check. A conditional GET checks the caller's
-// version first, which the token check reads.
-func (h *Users) getMe(c *gin.Context) error {
-	mt := mediaType(c)
+// serveProfile answers a GET of user id (0: the caller) in one statement
+// with the token check. A conditional GET first reads only the user's
+// version, with the token check, and answers 304 without reading the rest.
+func (h *handler) serveProfile(c *gin.Context, token string, id int64) error {
+	ctx := c.Request.Context()
 	if conditional(c) {
-		caller, err := h.authenticate(c)
+		v, err := h.store.ProfileVersion(ctx, token, id)
 		if err != nil {
 			return err
 		}
-		c.Header("Content-Location", h.base(c)+userPath(caller.ID))
-		if notModified(c, h.userTag(c, caller.ID, caller.Version, caller.ID, mt), caller.ChangedAt) {
+		h.locateMe(c, id, v.Caller.ID)
+		if notModified(c, h.userTag(c, v.User.ID, v.User.Version, v.Caller.ID, mediaType(c)), v.User.ChangedAt) {
 			return nil
 		}
 	}
-	caller, _, posts, err := h.profile(c, 0, nil)
+	p, err := h.store.Profile(ctx, token, id)
 	if err != nil {
 		return err
 	}
-	c.Header("Content-Location", h.base(c)+userPath(caller.ID))
-	return h.renderWith(c, http.StatusOK, h.fullUser(caller, posts, caller.ID),
-		h.userTag(c, caller.ID, caller.Version, caller.ID, mt), caller.ChangedAt)
+	h.locateMe(c, id, p.Caller.ID)
+	return h.renderUser(c, http.StatusOK, p)
+}
+
+// locateMe names the caller's own URL in Content-Location when they asked
+// for /api/me (id 0).
+func (h *handler) locateMe(c *gin.Context, id, caller int64) {
+	if id == 0 {
+		c.Header("Content-Location", h.base(c)+userPath(caller))
+	}
 }
 
 // listUsers serves GET /api/users: every user, by id.
-func (h *Users) listUsers(c *gin.Context) error {
-	page, pageErr := pageParams(c)
-	var (
-		users []persistence.User
-		list  persistence.Listing
-	)
-	caller, err := h.authenticateWith(c, pageErr, func(ctx context.Context, token string) (persistence.User, error) {
-		caller, us, l, err := h.store.Users(ctx, token, page.store())
-		users, list = us, l
-		return caller, err
-	})
+func (h *handler) listUsers(c *gin.Context) error {
+	token, err := requireToken(c)
 	if err != nil {
 		return err
 	}
-	res := userPage("/api/users", users, caller.ID, page.hal(list, len(users)))
+	page, err := pageParams(c)
+	if err != nil {
+		return h.tokenFirst(c, token, err)
+	}
+	users, err := h.store.Users(c.Request.Context(), token, page.store())
+	if err != nil {
+		return err
+	}
+	res := userPage("/api/users", users, page)
 	res.AddTemplate("default", h.registration())
 	return h.render(c, http.StatusOK, res)
 }
 
 // registration is the template of POST /api/users.
-func (a *api) registration() hal.Template {
+func (h *handler) registration() hal.Template {
 	return hal.Template{Title: "Register", Method: http.MethodPost, Target: "/api/users", ContentType: jsonType,
-		Properties: []hal.Property{a.fields.username.property(""), a.fields.email.property(""),
-			a.fields.password.property(""), a.fields.aboutMe.property("")}}
+		Properties: h.fields.registration()}
 }
 
 // listFollowers serves GET /api/users/:id/followers, newest follow first.
-func (h *Users) listFollowers(c *gin.Context) error {
+func (h *handler) listFollowers(c *gin.Context) error {
 	return h.listFollows(c, "/followers", h.store.Followers)
 }
 
 // listFollowing serves GET /api/users/:id/following, newest follow first.
-func (h *Users) listFollowing(c *gin.Context) error {
+func (h *handler) listFollowing(c *gin.Context) error {
 	return h.listFollows(c, "/following", h.store.Following)
 }
 
-type followList func(ctx context.Context, token string, id int64, p persistence.Page) (persistence.User, []persistence.User, persistence.Listing, error)
+type followList func(ctx context.Context, token string, id int64, p persistence.Page) (persistence.UserPage, error)
 
-func (h *Users) listFollows(c *gin.Context, suffix string, list followList) error {
-	id, err := parseID(c, "id")
-	page, pageErr := pageParams(c)
-	if err == nil {
-		err = pageErr
-	}
-	var (
-		users []persistence.User
-		l     persistence.Listing
-	)
-	caller, err := h.authenticateWith(c, err, func(ctx context.Context, token string) (persistence.User, error) {
-		caller, us, ls, err := list(ctx, token, id, page.store())
-		users, l = us, ls
-		return caller, err
-	})
+func (h *handler) listFollows(c *gin.Context, suffix string, list followList) error {
+	token, err := requireToken(c)
 	if err != nil {
 		return err
 	}
-	return h.render(c, http.StatusOK, userPage(userPath(id)+suffix, users, caller.ID, page.hal(l, len(users))))
+	id, err := parseID(c, "id")
+	page, pageErr := pageParams(c)
+	if err = cmp.Or(err, pageErr); err != nil {
+		return h.tokenFirst(c, token, err)
+	}
+	users, err := list(c.Request.Context(), token, id, page.store())
+	if err != nil {
+		return err
+	}
+	return h.render(c, http.StatusOK, userPage(userPath(id)+suffix, users, page))
 }
 
 // collectionView is the properties of a collection page.
@@ -275,22 +234,20 @@ func collection(path, rel string, items []*hal.Resource, p hal.Page) *hal.Resour
 	return addCuries(res).EmbedAll(rel, items)
 }
 
-func userPage(path string, users []persistence.User, caller int64, p hal.Page) *hal.Resource {
-	items := make([]*hal.Resource, len(users))
-	for i, u := range users {
-		items[i] = userResource(u, caller)
+// userPage is page of the list of users at path, as asked for by r.
+func userPage(path string, page persistence.UserPage, r pageRequest) *hal.Resource {
+	items := make([]*hal.Resource, len(page.Users))
+	for i, u := range page.Users {
+		items[i] = userResource(u, page.Caller.ID)
 	}
-	return collection(path, relUsers, items, p)
+	return collection(path, relUsers, items, r.hal(page.Listing, len(page.Users)))
 }
 
 // followTarget reads the follower (who must be the caller) and the followed
 // user of /api/users/:id/following/:target.
-func (h *Users) followTarget(c *gin.Context, mine bool) (follower, followed int64, err error) {
-	caller, err := h.authenticate(c)
+func (h *handler) followTarget(c *gin.Context, mine bool) (follower, followed int64, err error) {
+	caller, follower, err := h.callerAndID(c)
 	if err != nil {
-		return 0, 0, err
-	}
-	if follower, err = parseID(c, "id"); err != nil {
 		return 0, 0, err
 	}
 	if followed, err = parseID(c, "target"); err != nil {
@@ -304,7 +261,7 @@ func (h *Users) followTarget(c *gin.Context, mine bool) (follower, followed int6
 
 // getFollow serves GET /api/users/:id/following/:target: 204 if user id
 // follows target, 404 if not.
-func (h *Users) getFollow(c *gin.Context) error {
+func (h *handler) getFollow(c *gin.Context) error {
 	follower, followed, err := h.followTarget(c, false)
 	if err != nil {
 		return err
@@ -321,7 +278,7 @@ func (h *Users) getFollow(c *gin.Context) error {
 }
 
 // putFollow serves PUT /api/users/:id/following/:target: follow, idempotent.
-func (h *Users) putFollow(c *gin.Context) error {
+func (h *handler) putFollow(c *gin.Context) error {
 	follower, followed, err := h.followTarget(c, true)
 	if err != nil {
 		return err
@@ -338,7 +295,7 @@ func (h *Users) putFollow(c *gin.Context) error {
 
 // deleteFollow serves DELETE /api/users/:id/following/:target: unfollow,
 // idempotent.
-func (h *Users) deleteFollow(c *gin.Context) error {
+func (h *handler) deleteFollow(c *gin.Context) error {
 	follower, followed, err := h.followTarget(c, true)
 	if err != nil {
 		return err
@@ -350,199 +307,167 @@ func (h *Users) deleteFollow(c *gin.Context) error {
 	return nil
 }
 
-// userFields are the members of a registration or an update.
-type userFields struct {
-	username, email, password, oldPassword, aboutMe *string
-}
+// userValues are the members of a registration or an update that a request
+// has, by name, normalized.
+type userValues map[string]string
 
-func readUserFields(c *gin.Context, accepted ...string) (userFields, error) {
+// decodeUser reads the members of a registration or an update; a member
+// that is not a string is a 400 naming it.
+func (h *handler) decodeUser(c *gin.Context, accepted ...string) (userValues, error) {
 	obj, err := decodeObject(c, accepted...)
 	if err != nil {
-		return userFields{}, err
+		return nil, err
 	}
-	// about_me may be removed by a merge patch; the others are required.
-	nullableAbout := c.Request.Method == http.MethodPatch
-	var f userFields
+	values := userValues{}
 	var params []invalidParam
-	for _, m := range []struct {
-		name     string
-		dst      **string
-		nullable bool
-	}{
-		{"username", &f.username, false},
-		{"email", &f.email, false},
-		{"password", &f.password, false},
-		{"old_password", &f.oldPassword, false},
-		{"about_me", &f.aboutMe, nullableAbout},
-	} {
-		v, err := obj.str(m.name, m.nullable)
+	for _, m := range h.fields.userMembers() {
+		v, err := obj.str(m.prop.Name, m.removable && c.Request.Method == http.MethodPatch)
 		if err != nil {
 			params = append(params, asHTTPError(err).params...)
 			continue
 		}
-		*m.dst = v
-	}
-	if len(params) > 0 {
-		return userFields{}, invalid(params...)
-	}
-	return f, nil
-}
-
-// validate checks the fields that are set, and returns every problem.
-func (h *Users) validate(f userFields) []invalidParam {
-	var params []invalidParam
-	for _, m := range []struct {
-		v *string
-		f field
-	}{
-		{f.username, h.fields.username}, {f.email, h.fields.email},
-		{f.password, h.fields.password}, {f.aboutMe, h.fields.aboutMe},
-	} {
-		if m.v == nil {
+		if v == nil {
 			continue
 		}
-		reason := m.f.check(*m.v)
-		if reason == "" && m.f.prop.Name == "email" {
-			reason = emailProblem(*m.v)
+		if m.normalize != nil {
+			*v = m.normalize(*v)
 		}
-		if reason != "" {
-			params = append(params, invalidParam{Name: m.f.prop.Name, Reason: reason})
+		values[m.prop.Name] = *v
+	}
+	if len(params) > 0 {
+		return nil, invalid(params...)
+	}
+	return values, nil
+}
+
+// problems checks the members present and returns every problem.
+func (h *handler) problems(values userValues) []invalidParam {
+	var params []invalidParam
+	for _, m := range h.fields.userMembers() {
+		v, ok := values[m.prop.Name]
+		if !ok {
+			continue
+		}
+		if reason := m.check(v); reason != "" {
+			params = append(params, invalidParam{Name: m.prop.Name, Reason: reason})
 		}
 	}
 	return params
 }
 
-// emailProblem says what is wrong with an email address of a fitting
-// length, or "".
-func emailProblem(email string) string {
-	a, err := mail.ParseAddress(email)
-	if err != nil || a.Name != "" || a.Address != email {
-		return "email must be a single email address, such as susan@example.com"
-	}
-	return ""
-}
-
-// normalizeEmail puts an address in Unicode normal form C, so that two
-// spellings of one address are one address to the uniqueness check.
-func normalizeEmail(f *userFields) {
-	if f.email != nil {
-		e := norm.NFC.String(*f.email)
-		f.email = &e
-	}
-}
-
-// conflictError turns a taken username or email into the tutorial's 400.
-func conflictError(err error) error {
-	var ce *persistence.ConflictError
-	if !errors.As(err, &ce) {
-		return err
-	}
-	switch ce.Field {
-	case "username":
-		return fieldError("username", "please use a different username")
-	case "email":
-		return fieldError("email", "please use a different email address")
-	}
-	return err
-}
-
 // createUser serves POST /api/users: registration.
-func (h *Users) createUser(c *gin.Context) error {
-	f, err := readUserFields(c, jsonType, hal.MediaType)
+func (h *handler) createUser(c *gin.Context) error {
+	values, err := h.decodeUser(c, jsonType, hal.MediaType)
 	if err != nil {
 		return err
 	}
-	if f.username == nil || f.email == nil || f.password == nil {
-		return badRequest("must include username, email and password fields")
+	for _, required := range []string{"username", "email", "password"} {
+		if _, ok := values[required]; !ok {
+			return badRequest("must include username, email and password fields")
+		}
 	}
-	normalizeEmail(&f)
-	if params := h.validate(f); len(params) > 0 {
+	if params := h.problems(values); len(params) > 0 {
 		return invalid(params...)
 	}
-	nu := persistence.NewUser{Username: *f.username, Email: *f.email, Password: *f.password}
-	if f.aboutMe != nil {
-		nu.AboutMe = *f.aboutMe
-	}
-	u, err := h.store.CreateUser(c.Request.Context(), nu)
+	u, err := h.store.CreateUser(c.Request.Context(), persistence.NewUser{Username: values["username"],
+		Email: values["email"], Password: values["password"], AboutMe: values["about_me"]})
 	if err != nil {
-		return conflictError(err)
+		return err
 	}
 	c.Header("Location", h.base(c)+userPath(u.ID))
-	return h.renderWith(c, http.StatusCreated, h.fullUser(u, nil, u.ID),
-		h.userTag(c, u.ID, u.Version, u.ID, mediaType(c)), u.ChangedAt)
+	return h.renderUser(c, http.StatusCreated, persistence.Profile{Caller: u, User: u})
 }
 
 // updateUser serves PUT and PATCH /api/users/:id. Both change the members
 // present and leave the rest, as the tutorial's PUT did.
-func (h *Users) updateUser(c *gin.Context) error {
-	caller, id, err := h.callerAndID(c)
+func (h *handler) updateUser(c *gin.Context) error {
+	caller, err := h.ownUser(c)
 	if err != nil {
 		return err
 	}
-	if id != caller.ID {
-		if _, err := h.store.User(c.Request.Context(), id); err != nil {
-			return err
-		}
-		return newError(http.StatusForbidden, "you may only change your own user")
-	}
-	// The caller's own request may just have recorded last_seen, a new
-	// version: the tag they read before it is still good.
-	err = h.checkIfMatch(c, func(mt string) []string {
-		return []string{h.userTag(c, id, caller.PriorVersion, id, mt), h.userTag(c, id, caller.Version, id, mt)}
-	})
+	version, err := h.userPrecondition(c, caller)
 	if err != nil {
 		return err
 	}
-	var version *int64
-	if c.GetHeader("If-Match") != "" {
-		version = &caller.Version
-	}
-	accepted := []string{jsonType, hal.MediaType}
-	if c.Request.Method == http.MethodPatch {
-		accepted = append(accepted, mergePatchType)
-	}
-	f, err := readUserFields(c, accepted...)
+	values, err := h.decodeUser(c, writeTypes(c)...)
 	if err != nil {
 		return err
 	}
-	// Unchanged values are not checked again, so that a client can send
-	// back what it read.
-	if f.username != nil && *f.username == caller.Username {
-		f.username = nil
-	}
-	normalizeEmail(&f)
-	if f.email != nil && *f.email == caller.Email {
-		f.email = nil
-	}
-	if f.aboutMe != nil && *f.aboutMe == caller.AboutMe {
-		f.aboutMe = nil
-	}
-	params := h.validate(f)
-	if f.password != nil && f.oldPassword == nil {
+	h.dropUnchanged(values, caller)
+	up := h.userUpdate(values)
+	params := h.problems(values)
+	if _, ok := values["old_password"]; up.Password != nil && !ok {
 		params = append(params, invalidParam{Name: "old_password", Reason: "old_password is required to change the password"})
 	}
 	if len(params) > 0 {
 		return invalid(params...)
 	}
 	u := caller
-	if f.username != nil || f.email != nil || f.aboutMe != nil || f.password != nil {
-		up := persistence.UserUpdate{Username: f.username, Email: f.email, AboutMe: f.aboutMe, Password: f.password,
-			Version: version}
-		if f.oldPassword != nil {
-			up.OldPassword = *f.oldPassword
-		}
-		u, err = h.store.UpdateUser(c.Request.Context(), id, up)
-		if errors.Is(err, persistence.ErrWrongPassword) {
-			return fieldError("old_password", "old_password is not the current password")
-		}
-		if err != nil {
-			return conflictError(err)
+	if len(up.Set) > 0 || up.Password != nil {
+		up.Version = version
+		if u, err = h.store.UpdateUser(c.Request.Context(), caller.ID, up); err != nil {
+			return err
 		}
 	}
-	posts, err := h.store.NewestPosts(c.Request.Context(), id)
+	posts, err := h.store.NewestPosts(c.Request.Context(), u.ID)
 	if err != nil {
 		return err
 	}
-	return h.renderWith(c, http.StatusOK, h.fullUser(u, posts, u.ID),
-		h.userTag(c, u.ID, u.Version, u.ID, mediaType(c)), u.ChangedAt)
+	return h.renderUser(c, http.StatusOK, persistence.Profile{Caller: u, User: u, Posts: posts})
+}
+
+// ownUser authenticates a write of user :id, which only that user may
+// make: 404 for no such user, 403 for someone else.
+func (h *handler) ownUser(c *gin.Context) (persistence.User, error) {
+	caller, id, err := h.callerAndID(c)
+	if err != nil {
+		return persistence.User{}, err
+	}
+	if id != caller.ID {
+		if _, err := h.store.User(c.Request.Context(), id); err != nil {
+			return persistence.User{}, err
+		}
+		return persistence.User{}, newError(http.StatusForbidden, "you may only change your own user")
+	}
+	return caller, nil
+}
+
+// userPrecondition checks If-Match on a write of the caller's own user,
+// and returns the version the write must find, or nil when there is no
+// If-Match. The caller's own request may just have recorded last_seen, a
+// new version: the tag they read before it is still good.
+func (h *handler) userPrecondition(c *gin.Context, caller persistence.User) (*int64, error) {
+	err := h.checkIfMatch(c, func(mt string) []string {
+		return []string{h.userTag(c, caller.ID, caller.PriorVersion, caller.ID, mt),
+			h.userTag(c, caller.ID, caller.Version, caller.ID, mt)}
+	})
+	if err != nil || c.GetHeader("If-Match") == "" {
+		return nil, err
+	}
+	return &caller.Version, nil
+}
+
+// dropUnchanged leaves out of values those equal to what u holds, so that
+// a client can send back what it read: they are not checked again.
+func (h *handler) dropUnchanged(values userValues, u persistence.User) {
+	for _, m := range h.fields.userMembers() {
+		if v, ok := values[m.prop.Name]; ok && m.current != nil && v == m.current(u) {
+			delete(values, m.prop.Name)
+		}
+	}
+}
+
+// userUpdate is the update that values make: the members that are columns
+// of the user's row, and the password.
+func (h *handler) userUpdate(values userValues) persistence.UserUpdate {
+	up := persistence.UserUpdate{Set: map[string]string{}}
+	for _, m := range h.fields.userMembers() {
+		if v, ok := values[m.prop.Name]; ok && m.current != nil {
+			up.Set[m.prop.Name] = v
+		}
+	}
+	if p, ok := values["password"]; ok {
+		up.Password, up.OldPassword = &p, values["old_password"]
+	}
+	return up
 }

@@ -1,0 +1,51 @@
+package resources
+
+import "github.com/gin-gonic/gin"
+
+// routes adds every route the server has to r: this is the one place that
+// lists them. Each GET also answers HEAD, and each path OPTIONS
+// (addHeadAndOptions). Handlers that return an error go through handle,
+// which negotiates the media type first and sends every failure to
+// writeError; the others serve what is not HAL.
+func (h *handler) routes(r *gin.Engine) {
+	r.GET("/", h.home)
+
+	api := r.Group("/api")
+	api.GET("", h.handle(h.getRoot))
+	api.GET("/rels/:rel", h.handleAs(relOffers, h.getRel))
+	api.GET("/openapi.json", h.getOpenAPI)
+	api.GET("/docs", h.getDocs)
+
+	api.POST("/tokens", h.handle(h.createToken))
+	api.DELETE("/tokens", h.handle(h.deleteToken))
+	api.GET("/me", h.handle(h.getMe))
+
+	api.GET("/users", h.handle(h.listUsers))
+	api.POST("/users", h.handle(h.createUser))
+	api.GET("/users/:id", h.handle(h.getUser))
+	api.PUT("/users/:id", h.handle(h.updateUser))
+	api.PATCH("/users/:id", h.handle(h.updateUser))
+	api.GET("/users/:id/followers", h.handle(h.listFollowers))
+	api.GET("/users/:id/following", h.handle(h.listFollowing))
+	api.GET("/users/:id/following/:target", h.handle(h.getFollow))
+	api.PUT("/users/:id/following/:target", h.handle(h.putFollow))
+	api.DELETE("/users/:id/following/:target", h.handle(h.deleteFollow))
+	api.GET("/users/:id/posts", h.handle(h.listUserPosts))
+
+	api.GET("/posts", h.handle(h.listPosts))
+	api.POST("/posts", h.handle(h.createPost))
+	api.GET("/posts/:id", h.handle(h.getPost))
+	api.PUT("/posts/:id", h.handle(h.updatePost))
+	api.PATCH("/posts/:id", h.handle(h.updatePost))
+	api.DELETE("/posts/:id", h.handle(h.deletePost))
+	api.GET("/feed", h.handle(h.getFeed))
+
+	r.GET("/explorer", h.redirectToExplorer)
+	r.GET("/explorer/", h.getExplorerFile)
+	r.GET("/explorer/explorer.js", h.getExplorerFile)
+	r.GET("/explorer/explorer.css", h.getExplorerFile)
+
+	r.GET("/healthz", h.healthz)
+	r.GET("/readyz", h.readyz)
+	r.GET("/metrics", h.getMetrics)
+}
