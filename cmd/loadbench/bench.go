@@ -75,34 +75,14 @@ type plan struct {
 
 // measure logs in, runs every scenario in order and returns the report.
 func (b *bench) measure(ctx context.Context, opts options, srv *server, tmp string) (*report, error) {
-	base, err := url.Parse(srv.base)
-	if err != nil {
-		return nil, fmt.Errorf("server URL: %w", err)
-	}
-	b.client = &client{http: &http.Client{Timeout: 30 * time.Second}, base: base}
-	root, err := b.client.get(ctx, "/api")
-	if err != nil {
-		return nil, err
-	}
-	if err := b.client.logIn(ctx, root, loginUser, seedPassword); err != nil {
-		return nil, err
-	}
-	script, err := writeScript(tmp, "post.lua", postScript)
-	if err != nil {
-		return nil, err
-	}
-	p, err := makePlan(ctx, b.client, root, script)
+	p, err := b.logInAndPlan(ctx, srv.base, tmp)
 	if err != nil {
 		return nil, err
 	}
 	rep := &report{set: opts.set, database: opts.set.database(), wrk: b.wrk, wrkVersion: wrkVersion(ctx, b.wrk.path)}
-	err = b.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM follows),
-		(SELECT count(*) FROM posts), version()`).Scan(&rep.users, &rep.follows, &rep.posts, &rep.pgVersion)
-	if err != nil {
-		return nil, fmt.Errorf("count the data set: %w", err)
+	if err := b.countDataSet(ctx, rep); err != nil {
+		return nil, err
 	}
-	fmt.Fprintf(b.out, "data set: %d users, %d follows, %d posts\n", rep.users, rep.follows, rep.posts)
-
 	floor, stopFloor, err := startFloor(b.pool, p.other)
 	if err != nil {
 		return nil, err
@@ -113,27 +93,15 @@ func (b *bench) measure(ctx context.Context, opts options, srv *server, tmp stri
 	defer sampler.stop() // on errors; stopping twice is harmless
 
 	fmt.Fprintf(b.out, "wrk -t%d -c%d -d%s --latency, after a %s warm-up each\n", b.wrk.threads, b.wrk.connections, b.wrk.duration, b.wrk.warmup)
-	for _, sc := range append([]scenario{{name: "floor", method: http.MethodGet, url: floor}}, p.before...) {
-		if err := b.run(ctx, sc, rep); err != nil {
-			return nil, err
-		}
+	if err := b.runAll(ctx, rep, append([]scenario{getScenario("floor", floor)}, p.before...)); err != nil {
+		return nil, err
 	}
-	fmt.Fprintf(b.out, "walking to page %d of users, 10 a page, by next links\n", opts.deepPage)
-	rep.walk, err = b.client.walkPages(ctx, p.firstPage, opts.deepPage, func(page int64, d time.Duration) {
-		fmt.Fprintf(b.out, "  page %d after %s\n", page, d.Round(time.Millisecond))
-	})
+	deep, err := b.walkToDeepPage(ctx, p.firstPage, opts.deepPage, rep)
 	if err != nil {
 		return nil, err
 	}
-	deep, err := b.client.resolve(rep.walk.href)
-	if err != nil {
+	if err := b.runAll(ctx, rep, append([]scenario{getScenario("GET users deep page", deep)}, p.after...)); err != nil {
 		return nil, err
-	}
-	fmt.Fprintf(b.out, "  reached page %d in %s: %s\n", rep.walk.page, rep.walk.elapsed.Round(time.Millisecond), rep.walk.href)
-	for _, sc := range append([]scenario{{name: "GET users deep page", method: http.MethodGet, url: deep}}, p.after...) {
-		if err := b.run(ctx, sc, rep); err != nil {
-			return nil, err
-		}
 	}
 	if rep.startRSSKiB, rep.peakRSSKiB, err = sampler.stop(); err != nil {
 		return nil, err
@@ -142,6 +110,70 @@ func (b *bench) measure(ctx context.Context, opts options, srv *server, tmp stri
 		return nil, err
 	}
 	return rep, nil
+}
+
+// logInAndPlan logs in as loginUser through the API at base and makes the
+// plan, with the POST scenario's wrk script written into tmp.
+func (b *bench) logInAndPlan(ctx context.Context, base, tmp string) (plan, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return plan{}, fmt.Errorf("server URL: %w", err)
+	}
+	b.client = &client{http: &http.Client{Timeout: 30 * time.Second}, base: u}
+	root, err := b.client.get(ctx, "/api")
+	if err != nil {
+		return plan{}, err
+	}
+	if err := b.client.logIn(ctx, root, loginUser, seedPassword); err != nil {
+		return plan{}, err
+	}
+	script, err := writeScript(tmp, "post.lua", postScript)
+	if err != nil {
+		return plan{}, err
+	}
+	return makePlan(ctx, b.client, root, script)
+}
+
+// countDataSet puts the size of the data set and the PostgreSQL version
+// into rep, and prints the size.
+func (b *bench) countDataSet(ctx context.Context, rep *report) error {
+	err := b.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM follows),
+		(SELECT count(*) FROM posts), version()`).Scan(&rep.users, &rep.follows, &rep.posts, &rep.pgVersion)
+	if err != nil {
+		return fmt.Errorf("count the data set: %w", err)
+	}
+	fmt.Fprintf(b.out, "data set: %d users, %d follows, %d posts\n", rep.users, rep.follows, rep.posts)
+	return nil
+}
+
+// walkToDeepPage follows next links from firstPage to page target,
+// printing its progress, records the walk in rep and returns the absolute
+// URL of the page reached.
+func (b *bench) walkToDeepPage(ctx context.Context, firstPage string, target int64, rep *report) (string, error) {
+	fmt.Fprintf(b.out, "walking to page %d of users, 10 a page, by next links\n", target)
+	var err error
+	rep.walk, err = b.client.walkPages(ctx, firstPage, target, func(page int64, d time.Duration) {
+		fmt.Fprintf(b.out, "  page %d after %s\n", page, d.Round(time.Millisecond))
+	})
+	if err != nil {
+		return "", err
+	}
+	deep, err := b.client.resolve(rep.walk.href)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(b.out, "  reached page %d in %s: %s\n", rep.walk.page, rep.walk.elapsed.Round(time.Millisecond), rep.walk.href)
+	return deep, nil
+}
+
+// runAll runs the scenarios in order.
+func (b *bench) runAll(ctx context.Context, rep *report, scenarios []scenario) error {
+	for _, sc := range scenarios {
+		if err := b.run(ctx, sc, rep); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // run checks that sc's URL answers 2xx, warms it up, measures it with wrk
@@ -169,77 +201,35 @@ func (b *bench) run(ctx context.Context, sc scenario, rep *report) error {
 // makePlan finds the scenarios' URLs from the root's links and the
 // documents they lead to. The client must be logged in.
 func makePlan(ctx context.Context, c *client, root doc, script string) (plan, error) {
-	var p plan
-	var users, user, me, feed, posts link
-	var err error
-	for rel, l := range map[string]*link{"mb:users": &users, "mb:user": &user, "mb:me": &me, "mb:feed": &feed, "mb:posts": &posts} {
-		if *l, err = root.mustLink(rel); err != nil {
-			return plan{}, fmt.Errorf("GET /api: %w", err)
-		}
+	links, err := findRootLinks(root)
+	if err != nil {
+		return plan{}, err
 	}
 	// The token works: GET mb:me would answer 401 otherwise.
-	if _, err := c.get(ctx, me.Href); err != nil {
+	if _, err := c.get(ctx, links.me.Href); err != nil {
 		return plan{}, err
 	}
-	if p.firstPage, err = users.expand(map[string]string{"page": "1", "per_page": "10"}); err != nil {
-		return plan{}, err
-	}
-	page100, err := users.expand(map[string]string{"page": "1", "per_page": "100"})
+	h, err := links.hrefs()
 	if err != nil {
 		return plan{}, err
 	}
-	first, err := c.get(ctx, p.firstPage)
+	users, err := findSeedUsers(ctx, c, h.usersPage10, links.user)
 	if err != nil {
 		return plan{}, err
-	}
-	celeb, err := findUser(first, celebrity)
-	if err != nil {
-		return plan{}, err
-	}
-	other, err := findUser(first, otherUser)
-	if err != nil {
-		return plan{}, err
-	}
-	p.other = other.ID
-	otherHref, err := user.expand(map[string]string{"id": strconv.FormatInt(other.ID, 10)})
-	if err != nil {
-		return plan{}, err
-	}
-	otherDoc, err := c.get(ctx, otherHref)
-	if err != nil {
-		return plan{}, err
-	}
-	otherFollowers, err := otherDoc.mustLink("mb:followers")
-	if err != nil {
-		return plan{}, fmt.Errorf("user %s: %w", otherUser, err)
-	}
-	celebFollowers, err := celeb.mustLink("mb:followers")
-	if err != nil {
-		return plan{}, fmt.Errorf("user %s: %w", celebrity, err)
-	}
-	feedHref, err := feed.expand(nil)
-	if err != nil {
-		return plan{}, err
-	}
-	postsHref, err := posts.expand(nil)
-	if err != nil {
-		return plan{}, err
-	}
-	get := func(name, href string) scenario {
-		return scenario{name: name, method: http.MethodGet, url: href}
 	}
 	// The followers links carry no page parameters: their first page is
 	// the default size, 10.
+	p := plan{other: users.otherID, firstPage: h.usersPage10}
 	p.before = []scenario{
-		get("GET user", otherHref),
-		get("GET users page of 10", p.firstPage),
-		get("GET users page of 100", page100),
-		get("GET followers (ordinary user)", otherFollowers.Href),
-		get("GET followers (celebrity)", celebFollowers.Href),
+		getScenario("GET user", users.other),
+		getScenario("GET users page of 10", h.usersPage10),
+		getScenario("GET users page of 100", h.usersPage100),
+		getScenario("GET followers (ordinary user)", users.otherFollowers),
+		getScenario("GET followers (celebrity)", users.celebrityFollowers),
 	}
 	p.after = []scenario{
-		get("GET feed", feedHref),
-		{name: "POST post", method: http.MethodPost, url: postsHref, body: `{"body":"` + postBody + `"}`,
+		getScenario("GET feed", h.feed),
+		{name: "POST post", method: http.MethodPost, url: h.posts, body: `{"body":"` + postBody + `"}`,
 			script: script, want: http.StatusCreated},
 	}
 	for _, list := range [][]scenario{p.before, p.after} {
@@ -250,6 +240,95 @@ func makePlan(ctx context.Context, c *client, root doc, script string) (plan, er
 		}
 	}
 	return p, nil
+}
+
+// getScenario returns the scenario that GETs href.
+func getScenario(name, href string) scenario {
+	return scenario{name: name, method: http.MethodGet, url: href}
+}
+
+// rootLinks are the links of GET /api that the plan follows.
+type rootLinks struct {
+	users, user, me, feed, posts link
+}
+
+// findRootLinks reads the rootLinks of root.
+func findRootLinks(root doc) (rootLinks, error) {
+	var l rootLinks
+	for rel, dst := range map[string]*link{"mb:users": &l.users, "mb:user": &l.user, "mb:me": &l.me, "mb:feed": &l.feed, "mb:posts": &l.posts} {
+		var err error
+		if *dst, err = root.mustLink(rel); err != nil {
+			return rootLinks{}, fmt.Errorf("GET /api: %w", err)
+		}
+	}
+	return l, nil
+}
+
+// planHrefs are the hrefs that the root's links give without reading
+// another document.
+type planHrefs struct {
+	usersPage10, usersPage100 string // the first page of users, 10 and 100 a page
+	feed, posts               string
+}
+
+// hrefs expands the links that lead to the planHrefs.
+func (l rootLinks) hrefs() (planHrefs, error) {
+	var h planHrefs
+	var err error
+	if h.usersPage10, err = l.users.expand(map[string]string{"page": "1", "per_page": "10"}); err != nil {
+		return planHrefs{}, err
+	}
+	if h.usersPage100, err = l.users.expand(map[string]string{"page": "1", "per_page": "100"}); err != nil {
+		return planHrefs{}, err
+	}
+	if h.feed, err = l.feed.expand(nil); err != nil {
+		return planHrefs{}, err
+	}
+	if h.posts, err = l.posts.expand(nil); err != nil {
+		return planHrefs{}, err
+	}
+	return h, nil
+}
+
+// seedUsers are the hrefs of the seeded users that the scenarios read.
+type seedUsers struct {
+	otherID                                   int64
+	other, otherFollowers, celebrityFollowers string
+}
+
+// findSeedUsers finds celebrity and otherUser on the first page of users,
+// at firstPage, and reads otherUser through the user link.
+func findSeedUsers(ctx context.Context, c *client, firstPage string, user link) (seedUsers, error) {
+	first, err := c.get(ctx, firstPage)
+	if err != nil {
+		return seedUsers{}, err
+	}
+	celeb, err := findUser(first, celebrity)
+	if err != nil {
+		return seedUsers{}, err
+	}
+	other, err := findUser(first, otherUser)
+	if err != nil {
+		return seedUsers{}, err
+	}
+	u := seedUsers{otherID: other.ID}
+	if u.other, err = user.expand(map[string]string{"id": strconv.FormatInt(other.ID, 10)}); err != nil {
+		return seedUsers{}, err
+	}
+	otherDoc, err := c.get(ctx, u.other)
+	if err != nil {
+		return seedUsers{}, err
+	}
+	otherFollowers, err := otherDoc.mustLink("mb:followers")
+	if err != nil {
+		return seedUsers{}, fmt.Errorf("user %s: %w", otherUser, err)
+	}
+	celebFollowers, err := celeb.mustLink("mb:followers")
+	if err != nil {
+		return seedUsers{}, fmt.Errorf("user %s: %w", celebrity, err)
+	}
+	u.otherFollowers, u.celebrityFollowers = otherFollowers.Href, celebFollowers.Href
+	return u, nil
 }
 
 // deleteBenchPosts deletes the posts that the POST scenario made as

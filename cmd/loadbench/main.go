@@ -36,8 +36,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"microblog/cmd/internal/child"
 	"microblog/persistence/pglocal"
+	"microblog/persistence/pglocal/child"
 )
 
 const (
@@ -151,7 +151,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	say := func(format string, a ...any) { fmt.Fprintf(stdout, format+"\n", a...) }
 	if opts.wrk.path, err = ensureWrk(ctx, stdout, stderr); err != nil {
 		return err
 	}
@@ -164,46 +163,94 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("temporary directory: %w", err)
 	}
 	defer os.RemoveAll(tmp)
+	e := &env{opts: opts, tmp: tmp, stdout: stdout, stderr: stderr}
 
-	bin := filepath.Join(tmp, "microblog")
-	say("building ./cmd/microblog")
-	if out, err := command(ctx, "go", "build", "-o", bin, "./cmd/microblog").dir(root).CombinedOutput(); err != nil {
+	if err := e.buildServer(ctx, root); err != nil {
+		return err
+	}
+	pg, stopPostgres, err := e.startPostgres(ctx, root)
+	if err != nil {
+		return err
+	}
+	defer stopPostgres()
+	dbURL, err := ensureSeeded(ctx, pg, e.bin, opts.set, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	rep, err := e.benchDatabase(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	rep.total = time.Since(started)
+	rep.print(stdout)
+	return nil
+}
+
+// env is what the steps of a run share.
+type env struct {
+	opts           options
+	tmp            string // a temporary directory, removed at the end
+	bin            string // the server binary, built into tmp
+	stdout, stderr io.Writer
+}
+
+// say prints one line of progress.
+func (e *env) say(format string, a ...any) {
+	fmt.Fprintf(e.stdout, format+"\n", a...)
+}
+
+// buildServer builds ./cmd/microblog of the module in root into e.tmp.
+func (e *env) buildServer(ctx context.Context, root string) error {
+	e.bin = filepath.Join(e.tmp, "microblog")
+	e.say("building ./cmd/microblog")
+	build := child.Command(ctx, syscall.SIGINT, stopTimeout, "go", "build", "-o", e.bin, "./cmd/microblog")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build ./cmd/microblog: %w\n%s", err, out)
 	}
+	return nil
+}
 
-	dataDir := opts.dataDir
+// startPostgres starts the private PostgreSQL on the data directory, which
+// a relative --data-dir puts in root, with its log in e.tmp. The func it
+// returns stops it.
+func (e *env) startPostgres(ctx context.Context, root string) (*pglocal.Server, func(), error) {
+	dataDir := e.opts.dataDir
 	if !filepath.IsAbs(dataDir) {
 		// The module's .gitignore ignores /.data-*/ at its top.
 		dataDir = filepath.Join(root, dataDir)
 	}
-	pgLog, err := os.Create(filepath.Join(tmp, "postgres.log"))
+	pgLog, err := os.Create(filepath.Join(e.tmp, "postgres.log"))
 	if err != nil {
-		return fmt.Errorf("PostgreSQL log: %w", err)
+		return nil, nil, fmt.Errorf("PostgreSQL log: %w", err)
 	}
-	defer pgLog.Close()
 	// Fsync stays false, Options' default: fsync, synchronous_commit and
 	// full_page_writes are off, as for the tests. A machine crash could
 	// then spoil the data set, which is only seeded again; commits do not
 	// wait for the disk, so the POST numbers are those of a fast disk.
 	pg, err := pglocal.Start(ctx, pglocal.Options{DataDir: dataDir, Log: pgLog})
 	if err != nil {
-		return err
+		pgLog.Close()
+		return nil, nil, err
 	}
-	defer func() {
+	e.say("PostgreSQL on 127.0.0.1:%d, data in %s", pg.Port(), dataDir)
+	stop := func() {
 		if err := pg.Stop(); err != nil {
-			fmt.Fprintln(stderr, "loadbench: stopping PostgreSQL:", err)
+			fmt.Fprintln(e.stderr, "loadbench: stopping PostgreSQL:", err)
 		}
-	}()
-	say("PostgreSQL on 127.0.0.1:%d, data in %s", pg.Port(), dataDir)
-	dbURL, err := ensureSeeded(ctx, pg, bin, opts.set, stdout, stderr)
-	if err != nil {
-		return err
+		pgLog.Close()
 	}
+	return pg, stop, nil
+}
+
+// benchDatabase runs the benchmark on the seeded database at dbURL and
+// leaves the data set as it was seeded. The floor runs on its pool.
+func (e *env) benchDatabase(ctx context.Context, dbURL string) (*report, error) {
 	// The default size, max(4, NumCPU), is also the server's: it sets no
-	// pool_max_conns either. The floor runs on this pool.
+	// pool_max_conns either.
 	pool, err := pgxpool.New(ctx, dbURL)
 	if err != nil {
-		return fmt.Errorf("database: %w", err)
+		return nil, fmt.Errorf("database: %w", err)
 	}
 	defer pool.Close()
 	// Posts of the POST scenario are deleted at the end, once the server
@@ -211,49 +258,56 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// seeded; those of a run that ended early go now.
 	leftovers, err := deletePosts(ctx, pool)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer func() {
 		// After an error only: a run that succeeds has deleted them.
 		if _, err := deletePosts(context.WithoutCancel(ctx), pool); err != nil {
-			fmt.Fprintln(stderr, "loadbench:", err)
+			fmt.Fprintln(e.stderr, "loadbench:", err)
 		}
 	}()
-
-	srv, err := startServer(ctx, bin, dbURL, filepath.Join(tmp, "server.log"))
+	rep, err := e.benchServer(ctx, dbURL, pool)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	rep.leftovers = leftovers
+	if rep.deletedPosts, err = deletePosts(ctx, pool); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// benchServer starts the server against dbURL, measures it, stops it and
+// reads its log.
+func (e *env) benchServer(ctx context.Context, dbURL string, pool *pgxpool.Pool) (*report, error) {
+	srv, err := startServer(ctx, e.bin, dbURL, filepath.Join(e.tmp, "server.log"))
+	if err != nil {
+		return nil, err
 	}
 	defer func() {
 		if err := srv.Stop(stopTimeout); err != nil {
-			fmt.Fprintln(stderr, "loadbench: stopping the server:", err)
+			fmt.Fprintln(e.stderr, "loadbench: stopping the server:", err)
 		}
 	}()
 	readyRSS, err := procStatusKiB(srv.Cmd.Process.Pid, "VmRSS")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	say("server on %s (pid %d)", srv.base, srv.Cmd.Process.Pid)
+	e.say("server on %s (pid %d)", srv.base, srv.Cmd.Process.Pid)
 
-	b := &bench{wrk: opts.wrk, pool: pool, out: stdout}
-	rep, err := b.measure(ctx, opts, srv, tmp)
+	b := &bench{wrk: e.opts.wrk, pool: pool, out: e.stdout}
+	rep, err := b.measure(ctx, e.opts, srv, e.tmp)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := srv.Stop(stopTimeout); err != nil {
-		return fmt.Errorf("stopping the server: %w", err)
+		return nil, fmt.Errorf("stopping the server: %w", err)
 	}
-	rep.readyRSSKiB, rep.leftovers = readyRSS, leftovers
-	if rep.deletedPosts, err = deletePosts(ctx, pool); err != nil {
-		return err
+	rep.readyRSSKiB = readyRSS
+	if rep.serverLog, err = summarizeLog(srv.LogPath); err != nil {
+		return nil, err
 	}
-	rep.serverLog, err = summarizeLog(srv.LogPath)
-	if err != nil {
-		return err
-	}
-	rep.total = time.Since(started)
-	rep.print(stdout)
-	return nil
+	return rep, nil
 }
 
 // ensureWrk returns the path of wrk, installing it with apt-get when it is
@@ -266,7 +320,7 @@ func ensureWrk(ctx context.Context, stdout, stderr io.Writer) (string, error) {
 		return "", errors.New("wrk is not on PATH: install it (apt-get install wrk), or run loadbench as root to have it installed")
 	}
 	fmt.Fprintln(stdout, "wrk is not on PATH: running apt-get install -y wrk")
-	cmd := command(ctx, "apt-get", "install", "-y", "wrk")
+	cmd := child.Command(ctx, syscall.SIGINT, stopTimeout, "apt-get", "install", "-y", "wrk")
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("apt-get install -y wrk: %w", err)
@@ -281,7 +335,7 @@ func ensureWrk(ctx context.Context, stdout, stderr io.Writer) (string, error) {
 // moduleRoot returns the directory of the module the go command sees from
 // the working directory.
 func moduleRoot(ctx context.Context) (string, error) {
-	out, err := command(ctx, "go", "env", "GOMOD").Output()
+	out, err := child.Command(ctx, syscall.SIGINT, stopTimeout, "go", "env", "GOMOD").Output()
 	if err != nil {
 		return "", fmt.Errorf("go env GOMOD: %w", err)
 	}
@@ -290,27 +344,6 @@ func moduleRoot(ctx context.Context) (string, error) {
 		return "", errors.New("not inside a Go module: run loadbench from the microblog module's directory")
 	}
 	return filepath.Dir(gomod), nil
-}
-
-// tool is an exec.Cmd of a tool this program runs to its end (go, apt-get,
-// the seed), in its own process group, so that a terminal's Ctrl-C reaches
-// this program only, and dying with this program.
-type tool struct{ *exec.Cmd }
-
-// command returns a child command for name and args, interrupted (not
-// killed) when ctx ends.
-func command(ctx context.Context, name string, args ...string) tool {
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	cmd.WaitDelay = stopTimeout
-	return tool{cmd}
-}
-
-// dir sets the working directory of c.
-func (c tool) dir(d string) tool {
-	c.Dir = d
-	return c
 }
 
 // ensureSeeded returns the URL of the database that holds set, creating and
@@ -344,7 +377,7 @@ func ensureSeeded(ctx context.Context, pg *pglocal.Server, bin string, set dataS
 		return "", fmt.Errorf("create database %s: %w", name, err)
 	}
 	fmt.Fprintf(stdout, "seeding database %s: microblog seed %s\n", name, strings.Join(set.args(), " "))
-	cmd := command(ctx, bin, append([]string{"seed", "--database-url", pg.URL(name)}, set.args()...)...)
+	cmd := child.Command(ctx, syscall.SIGINT, stopTimeout, bin, append([]string{"seed", "--database-url", pg.URL(name)}, set.args()...)...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("microblog seed: %w", err)
@@ -371,8 +404,8 @@ func startServer(ctx context.Context, bin, dbURL, logPath string) (*server, erro
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	// Not bound to ctx: Stop ends it with SIGTERM, in order.
-	p, err := child.Start("the server", logPath,
-		exec.Command(bin, "serve", "--addr", addr, "--database-url", dbURL, "--log-format", "json"))
+	p, err := child.Start("the server", exec.Command(bin, "serve", "--addr", addr, "--database-url", dbURL, "--log-format", "json"),
+		child.Options{LogPath: logPath})
 	if err != nil {
 		return nil, err
 	}

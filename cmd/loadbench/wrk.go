@@ -6,12 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"microblog/persistence/pglocal/child"
 )
 
 // wrkSettings are the wrk options every scenario runs with.
@@ -58,13 +59,12 @@ func runWrk(ctx context.Context, s wrkSettings, d time.Duration, url, token, scr
 		args = append(args, "-s", scriptPath)
 	}
 	args = append(args, url)
-	cmd := exec.CommandContext(ctx, s.path, args...)
+	// A terminal's Ctrl-C reaches this program only, which kills wrk
+	// through ctx; interrupted, wrk would print partial results and exit 0.
+	cmd := child.Command(ctx, syscall.SIGKILL, 0, s.path, args...)
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &out
-	// A terminal's Ctrl-C reaches this program only, which ends wrk through
-	// ctx; wrk would otherwise print partial results and exit 0.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
 			return wrkResult{}, ctx.Err()
@@ -82,7 +82,7 @@ func runWrk(ctx context.Context, s wrkSettings, d time.Duration, url, token, scr
 // nothing.
 func wrkVersion(ctx context.Context, path string) string {
 	// wrk -v prints its version and usage and exits 1.
-	out, _ := exec.CommandContext(ctx, path, "-v").CombinedOutput()
+	out, _ := child.Command(ctx, syscall.SIGKILL, 0, path, "-v").CombinedOutput()
 	line, _, _ := strings.Cut(string(out), "\n")
 	line, _, _ = strings.Cut(line, " Copyright")
 	return strings.TrimSpace(line)

@@ -22,8 +22,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"microblog/cmd/internal/child"
 	"microblog/persistence/pglocal"
+	"microblog/persistence/pglocal/child"
 )
 
 // cheapArgon2 makes password hashing nearly free, so that a load measures

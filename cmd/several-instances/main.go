@@ -38,9 +38,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"microblog/cmd/internal/child"
 	"microblog/migrations"
 	"microblog/persistence/pglocal"
+	"microblog/persistence/pglocal/child"
 )
 
 //go:embed nginx.conf.tmpl
@@ -73,161 +73,244 @@ func main() {
 
 // run is the whole program: main only adds the process around it.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("several-instances", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	duration := fl.Duration("duration", 8*time.Second, "how long the load runs; one instance is killed halfway")
-	workers := fl.Int("workers", 8, "concurrent clients of the load")
-	if err := fl.Parse(args); err != nil {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
 		return err
-	}
-	if fl.NArg() > 0 || *duration <= 0 || *duration > 10*time.Minute || *workers < 1 || *workers > 256 {
-		return errors.New("usage: several-instances [-duration 1s..10m] [-workers 1..256]")
 	}
 	nginx, err := findNginx()
 	if err != nil {
 		return err
 	}
-	out := func(format string, a ...any) { fmt.Fprintf(stdout, format+"\n", a...) }
-
-	dir, err := os.MkdirTemp("", "several-instances-")
+	dir, err := makeWorkDir()
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	fmt.Fprintf(stdout, "working directory %s (removed at the end)\n", dir)
+	bin, err := buildMicroblog(ctx, dir)
+	if err != nil {
+		return err
+	}
+
+	s := &setup{dir: dir, out: stdout}
+	defer s.stop(stderr)
+	if err := s.startPostgres(ctx); err != nil {
+		return err
+	}
+	if err := s.startInstances(ctx, bin); err != nil {
+		return err
+	}
+	if err := s.startNginx(ctx, nginx); err != nil {
+		return err
+	}
+	return s.putLoad(ctx, cfg)
+}
+
+// config is the load that the flags ask for.
+type config struct {
+	duration time.Duration
+	workers  int
+}
+
+// parseFlags reads the config from args.
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	fl := flag.NewFlagSet("several-instances", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	var cfg config
+	fl.DurationVar(&cfg.duration, "duration", 8*time.Second, "how long the load runs; one instance is killed halfway")
+	fl.IntVar(&cfg.workers, "workers", 8, "concurrent clients of the load")
+	if err := fl.Parse(args); err != nil {
+		return config{}, err
+	}
+	if fl.NArg() > 0 || cfg.duration <= 0 || cfg.duration > 10*time.Minute || cfg.workers < 1 || cfg.workers > 256 {
+		return config{}, errors.New("usage: several-instances [-duration 1s..10m] [-workers 1..256]")
+	}
+	return cfg, nil
+}
+
+// makeWorkDir creates the temporary directory that holds everything run
+// makes.
+func makeWorkDir() (string, error) {
+	dir, err := os.MkdirTemp("", "several-instances-")
+	if err != nil {
+		return "", err
+	}
 	// nginx's workers (nobody, when run as root) and PostgreSQL (postgres)
 	// must reach their files in dir.
 	if err := os.Chmod(dir, 0o711); err != nil {
-		return err
+		return "", errors.Join(err, os.RemoveAll(dir))
 	}
-	out("working directory %s (removed at the end)", dir)
+	return dir, nil
+}
 
+// buildMicroblog builds the microblog binary into dir and returns its path.
+func buildMicroblog(ctx context.Context, dir string) (string, error) {
 	bin := filepath.Join(dir, "microblog")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "microblog/cmd/microblog").CombinedOutput(); err != nil {
-		return fmt.Errorf("go build microblog/cmd/microblog (run this from the module's directory): %w\n%s", err, out)
+	build := child.Command(ctx, syscall.SIGINT, stopTimeout, "go", "build", "-o", bin, "microblog/cmd/microblog")
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build microblog/cmd/microblog (run this from the module's directory): %w\n%s", err, out)
 	}
+	return bin, nil
+}
 
-	db, err := pglocal.Start(ctx, pglocal.Options{DataDir: filepath.Join(dir, "pg")})
+// setup is what run starts, in order: PostgreSQL, the instances, nginx.
+type setup struct {
+	dir string // the working directory
+	out io.Writer
+
+	db        *pglocal.Server
+	instances []*child.Process
+	upstreams []string // the instances' addresses, host:port
+	proxy     *child.Process
+	nginxDir  string
+	base      string // nginx's URL: http://host:port
+}
+
+// say prints one line of progress.
+func (s *setup) say(format string, a ...any) {
+	fmt.Fprintf(s.out, format+"\n", a...)
+}
+
+// stop stops what s started, in the reverse order.
+func (s *setup) stop(stderr io.Writer) {
+	children := s.instances
+	if s.proxy != nil {
+		children = append(slices.Clone(children), s.proxy)
+	}
+	for _, c := range slices.Backward(children) {
+		if err := c.Stop(stopTimeout); err != nil {
+			fmt.Fprintf(stderr, "stopping %s: %v\n", c.Name, err)
+		}
+	}
+	if s.db == nil {
+		return
+	}
+	if err := s.db.Stop(); err != nil {
+		fmt.Fprintln(stderr, "stopping PostgreSQL:", err)
+	}
+}
+
+// startPostgres starts the PostgreSQL that the instances share.
+func (s *setup) startPostgres(ctx context.Context) error {
+	db, err := pglocal.Start(ctx, pglocal.Options{DataDir: filepath.Join(s.dir, "pg")})
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err := db.Stop(); err != nil {
-			fmt.Fprintln(stderr, "stopping PostgreSQL:", err)
-		}
-	}()
-	out("PostgreSQL on 127.0.0.1:%d, the only thing the instances share", db.Port())
+	s.db = db
+	s.say("PostgreSQL on 127.0.0.1:%d, the only thing the instances share", db.Port())
+	return nil
+}
 
-	// Both instances start at once against the empty database: the
-	// migrations' advisory lock makes them take turns.
-	var upstreams []string
-	var children []*child.Process
-	defer func() {
-		for _, c := range slices.Backward(children) {
-			if err := c.Stop(stopTimeout); err != nil {
-				fmt.Fprintf(stderr, "stopping %s: %v\n", c.Name, err)
-			}
-		}
-	}()
+// startInstances starts the instances of bin and waits until each is
+// ready. They start at once against the empty database: the migrations'
+// advisory lock makes them take turns, and each migration must have been
+// applied by one of them.
+func (s *setup) startInstances(ctx context.Context, bin string) error {
 	for i := range instances {
-		port, err := child.FreePort()
-		if err != nil {
-			return err
-		}
-		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		cmd := exec.Command(bin, "--addr", addr, "--log-format", "json")
-		// nginx connects from 127.0.0.1: its X-Forwarded-For names the
-		// client, whose address the per-address login limit must count.
-		cmd.Env = append(os.Environ(), "DATABASE_URL="+db.URL("postgres"), "MICROBLOG_TRUSTED_PROXIES=127.0.0.1")
-		c, err := child.Start(fmt.Sprintf("instance %d", i+1), filepath.Join(dir, fmt.Sprintf("instance%d.log", i+1)), cmd)
-		if err != nil {
-			return err
-		}
-		children = append(children, c)
-		upstreams = append(upstreams, addr)
-	}
-	for i, c := range children {
-		if err := c.WaitOK(ctx, "http://"+upstreams[i]+"/readyz", readyTimeout); err != nil {
+		if err := s.startInstance(bin, i+1); err != nil {
 			return err
 		}
 	}
-	applied, err := migrationsApplied(children)
+	for i, c := range s.instances {
+		if err := c.WaitOK(ctx, "http://"+s.upstreams[i]+"/readyz", readyTimeout); err != nil {
+			return err
+		}
+	}
+	applied, err := migrationsApplied(s.instances)
 	if err != nil {
 		return err
 	}
-	out("instances on %s, started at once; migrations applied by each: %v, of %d in all",
-		strings.Join(upstreams, " and "), applied, migrationCount())
+	s.say("instances on %s, started at once; migrations applied by each: %v, of %d in all",
+		strings.Join(s.upstreams, " and "), applied, migrationCount())
 	if total := applied[0] + applied[1]; total != migrationCount() {
 		return fmt.Errorf("the instances applied %d migrations between them, want each of %d once", total, migrationCount())
 	}
+	return nil
+}
 
-	nginxDir := filepath.Join(dir, "nginx")
+// startInstance starts instance n of bin on a free port, without waiting.
+func (s *setup) startInstance(bin string, n int) error {
+	port, err := child.FreePort()
+	if err != nil {
+		return err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	cmd := exec.Command(bin, "--addr", addr, "--log-format", "json")
+	// nginx connects from 127.0.0.1: its X-Forwarded-For names the
+	// client, whose address the per-address login limit must count.
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+s.db.URL("postgres"), "MICROBLOG_TRUSTED_PROXIES=127.0.0.1")
+	c, err := child.Start(fmt.Sprintf("instance %d", n), cmd,
+		child.Options{LogPath: filepath.Join(s.dir, fmt.Sprintf("instance%d.log", n))})
+	if err != nil {
+		return err
+	}
+	s.instances = append(s.instances, c)
+	s.upstreams = append(s.upstreams, addr)
+	return nil
+}
+
+// startNginx starts nginx in front of the instances and waits until it
+// serves /api.
+func (s *setup) startNginx(ctx context.Context, nginx string) error {
+	s.nginxDir = filepath.Join(s.dir, "nginx")
 	port, err := child.FreePort()
 	if err != nil {
 		return err
 	}
 	listen := fmt.Sprintf("127.0.0.1:%d", port)
-	confPath, err := writeNginxConf(nginxDir, listen, upstreams)
+	confPath, err := writeNginxConf(s.nginxDir, listen, s.upstreams)
 	if err != nil {
 		return err
 	}
-	proxy, err := child.Start("nginx", filepath.Join(nginxDir, "nginx.out"),
-		exec.Command(nginx, "-p", nginxDir, "-c", confPath, "-e", filepath.Join(nginxDir, "error.log")))
+	cmd := exec.Command(nginx, "-p", s.nginxDir, "-c", confPath, "-e", filepath.Join(s.nginxDir, "error.log"))
+	// SIGQUIT is nginx's graceful shutdown; should this program die,
+	// SIGTERM, its fast one, will do.
+	s.proxy, err = child.Start("nginx", cmd, child.Options{LogPath: filepath.Join(s.nginxDir, "nginx.out"),
+		Quit: syscall.SIGQUIT, DeathSignal: syscall.SIGTERM})
 	if err != nil {
 		return err
 	}
-	proxy.Quit = syscall.SIGQUIT // nginx's graceful shutdown
-	children = append(children, proxy)
-	base := "http://" + listen
-	if err := proxy.WaitOK(ctx, base+"/api", readyTimeout); err != nil {
-		return fmt.Errorf("%w\n%s", err, child.Tail(filepath.Join(nginxDir, "error.log")))
+	s.base = "http://" + listen
+	if err := s.proxy.WaitOK(ctx, s.base+"/api", readyTimeout); err != nil {
+		return fmt.Errorf("%w\n%s", err, child.Tail(filepath.Join(s.nginxDir, "error.log")))
 	}
-	out("nginx %s on %s/api, config %s", nginx, base, confPath)
+	s.say("nginx %s on %s/api, config %s", nginx, s.base, confPath)
+	return nil
+}
 
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: *workers}}
-	token, err := registerAndLogIn(ctx, client, base)
+// putLoad logs in through nginx, puts the load on, kills instance 1
+// halfway, and reports what the clients saw and what nginx did.
+func (s *setup) putLoad(ctx context.Context, cfg config) error {
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: cfg.workers}}
+	token, err := registerAndLogIn(ctx, client, s.base)
 	if err != nil {
 		return err
 	}
-	out("registered and logged in through nginx")
+	s.say("registered and logged in through nginx")
 
-	out("load: %d workers for %s; SIGKILL to instance 1 after %s", *workers, *duration, *duration/2)
-	accessLog := filepath.Join(nginxDir, "access.log")
+	s.say("load: %d workers for %s; SIGKILL to instance 1 after %s", cfg.workers, cfg.duration, cfg.duration/2)
+	accessLog := filepath.Join(s.nginxDir, "access.log")
 	// Only the load's lines of the access log are counted.
 	fi, err := os.Stat(accessLog)
 	if err != nil {
 		return err
 	}
-	l := &load{client: client, base: base, token: token}
-	killAt := time.Now().Add(*duration / 2)
-	killed := make(chan error, 1)
-	go func() {
-		select {
-		case <-time.After(time.Until(killAt)):
-			killed <- children[0].Kill()
-		case <-ctx.Done():
-			killed <- nil
-		}
-	}()
-	loadCtx, cancel := context.WithTimeout(ctx, *duration)
-	l.run(loadCtx, *workers)
-	cancel()
-	if err := <-killed; err != nil {
-		return fmt.Errorf("killing instance 1: %w", err)
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("interrupted: %w", err)
+	l := &load{client: client, base: s.base, token: token}
+	killAt, err := l.runKilling(ctx, cfg, s.instances[0])
+	if err != nil {
+		return err
 	}
 	// nginx writes its access log line once a request is done, which it
 	// is; the log is complete.
-	byUpstream, retried, err := upstreamCounts(accessLog, fi.Size(), upstreams)
+	byUpstream, retried, err := upstreamCounts(accessLog, fi.Size(), s.upstreams)
 	if err != nil {
 		return err
 	}
-	tookEffect, err := l.registeredAnyway(ctx, db.URL("postgres"))
+	tookEffect, err := l.registeredAnyway(ctx, s.db.URL("postgres"))
 	if err != nil {
 		return err
 	}
-	return l.report(stdout, killAt, byUpstream, retried, tookEffect)
+	return l.report(s.out, killAt, byUpstream, retried, tookEffect)
 }
 
 // findNginx returns the path of the nginx binary, or errNoNginx.
@@ -395,6 +478,31 @@ func (l *load) run(ctx context.Context, workers int) {
 		})
 	}
 	wg.Wait()
+}
+
+// runKilling runs the load for cfg.duration and kills victim halfway; it
+// returns the time set for the kill.
+func (l *load) runKilling(ctx context.Context, cfg config, victim *child.Process) (time.Time, error) {
+	killAt := time.Now().Add(cfg.duration / 2)
+	killed := make(chan error, 1)
+	go func() {
+		select {
+		case <-time.After(time.Until(killAt)):
+			killed <- victim.Kill()
+		case <-ctx.Done():
+			killed <- nil
+		}
+	}()
+	loadCtx, cancel := context.WithTimeout(ctx, cfg.duration)
+	l.run(loadCtx, cfg.workers)
+	cancel()
+	if err := <-killed; err != nil {
+		return killAt, fmt.Errorf("killing %s: %w", victim.Name, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return killAt, fmt.Errorf("interrupted: %w", err)
+	}
+	return killAt, nil
 }
 
 // send sends one request and records the outcome; username is that of a

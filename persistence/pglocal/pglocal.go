@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -24,23 +23,22 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"microblog/persistence/pglocal/child"
 )
 
 const (
 	defaultStartTimeout = 30 * time.Second
 	stopTimeout         = 10 * time.Second
-	pollInterval        = 25 * time.Millisecond
-	pingTimeout         = time.Second
+	// initdbGrace bounds the wait for an interrupted initdb to clean up.
+	initdbGrace = 5 * time.Second
+	pingTimeout = time.Second
 	// portAttempts bounds the retries when the free port we picked is taken
 	// by someone else before postgres binds it.
 	portAttempts = 3
 	// maxSocketPath is the longest path a Unix socket can have on Linux:
 	// sun_path holds 108 bytes including the terminating NUL.
 	maxSocketPath = 107
-	// tailLines is how much of a child's output an error quotes.
-	tailLines = 10
-	// tailBytes bounds the output kept in memory to find those lines.
-	tailBytes = 8 << 10
 )
 
 // ErrNoBinaries is returned when no PostgreSQL server binaries are found.
@@ -73,10 +71,7 @@ type Options struct {
 type Server struct {
 	dataDir string
 	port    int
-	cmd     *exec.Cmd
-	// exited is closed once the process has exited and waitErr is set.
-	exited  chan struct{}
-	waitErr error
+	proc    *child.Process
 
 	stopOnce sync.Once
 	stopErr  error
@@ -91,7 +86,7 @@ type Server struct {
 // (PostgreSQL refuses to run as root): the data directory is given to that
 // user and every directory above it is made traversable.
 //
-// The server is tied to the OS thread that starts it (see sysProcAttr), so
+// The server is tied to the OS thread that starts it (see package child), so
 // Start must not run on a goroutine locked with runtime.LockOSThread.
 func Start(ctx context.Context, opts Options) (*Server, error) {
 	if opts.DataDir == "" {
@@ -134,9 +129,9 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return launch(ctx, bin, dir, opts.Port, opts, cred)
 	}
 	for attempt := 1; ; attempt++ {
-		port, err := freePort()
+		port, err := child.FreePort()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("pglocal: %w", err)
 		}
 		s, err := launch(ctx, bin, dir, port, opts, cred)
 		if errors.Is(err, errPortInUse) && attempt < portAttempts {
@@ -168,49 +163,27 @@ func (s *Server) Stop() error {
 
 // stop does the work of Stop, once.
 func (s *Server) stop() error {
-	if err := s.cmd.Process.Signal(os.Interrupt); err != nil && !errors.Is(err, os.ErrProcessDone) {
+	if err := s.proc.Stop(stopTimeout); err != nil {
+		return fmt.Errorf("pglocal: stop postgres: %w", err)
+	}
+	if err := s.proc.Wait(); err != nil {
 		return fmt.Errorf("pglocal: stop: %w", err)
 	}
-	timer := time.NewTimer(stopTimeout)
-	defer timer.Stop()
-	select {
-	case <-s.exited:
-		if s.waitErr != nil {
-			return fmt.Errorf("pglocal: stop: %w", s.waitErr)
-		}
-		return nil
-	case <-timer.C:
-	}
-	if err := s.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("pglocal: stop: kill: %w", err)
-	}
-	<-s.exited
-	return fmt.Errorf("pglocal: stop: postgres did not shut down within %s and was killed", stopTimeout)
+	return nil
 }
 
 // launch starts postgres on port and waits until it accepts connections.
 func launch(ctx context.Context, bin, dir string, port int, opts Options, cred *syscall.Credential) (*Server, error) {
-	tail := &tailBuffer{}
-	// The same writer for both streams makes exec use a single pipe, so the
-	// lines stay in order and opts.Log is written by one goroutine at a time.
-	out := io.MultiWriter(tail, opts.Log)
 	cmd := exec.Command(filepath.Join(bin, "postgres"), serverArgs(dir, port, opts.Fsync)...)
 	cmd.Dir = dir
-	cmd.Stdout = out
-	cmd.Stderr = out
-	cmd.SysProcAttr = sysProcAttr(cred)
-	// Backends inherit the output pipe; should one outlive a killed
-	// postmaster, Wait must not hang on it.
-	cmd.WaitDelay = time.Second
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("pglocal: start postgres: %w", err)
+	// SIGINT is postgres's fast shutdown: open transactions are rolled
+	// back, then a checkpoint is written.
+	proc, err := child.Start("postgres", cmd, child.Options{Log: opts.Log, Quit: syscall.SIGINT, Credential: cred})
+	if err != nil {
+		return nil, fmt.Errorf("pglocal: %w", err)
 	}
-	s := &Server{dataDir: dir, port: port, cmd: cmd, exited: make(chan struct{})}
-	go func() {
-		s.waitErr = cmd.Wait()
-		close(s.exited)
-	}()
-	if err := s.waitReady(ctx, opts.StartTimeout, tail); err != nil {
+	s := &Server{dataDir: dir, port: port, proc: proc}
+	if err := s.waitReady(ctx, opts.StartTimeout); err != nil {
 		// The start-up failure is the error worth reporting; Stop only
 		// makes sure no process is left behind.
 		_ = s.Stop()
@@ -219,34 +192,23 @@ func launch(ctx context.Context, bin, dir string, port int, opts Options, cred *
 	return s, nil
 }
 
-// waitReady polls s until it accepts connections, it exits, ctx is done or
-// timeout passes.
-func (s *Server) waitReady(ctx context.Context, timeout time.Duration, tail *tailBuffer) error {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	ticker := time.NewTicker(pollInterval)
-	defer ticker.Stop()
-	for {
-		if s.ping(ctx) == nil {
-			return nil
-		}
-		select {
-		case <-s.exited:
-			output := tail.lastLines(tailLines)
-			switch {
-			case strings.Contains(output, "Address already in use"):
-				return fmt.Errorf("pglocal: start postgres on port %d: %w", s.port, errPortInUse)
-			case strings.Contains(output, `lock file "postmaster.pid" already exists`):
-				return fmt.Errorf("pglocal: start postgres: another PostgreSQL is already running on %s", s.dataDir)
-			}
-			return fmt.Errorf("pglocal: start postgres: it exited during start-up (%v); its last output:\n%s", s.waitErr, output)
-		case <-ctx.Done():
-			return fmt.Errorf("pglocal: start postgres: %w", ctx.Err())
-		case <-deadline.C:
-			return fmt.Errorf("pglocal: start postgres: no connection accepted within %s; its last output:\n%s", timeout, tail.lastLines(tailLines))
-		case <-ticker.C:
+// waitReady waits until s accepts connections, and explains the failures
+// that have a known cause.
+func (s *Server) waitReady(ctx context.Context, timeout time.Duration) error {
+	err := s.proc.WaitReady(ctx, timeout, "an accepted connection", s.ping)
+	if errors.Is(err, child.ErrExited) {
+		output := s.proc.LastOutput()
+		switch {
+		case strings.Contains(output, "Address already in use"):
+			return fmt.Errorf("pglocal: start postgres on port %d: %w", s.port, errPortInUse)
+		case strings.Contains(output, `lock file "postmaster.pid" already exists`):
+			return fmt.Errorf("pglocal: start postgres: another PostgreSQL is already running on %s", s.dataDir)
 		}
 	}
+	if err != nil {
+		return fmt.Errorf("pglocal: start: %w", err)
+	}
+	return nil
 }
 
 // ping connects to s once.
@@ -310,38 +272,18 @@ func runInitdb(ctx context.Context, bin, dir, locale string, opts Options, cred 
 	if !opts.Fsync {
 		args = append(args, "--no-sync")
 	}
-	tail := &tailBuffer{}
-	out := io.MultiWriter(tail, opts.Log)
-	cmd := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), args...)
-	cmd.Dir = dir
-	cmd.Stdout = out
-	cmd.Stderr = out
-	cmd.SysProcAttr = sysProcAttr(cred)
 	// Interrupted, initdb removes what it created; killed, it would leave
 	// a half-made cluster behind.
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	cmd.WaitDelay = 5 * time.Second
-	err := cmd.Run()
-	return tail.lastLines(tailLines), err
-}
-
-// sysProcAttr returns the process attributes for initdb and postgres.
-func sysProcAttr(cred *syscall.Credential) *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{
-		Credential: cred,
-		// Its own process group keeps a terminal's Ctrl-C, which goes to the
-		// whole foreground group, from reaching the server before Stop does
-		// an orderly shutdown.
-		Setpgid: true,
-		// The child is interrupted when its parent dies, so no server outlives
-		// the program. The kernel ties this to the OS thread that forked the
-		// child, not to the process: a thread that exits (as Go makes one do
-		// when a goroutine ends while locked with runtime.LockOSThread) takes
-		// the server down with it. Nothing here locks a thread, so the forking
-		// thread lives as long as the process. Go sets the signal after
-		// switching to Credential, a change that would otherwise clear it.
-		Pdeathsig: syscall.SIGINT,
+	cmd := child.Command(ctx, syscall.SIGINT, initdbGrace, filepath.Join(bin, "initdb"), args...)
+	cmd.Dir = dir
+	// Start keeps the end of the output for the error, and runs initdb as
+	// cred; SIGINT is also what initdb gets should this process die.
+	proc, err := child.Start("initdb", cmd, child.Options{Log: opts.Log, Quit: syscall.SIGINT, Credential: cred})
+	if err != nil {
+		return "", err
 	}
+	err = proc.Wait()
+	return proc.LastOutput(), err
 }
 
 // serverCredential returns the credential to run PostgreSQL with: nil
@@ -429,19 +371,6 @@ func openParents(dir string) error {
 	}
 }
 
-// freePort returns a 127.0.0.1 TCP port that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("pglocal: find a free port: %w", err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	if err := l.Close(); err != nil {
-		return 0, fmt.Errorf("pglocal: find a free port: %w", err)
-	}
-	return port, nil
-}
-
 // findBinDir returns the directory holding the newest server binaries.
 func findBinDir(ctx context.Context) (string, error) {
 	// pg_config is optional, and on Debian the one from libpq-dev may point
@@ -501,32 +430,4 @@ func hasServer(dir string) bool {
 		}
 	}
 	return true
-}
-
-// tailBuffer is an io.Writer that keeps the end of what is written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-// Write implements io.Writer.
-func (b *tailBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	if len(b.buf) > tailBytes {
-		b.buf = append(b.buf[:0], b.buf[len(b.buf)-tailBytes:]...)
-	}
-	return len(p), nil
-}
-
-// lastLines returns the last n lines written.
-func (b *tailBuffer) lastLines(n int) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	lines := strings.Split(strings.TrimRight(string(b.buf), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

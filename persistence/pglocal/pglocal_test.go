@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"microblog/persistence/pglocal/child"
 )
 
 func TestStartRestart(t *testing.T) {
@@ -246,7 +248,7 @@ func start(t *testing.T, opts Options) *Server {
 // unusedPort returns a 127.0.0.1 port that was free a moment ago.
 func unusedPort(t *testing.T) int {
 	t.Helper()
-	port, err := freePort()
+	port, err := child.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
