@@ -243,78 +243,95 @@ func (r *Resource) AppendJSON(dst []byte, base string) ([]byte, error) {
 		return nil, r.err
 	}
 	start := len(dst)
-	if r.props == nil {
-		dst = append(dst, "{}"...)
-	} else {
-		var err error
-		if dst, err = appendMarshal(dst, r.props); err != nil {
-			return nil, fmt.Errorf("hal: properties: %w", err)
-		}
+	dst, err := r.appendProps(dst)
+	if err != nil {
+		return nil, err
 	}
-	props := dst[start:]
-	if len(props) < 2 || props[0] != '{' {
-		return nil, fmt.Errorf("hal: properties must be a JSON object, got %.20s", props)
-	}
-	sep := len(props) > 2
+	sep := len(dst)-start > 2
 	dst = dst[:len(dst)-1] // reopen the object
-	comma := func() {
+	if len(r.links) > 0 {
 		if sep {
 			dst = append(dst, ',')
 		}
-		sep = true
-	}
-	if len(r.links) > 0 {
-		comma()
-		dst = append(dst, `"_links":{`...)
-		for i, lr := range r.links {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendString(dst, lr.rel)
-			dst = append(dst, ':')
-			if lr.many {
-				dst = append(dst, '[')
-			}
-			for j, l := range lr.links {
-				if j > 0 {
-					dst = append(dst, ',')
-				}
-				dst = appendLink(dst, l, base)
-			}
-			if lr.many {
-				dst = append(dst, ']')
-			}
-		}
-		dst = append(dst, '}')
+		dst, sep = r.appendLinks(append(dst, `"_links":`...), base), true
 	}
 	if len(r.embedded) > 0 || r.keepEmbed {
-		comma()
-		dst = append(dst, `"_embedded":{`...)
-		for i, er := range r.embedded {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendString(dst, er.rel)
-			dst = append(dst, ':')
-			if er.many {
-				dst = append(dst, '[')
-			}
-			for j, e := range er.resources {
-				if j > 0 {
-					dst = append(dst, ',')
-				}
-				var err error
-				if dst, err = e.AppendJSON(dst, base); err != nil {
-					return nil, err
-				}
-			}
-			if er.many {
-				dst = append(dst, ']')
-			}
+		if sep {
+			dst = append(dst, ',')
 		}
-		dst = append(dst, '}')
+		if dst, err = r.appendEmbedded(append(dst, `"_embedded":`...), base); err != nil {
+			return nil, err
+		}
 	}
 	return append(dst, '}'), nil
+}
+
+// appendProps appends the properties, which must be a JSON object.
+func (r *Resource) appendProps(dst []byte) ([]byte, error) {
+	start := len(dst)
+	if r.props == nil {
+		return append(dst, "{}"...), nil
+	}
+	dst, err := appendMarshal(dst, r.props)
+	if err != nil {
+		return nil, fmt.Errorf("hal: properties: %w", err)
+	}
+	if props := dst[start:]; len(props) < 2 || props[0] != '{' {
+		return nil, fmt.Errorf("hal: properties must be a JSON object, got %.20s", props)
+	}
+	return dst, nil
+}
+
+// appendLinks appends the object of the links, by rel.
+func (r *Resource) appendLinks(dst []byte, base string) []byte {
+	dst = append(dst, '{')
+	for i, lr := range r.links {
+		dst = appendRel(dst, i, lr.rel, lr.many)
+		for j, l := range lr.links {
+			if j > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendLink(dst, l, base)
+		}
+		if lr.many {
+			dst = append(dst, ']')
+		}
+	}
+	return append(dst, '}')
+}
+
+// appendEmbedded appends the object of the embedded resources, by rel.
+func (r *Resource) appendEmbedded(dst []byte, base string) ([]byte, error) {
+	dst = append(dst, '{')
+	for i, er := range r.embedded {
+		dst = appendRel(dst, i, er.rel, er.many)
+		for j, e := range er.resources {
+			if j > 0 {
+				dst = append(dst, ',')
+			}
+			var err error
+			if dst, err = e.AppendJSON(dst, base); err != nil {
+				return nil, err
+			}
+		}
+		if er.many {
+			dst = append(dst, ']')
+		}
+	}
+	return append(dst, '}'), nil
+}
+
+// appendRel appends the name of the i-th rel of an object and, for a rel
+// of many, the array's opening bracket.
+func appendRel(dst []byte, i int, rel string, many bool) []byte {
+	if i > 0 {
+		dst = append(dst, ',')
+	}
+	dst = append(appendString(dst, rel), ':')
+	if many {
+		dst = append(dst, '[')
+	}
+	return dst
 }
 
 // appendLink appends l as appendMarshal would, with base put before an
