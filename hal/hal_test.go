@@ -34,13 +34,29 @@ func marshal(t *testing.T, r *hal.Resource) string {
 	return string(b)
 }
 
-func TestMarshalJSON(t *testing.T) {
+// marshalCase is a resource and the document it must render as.
+type marshalCase struct {
+	name  string
+	build func() *hal.Resource
+	want  string
+}
+
+// testMarshal checks each case, in a parallel subtest, with MarshalJSON.
+func testMarshal(t *testing.T, tests []marshalCase) {
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := marshal(t, tt.build())
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("MarshalJSON() mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestMarshalJSONProps(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name  string
-		build func() *hal.Resource
-		want  string
-	}{
+	testMarshal(t, []marshalCase{
 		{
 			name:  "nil props",
 			build: func() *hal.Resource { return hal.New(nil) },
@@ -76,6 +92,12 @@ func TestMarshalJSON(t *testing.T) {
 			build: func() *hal.Resource { return hal.New(json.RawMessage(`{"title": "Microblog API"}`)) },
 			want:  `{"title":"Microblog API"}`,
 		},
+	})
+}
+
+func TestMarshalJSONLinks(t *testing.T) {
+	t.Parallel()
+	testMarshal(t, []marshalCase{
 		{
 			name: "props followed by links",
 			build: func() *hal.Resource {
@@ -124,6 +146,14 @@ func TestMarshalJSON(t *testing.T) {
 			},
 			want: `{"_links":{"self":{"href":"/api/users/1","title":"susan"},"empty":{"href":""}}}`,
 		},
+	})
+}
+
+// TestMarshalJSONLinkArrays checks that AddLink makes an object and
+// AddLinks an array.
+func TestMarshalJSONLinkArrays(t *testing.T) {
+	t.Parallel()
+	testMarshal(t, []marshalCase{
 		{
 			name: "AddLink renders a single object",
 			build: func() *hal.Resource {
@@ -163,6 +193,12 @@ func TestMarshalJSON(t *testing.T) {
 			},
 			want: `{"_links":{"zeta":{"href":"/z"},"alpha":[{"href":"/a"},{"href":"/a2"}],"mu":{"href":"/m"}}}`,
 		},
+	})
+}
+
+func TestMarshalJSONCuries(t *testing.T) {
+	t.Parallel()
+	testMarshal(t, []marshalCase{
 		{
 			name: "curies via AddCurie",
 			build: func() *hal.Resource {
@@ -185,6 +221,12 @@ func TestMarshalJSON(t *testing.T) {
 			want: `{"_links":{"curies":[{"href":"/api/rels/{rel}","templated":true,"name":"mb"},` +
 				`{"href":"https://example.com/rels/{rel}","templated":true,"name":"ex"}]}}`,
 		},
+	})
+}
+
+func TestMarshalJSONEscaping(t *testing.T) {
+	t.Parallel()
+	testMarshal(t, []marshalCase{
 		{
 			name: "& < > in hrefs, rels and props are not escaped",
 			build: func() *hal.Resource {
@@ -195,6 +237,12 @@ func TestMarshalJSON(t *testing.T) {
 			want: `{"q":"a<b>&c","_links":{"a&b":{"href":"/api/search?q=<x>&page=2"},` +
 				`"avatar":{"href":"https://www.gravatar.com/avatar/abc?d=identicon&s=128"}}}`,
 		},
+	})
+}
+
+func TestMarshalJSONEmbedded(t *testing.T) {
+	t.Parallel()
+	testMarshal(t, []marshalCase{
 		{
 			name: "Embed renders a single object",
 			build: func() *hal.Resource {
@@ -236,6 +284,27 @@ func TestMarshalJSON(t *testing.T) {
 			want: `{"_embedded":{"mb:users":[{"id":1,"name":"a"},{"id":2,"name":"b"}]}}`,
 		},
 		{
+			name: "embedded rels keep their order, nested resources render fully",
+			build: func() *hal.Resource {
+				inner := hal.New(user{ID: 3, Name: "c"}).
+					AddLink("self", hal.Link{Href: "/api/users/3"}).
+					KeepEmbedded()
+				return hal.New(map[string]int{"n": 1}).
+					AddLink("self", hal.Link{Href: "/api/x"}).
+					EmbedAll("zeta", []*hal.Resource{inner}).
+					Embed("alpha", hal.New(nil).AddLink("self", hal.Link{Href: "/api/a"}))
+			},
+			want: `{"n":1,"_links":{"self":{"href":"/api/x"}},"_embedded":{` +
+				`"zeta":[{"id":3,"name":"c","_links":{"self":{"href":"/api/users/3"}},"_embedded":{}}],` +
+				`"alpha":{"_links":{"self":{"href":"/api/a"}}}}}`,
+		},
+	})
+}
+
+func TestMarshalJSONKeepEmbedded(t *testing.T) {
+	t.Parallel()
+	testMarshal(t, []marshalCase{
+		{
 			name:  "KeepEmbedded renders an empty _embedded object",
 			build: func() *hal.Resource { return hal.New(nil).KeepEmbedded() },
 			want:  `{"_embedded":{}}`,
@@ -256,39 +325,39 @@ func TestMarshalJSON(t *testing.T) {
 			},
 			want: `{"_embedded":{"x":{}}}`,
 		},
-		{
-			name: "embedded rels keep their order, nested resources render fully",
-			build: func() *hal.Resource {
-				inner := hal.New(user{ID: 3, Name: "c"}).
-					AddLink("self", hal.Link{Href: "/api/users/3"}).
-					KeepEmbedded()
-				return hal.New(map[string]int{"n": 1}).
-					AddLink("self", hal.Link{Href: "/api/x"}).
-					EmbedAll("zeta", []*hal.Resource{inner}).
-					Embed("alpha", hal.New(nil).AddLink("self", hal.Link{Href: "/api/a"}))
-			},
-			want: `{"n":1,"_links":{"self":{"href":"/api/x"}},"_embedded":{` +
-				`"zeta":[{"id":3,"name":"c","_links":{"self":{"href":"/api/users/3"}},"_embedded":{}}],` +
-				`"alpha":{"_links":{"self":{"href":"/api/a"}}}}}`,
-		},
-	}
+	})
+}
+
+// failCase is a resource that must not render.
+type failCase struct {
+	name  string
+	build func() *hal.Resource
+}
+
+// testMarshalFails checks, in a parallel subtest, that each resource fails
+// to render by every way there is to render it.
+func testMarshalFails(t *testing.T, tests []failCase) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got := marshal(t, tt.build())
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("MarshalJSON() mismatch (-want +got):\n%s", diff)
+			r := tt.build()
+			got, err := r.MarshalJSON()
+			if err == nil {
+				t.Errorf("MarshalJSON() = %s, want an error", got)
+			}
+			if got, err := r.AppendJSON([]byte("prefix"), "/base"); err == nil {
+				t.Errorf("AppendJSON() = %s, want an error", got)
+			}
+			if got, err := json.Marshal(r); err == nil {
+				t.Errorf("json.Marshal() = %s, want an error", got)
 			}
 		})
 	}
 }
 
-func TestMarshalJSONErrors(t *testing.T) {
+func TestMarshalJSONErrorsLinks(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name  string
-		build func() *hal.Resource
-	}{
+	testMarshalFails(t, []failCase{
 		{
 			name: "AddLink twice on one rel",
 			build: func() *hal.Resource {
@@ -328,6 +397,16 @@ func TestMarshalJSONErrors(t *testing.T) {
 			},
 		},
 		{
+			name:  "a malformed curie template",
+			build: func() *hal.Resource { return hal.New(nil).AddCurie("mb", "/api/rels/{rel") },
+		},
+	})
+}
+
+func TestMarshalJSONErrorsEmbedded(t *testing.T) {
+	t.Parallel()
+	testMarshalFails(t, []failCase{
+		{
 			name: "Embed twice on one rel",
 			build: func() *hal.Resource {
 				return hal.New(nil).Embed("author", hal.New(nil)).Embed("author", hal.New(nil))
@@ -362,10 +441,12 @@ func TestMarshalJSONErrors(t *testing.T) {
 				return hal.New(nil).EmbedAll("item", []*hal.Resource{hal.New(nil), bad})
 			},
 		},
-		{
-			name:  "a malformed curie template",
-			build: func() *hal.Resource { return hal.New(nil).AddCurie("mb", "/api/rels/{rel") },
-		},
+	})
+}
+
+func TestMarshalJSONErrorsProps(t *testing.T) {
+	t.Parallel()
+	testMarshalFails(t, []failCase{
 		{
 			name:  "string props",
 			build: func() *hal.Resource { return hal.New("susan") },
@@ -394,23 +475,7 @@ func TestMarshalJSONErrors(t *testing.T) {
 			name:  "props that do not marshal, with links",
 			build: func() *hal.Resource { return hal.New(math.Inf(1)).AddLink("self", hal.Link{Href: "/"}) },
 		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			r := tt.build()
-			got, err := r.MarshalJSON()
-			if err == nil {
-				t.Errorf("MarshalJSON() = %s, want an error", got)
-			}
-			if got, err := r.AppendJSON([]byte("prefix"), "/base"); err == nil {
-				t.Errorf("AppendJSON() = %s, want an error", got)
-			}
-			if got, err := json.Marshal(r); err == nil {
-				t.Errorf("json.Marshal() = %s, want an error", got)
-			}
-		})
-	}
+	})
 }
 
 func TestAppendJSONBase(t *testing.T) {
@@ -452,15 +517,18 @@ func TestAppendJSONBase(t *testing.T) {
 	}
 }
 
+// susan is a user resource with a path, a templated path, a curie and an
+// absolute URL among its links.
+func susan() *hal.Resource {
+	return hal.New(user{ID: 1, Name: "susan"}).
+		AddLink("self", hal.Link{Href: "/api/users/1"}).
+		AddCurie("mb", "/api/rels/{rel}").
+		AddLink("mb:users", hal.MustTemplated("/api/users{?page,per_page}")).
+		AddLink("mb:avatar", hal.Link{Href: "https://www.gravatar.com/avatar/x?d=identicon&s=128"})
+}
+
 func TestAppendJSON(t *testing.T) {
 	t.Parallel()
-	build := func() *hal.Resource {
-		return hal.New(user{ID: 1, Name: "susan"}).
-			AddLink("self", hal.Link{Href: "/api/users/1"}).
-			AddCurie("mb", "/api/rels/{rel}").
-			AddLink("mb:users", hal.MustTemplated("/api/users{?page,per_page}")).
-			AddLink("mb:avatar", hal.Link{Href: "https://www.gravatar.com/avatar/x?d=identicon&s=128"})
-	}
 	tests := []struct {
 		name string
 		dst  string
@@ -499,7 +567,7 @@ func TestAppendJSON(t *testing.T) {
 			if tt.dst != "" {
 				dst = []byte(tt.dst)
 			}
-			got, err := build().AppendJSON(dst, tt.base)
+			got, err := susan().AppendJSON(dst, tt.base)
 			if err != nil {
 				t.Fatalf("AppendJSON() error = %v", err)
 			}
@@ -508,10 +576,13 @@ func TestAppendJSON(t *testing.T) {
 			}
 		})
 	}
+}
 
+func TestAppendJSONLeavesTheResource(t *testing.T) {
+	t.Parallel()
 	// MarshalJSON is AppendJSON with no base, and rendering twice gives the
 	// same document: rendering does not change the resource.
-	r := build()
+	r := susan()
 	first := marshal(t, r)
 	if _, err := r.AppendJSON(nil, "/mb"); err != nil {
 		t.Fatalf("AppendJSON() error = %v", err)
@@ -612,15 +683,34 @@ func mustTemplate(href string) (l hal.Link, panicked bool) {
 	return hal.MustTemplated(href), false
 }
 
+// expandCase is a link, values for its variables and what Expand must
+// make of them.
+type expandCase struct {
+	name    string
+	link    hal.Link
+	vars    map[string]string
+	want    string
+	wantErr bool
+}
+
 func TestExpand(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name    string
-		link    hal.Link
-		vars    map[string]string
-		want    string
-		wantErr bool
-	}{
+	for _, tt := range expandCases() {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := hal.Expand(tt.link, tt.vars)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("Expand(%+v, %v) error = %v, want error %t", tt.link, tt.vars, err, tt.wantErr)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Expand(%+v, %v) mismatch (-want +got):\n%s", tt.link, tt.vars, diff)
+			}
+		})
+	}
+}
+
+func expandCases() []expandCase {
+	return []expandCase{
 		{
 			name: "not templated is returned unchanged",
 			link: hal.Link{Href: "/api/users/{id}"},
@@ -668,18 +758,6 @@ func TestExpand(t *testing.T) {
 			vars:    map[string]string{"id": "7"},
 			wantErr: true,
 		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			got, err := hal.Expand(tt.link, tt.vars)
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("Expand(%+v, %v) error = %v, want error %t", tt.link, tt.vars, err, tt.wantErr)
-			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("Expand(%+v, %v) mismatch (-want +got):\n%s", tt.link, tt.vars, diff)
-			}
-		})
 	}
 }
 
@@ -794,122 +872,38 @@ func TestMeta(t *testing.T) {
 	}
 }
 
-func TestAddPageLinks(t *testing.T) {
-	t.Parallel()
-	// links renders the _links of a page document from hrefs by rel, in
-	// the order self, first, prev, next, last; "" leaves a rel out.
-	links := func(self, first, prev, next, last string) string {
-		s := `{"_links":{"self":{"href":"` + self + `"},"first":{"href":"` + first + `"}`
-		if prev != "" {
-			s += `,"prev":{"href":"` + prev + `"}`
-		}
-		if next != "" {
-			s += `,"next":{"href":"` + next + `"}`
-		}
-		return s + `,"last":{"href":"` + last + `"}}}`
+// pagesPath is the collection the page links of the tests are for.
+const pagesPath = "/api/users"
+
+// pageLinks renders the _links of a page document of pagesPath from the
+// queries of its links, in the order self, first, prev, next, last; ""
+// leaves a rel out.
+func pageLinks(self, first, prev, next, last string) string {
+	link := func(rel, query string) string {
+		return `"` + rel + `":{"href":"` + pagesPath + "?" + query + `"}`
 	}
-	const u = "/api/users"
-	tests := []struct {
-		name  string
-		query url.Values
-		page  hal.Page
-		want  string
-	}{
-		{
-			name: "first of three",
-			page: hal.Page{Number: 1, Size: 10, TotalItems: 25},
-			want: links(u+"?page=1&per_page=10", u+"?page=1&per_page=10", "",
-				u+"?page=2&per_page=10", u+"?page=3&per_page=10"),
-		},
-		{
-			name: "middle",
-			page: hal.Page{Number: 2, Size: 10, TotalItems: 25},
-			want: links(u+"?page=2&per_page=10", u+"?page=1&per_page=10", u+"?page=1&per_page=10",
-				u+"?page=3&per_page=10", u+"?page=3&per_page=10"),
-		},
-		{
-			name: "last",
-			page: hal.Page{Number: 3, Size: 10, TotalItems: 25},
-			want: links(u+"?page=3&per_page=10", u+"?page=1&per_page=10", u+"?page=2&per_page=10",
-				"", u+"?page=3&per_page=10"),
-		},
-		{
-			name: "last, exact multiple",
-			page: hal.Page{Number: 2, Size: 10, TotalItems: 20},
-			want: links(u+"?page=2&per_page=10", u+"?page=1&per_page=10", u+"?page=1&per_page=10",
-				"", u+"?page=2&per_page=10"),
-		},
-		{
-			name: "single page",
-			page: hal.Page{Number: 1, Size: 10, TotalItems: 5},
-			want: links(u+"?page=1&per_page=10", u+"?page=1&per_page=10", "", "", u+"?page=1&per_page=10"),
-		},
-		{
-			name: "empty collection",
-			page: hal.Page{Number: 1, Size: 10, TotalItems: 0},
-			want: links(u+"?page=1&per_page=10", u+"?page=1&per_page=10", "", "", u+"?page=1&per_page=10"),
-		},
-		{
-			name: "past the end: prev is the last page",
-			page: hal.Page{Number: 7, Size: 10, TotalItems: 25},
-			want: links(u+"?page=7&per_page=10", u+"?page=1&per_page=10", u+"?page=3&per_page=10",
-				"", u+"?page=3&per_page=10"),
-		},
-		{
-			name: "just past the end",
-			page: hal.Page{Number: 4, Size: 10, TotalItems: 25},
-			want: links(u+"?page=4&per_page=10", u+"?page=1&per_page=10", u+"?page=3&per_page=10",
-				"", u+"?page=3&per_page=10"),
-		},
-		{
-			name: "past the end of an empty collection",
-			page: hal.Page{Number: 2, Size: 10, TotalItems: 0},
-			want: links(u+"?page=2&per_page=10", u+"?page=1&per_page=10", u+"?page=1&per_page=10",
-				"", u+"?page=1&per_page=10"),
-		},
-		{
-			name: "cursors: self keeps its own, prev and next carry theirs, first and last none",
-			page: hal.Page{Number: 5, Size: 10, TotalItems: 100, After: "40", NextAfter: "50", PrevAfter: "30"},
-			want: links(u+"?after=40&page=5&per_page=10", u+"?page=1&per_page=10", u+"?after=30&page=4&per_page=10",
-				u+"?after=50&page=6&per_page=10", u+"?page=10&per_page=10"),
-		},
-		{
-			name: "cursor of a previous page that is the first",
-			page: hal.Page{Number: 2, Size: 10, TotalItems: 100, After: "10", NextAfter: "20"},
-			want: links(u+"?after=10&page=2&per_page=10", u+"?page=1&per_page=10", u+"?page=1&per_page=10",
-				u+"?after=20&page=3&per_page=10", u+"?page=10&per_page=10"),
-		},
-		{
-			name: "far past the end: prev is the last page, by number",
-			page: hal.Page{Number: 9, Size: 10, TotalItems: 25, After: "90", PrevAfter: "80"},
-			want: links(u+"?after=90&page=9&per_page=10", u+"?page=1&per_page=10", u+"?page=3&per_page=10",
-				"", u+"?page=3&per_page=10"),
-		},
-		{
-			name: "a page that ends the collection has no next, whatever the total",
-			page: hal.Page{Number: 4, Size: 10, TotalItems: 100, After: "30", PrevAfter: "20", End: true},
-			want: links(u+"?after=30&page=4&per_page=10", u+"?page=1&per_page=10", u+"?after=20&page=3&per_page=10",
-				"", u+"?page=10&per_page=10"),
-		},
-		{
-			name:  "a cursor in the query is not kept",
-			query: url.Values{"after": {"7"}},
-			page:  hal.Page{Number: 1, Size: 10, TotalItems: 25},
-			want: links(u+"?page=1&per_page=10", u+"?page=1&per_page=10", "",
-				u+"?page=2&per_page=10", u+"?page=3&per_page=10"),
-		},
-		{
-			name:  "other query values are kept, page and per_page replaced",
-			query: url.Values{"q": {"x y&z"}, "page": {"9"}, "per_page": {"50"}, "sort": {"b", "a"}},
-			page:  hal.Page{Number: 2, Size: 100, TotalItems: 250},
-			want: links(
-				u+"?page=2&per_page=100&q=x+y%26z&sort=b&sort=a",
-				u+"?page=1&per_page=100&q=x+y%26z&sort=b&sort=a",
-				u+"?page=1&per_page=100&q=x+y%26z&sort=b&sort=a",
-				u+"?page=3&per_page=100&q=x+y%26z&sort=b&sort=a",
-				u+"?page=3&per_page=100&q=x+y%26z&sort=b&sort=a"),
-		},
+	s := `{"_links":{` + link("self", self) + "," + link("first", first)
+	if prev != "" {
+		s += "," + link("prev", prev)
 	}
+	if next != "" {
+		s += "," + link("next", next)
+	}
+	return s + "," + link("last", last) + "}}"
+}
+
+// pageCase is a page, with the query of its request, and the links
+// AddPageLinks must give it.
+type pageCase struct {
+	name  string
+	query url.Values
+	page  hal.Page
+	want  string
+}
+
+// testPageLinks checks each case in a parallel subtest; AddPageLinks must
+// also leave its query argument alone.
+func testPageLinks(t *testing.T, tests []pageCase) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -920,15 +914,127 @@ func TestAddPageLinks(t *testing.T) {
 					before[k] = append([]string(nil), vs...)
 				}
 			}
-			got := marshal(t, hal.New(nil).AddPageLinks(u, tt.query, tt.page))
+			got := marshal(t, hal.New(nil).AddPageLinks(pagesPath, tt.query, tt.page))
 			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("AddPageLinks(%q, %v, %+v) mismatch (-want +got):\n%s", u, tt.query, tt.page, diff)
+				t.Errorf("AddPageLinks(%q, %v, %+v) mismatch (-want +got):\n%s", pagesPath, tt.query, tt.page, diff)
 			}
 			if diff := cmp.Diff(before, tt.query); diff != "" {
 				t.Errorf("AddPageLinks changed its query argument (-want +got):\n%s", diff)
 			}
 		})
 	}
+}
+
+func TestAddPageLinks(t *testing.T) {
+	t.Parallel()
+	testPageLinks(t, []pageCase{
+		{
+			name: "first of three",
+			page: hal.Page{Number: 1, Size: 10, TotalItems: 25},
+			want: pageLinks("page=1&per_page=10", "page=1&per_page=10", "",
+				"page=2&per_page=10", "page=3&per_page=10"),
+		},
+		{
+			name: "middle",
+			page: hal.Page{Number: 2, Size: 10, TotalItems: 25},
+			want: pageLinks("page=2&per_page=10", "page=1&per_page=10", "page=1&per_page=10",
+				"page=3&per_page=10", "page=3&per_page=10"),
+		},
+		{
+			name: "last",
+			page: hal.Page{Number: 3, Size: 10, TotalItems: 25},
+			want: pageLinks("page=3&per_page=10", "page=1&per_page=10", "page=2&per_page=10",
+				"", "page=3&per_page=10"),
+		},
+		{
+			name: "last, exact multiple",
+			page: hal.Page{Number: 2, Size: 10, TotalItems: 20},
+			want: pageLinks("page=2&per_page=10", "page=1&per_page=10", "page=1&per_page=10",
+				"", "page=2&per_page=10"),
+		},
+		{
+			name: "single page",
+			page: hal.Page{Number: 1, Size: 10, TotalItems: 5},
+			want: pageLinks("page=1&per_page=10", "page=1&per_page=10", "", "", "page=1&per_page=10"),
+		},
+		{
+			name: "empty collection",
+			page: hal.Page{Number: 1, Size: 10, TotalItems: 0},
+			want: pageLinks("page=1&per_page=10", "page=1&per_page=10", "", "", "page=1&per_page=10"),
+		},
+		{
+			name: "past the end: prev is the last page",
+			page: hal.Page{Number: 7, Size: 10, TotalItems: 25},
+			want: pageLinks("page=7&per_page=10", "page=1&per_page=10", "page=3&per_page=10",
+				"", "page=3&per_page=10"),
+		},
+		{
+			name: "just past the end",
+			page: hal.Page{Number: 4, Size: 10, TotalItems: 25},
+			want: pageLinks("page=4&per_page=10", "page=1&per_page=10", "page=3&per_page=10",
+				"", "page=3&per_page=10"),
+		},
+		{
+			name: "past the end of an empty collection",
+			page: hal.Page{Number: 2, Size: 10, TotalItems: 0},
+			want: pageLinks("page=2&per_page=10", "page=1&per_page=10", "page=1&per_page=10",
+				"", "page=1&per_page=10"),
+		},
+	})
+}
+
+func TestAddPageLinksCursors(t *testing.T) {
+	t.Parallel()
+	testPageLinks(t, []pageCase{
+		{
+			name: "cursors: self keeps its own, prev and next carry theirs, first and last none",
+			page: hal.Page{Number: 5, Size: 10, TotalItems: 100, After: "40", NextAfter: "50", PrevAfter: "30"},
+			want: pageLinks("after=40&page=5&per_page=10", "page=1&per_page=10", "after=30&page=4&per_page=10",
+				"after=50&page=6&per_page=10", "page=10&per_page=10"),
+		},
+		{
+			name: "cursor of a previous page that is the first",
+			page: hal.Page{Number: 2, Size: 10, TotalItems: 100, After: "10", NextAfter: "20"},
+			want: pageLinks("after=10&page=2&per_page=10", "page=1&per_page=10", "page=1&per_page=10",
+				"after=20&page=3&per_page=10", "page=10&per_page=10"),
+		},
+		{
+			name: "far past the end: prev is the last page, by number",
+			page: hal.Page{Number: 9, Size: 10, TotalItems: 25, After: "90", PrevAfter: "80"},
+			want: pageLinks("after=90&page=9&per_page=10", "page=1&per_page=10", "page=3&per_page=10",
+				"", "page=3&per_page=10"),
+		},
+		{
+			name: "a page that ends the collection has no next, whatever the total",
+			page: hal.Page{Number: 4, Size: 10, TotalItems: 100, After: "30", PrevAfter: "20", End: true},
+			want: pageLinks("after=30&page=4&per_page=10", "page=1&per_page=10", "after=20&page=3&per_page=10",
+				"", "page=10&per_page=10"),
+		},
+	})
+}
+
+func TestAddPageLinksQuery(t *testing.T) {
+	t.Parallel()
+	testPageLinks(t, []pageCase{
+		{
+			name:  "a cursor in the query is not kept",
+			query: url.Values{"after": {"7"}},
+			page:  hal.Page{Number: 1, Size: 10, TotalItems: 25},
+			want: pageLinks("page=1&per_page=10", "page=1&per_page=10", "",
+				"page=2&per_page=10", "page=3&per_page=10"),
+		},
+		{
+			name:  "other query values are kept, page and per_page replaced",
+			query: url.Values{"q": {"x y&z"}, "page": {"9"}, "per_page": {"50"}, "sort": {"b", "a"}},
+			page:  hal.Page{Number: 2, Size: 100, TotalItems: 250},
+			want: pageLinks(
+				"page=2&per_page=100&q=x+y%26z&sort=b&sort=a",
+				"page=1&per_page=100&q=x+y%26z&sort=b&sort=a",
+				"page=1&per_page=100&q=x+y%26z&sort=b&sort=a",
+				"page=3&per_page=100&q=x+y%26z&sort=b&sort=a",
+				"page=3&per_page=100&q=x+y%26z&sort=b&sort=a"),
+		},
+	})
 }
 
 func TestAddPageLinksBase(t *testing.T) {

@@ -23,13 +23,29 @@ const browserAccept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*
 const chromeAccept = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp," +
 	"image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7"
 
+// acceptCase is an Accept header and the ranges parseAccept must find in it.
+type acceptCase struct {
+	name   string
+	header string
+	want   []mediaRange
+}
+
+// testParseAccept checks each case in a parallel subtest.
+func testParseAccept(t *testing.T, tests []acceptCase) {
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := parseAccept(tt.header)
+			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(mediaRange{})); diff != "" {
+				t.Errorf("parseAccept(%q) mismatch (-want +got):\n%s", tt.header, diff)
+			}
+		})
+	}
+}
+
 func TestParseAccept(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name   string
-		header string
-		want   []mediaRange
-	}{
+	testParseAccept(t, []acceptCase{
 		{name: "empty", header: "", want: nil},
 		{name: "blank", header: "   ", want: nil},
 		{name: "anything", header: "*/*", want: []mediaRange{{"*", "*", 1}}},
@@ -47,6 +63,28 @@ func TestParseAccept(t *testing.T) {
 			want:   []mediaRange{{"application", "json", 0.5}, {"text", "html", 1}},
 		},
 		{name: "space around the slash", header: "application / json", want: []mediaRange{{"application", "json", 1}}},
+		{
+			name:   "other parameters are ignored",
+			header: "text/html;level=1;q=0.4, application/json;charset=utf-8",
+			want:   []mediaRange{{"text", "html", 0.4}, {"application", "json", 1}},
+		},
+		{
+			name:   "garbage elements are dropped",
+			header: "garbage, /json, application/, */json, ;q=1, , application/json, =, /",
+			want:   []mediaRange{{"application", "json", 1}},
+		},
+		{name: "only commas", header: ",,,", want: nil},
+		{name: "browser", header: browserAccept, want: []mediaRange{
+			{"text", "html", 1}, {"application", "xhtml+xml", 1}, {"application", "xml", 0.9}, {"*", "*", 0.8},
+		}},
+	})
+}
+
+// TestParseAcceptQValues holds parseAccept to RFC 9110 section 12.4.2: a
+// malformed q-value counts as 0.
+func TestParseAcceptQValues(t *testing.T) {
+	t.Parallel()
+	testParseAccept(t, []acceptCase{
 		{name: "Q in capitals", header: "application/json;Q=0.5", want: []mediaRange{{"application", "json", 0.5}}},
 		{name: "q=0", header: "application/hal+json;q=0", want: []mediaRange{{"application", "hal+json", 0}}},
 		{name: "q=1.000", header: "application/hal+json;q=1.000", want: []mediaRange{{"application", "hal+json", 1}}},
@@ -70,30 +108,7 @@ func TestParseAccept(t *testing.T) {
 		{name: "q hex float", header: "application/json;q=0x1p-1", want: []mediaRange{{"application", "json", 0}}},
 		{name: "q with plus sign", header: "application/json;q=+0.5", want: []mediaRange{{"application", "json", 0}}},
 		{name: "q without leading digit", header: "application/json;q=.5", want: []mediaRange{{"application", "json", 0}}},
-		{
-			name:   "other parameters are ignored",
-			header: "text/html;level=1;q=0.4, application/json;charset=utf-8",
-			want:   []mediaRange{{"text", "html", 0.4}, {"application", "json", 1}},
-		},
-		{
-			name:   "garbage elements are dropped",
-			header: "garbage, /json, application/, */json, ;q=1, , application/json, =, /",
-			want:   []mediaRange{{"application", "json", 1}},
-		},
-		{name: "only commas", header: ",,,", want: nil},
-		{name: "browser", header: browserAccept, want: []mediaRange{
-			{"text", "html", 1}, {"application", "xhtml+xml", 1}, {"application", "xml", 0.9}, {"*", "*", 0.8},
-		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			got := parseAccept(tt.header)
-			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(mediaRange{})); diff != "" {
-				t.Errorf("parseAccept(%q) mismatch (-want +got):\n%s", tt.header, diff)
-			}
-		})
-	}
+	})
 }
 
 func TestQuality(t *testing.T) {

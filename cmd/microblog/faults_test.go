@@ -142,12 +142,50 @@ func TestDatabaseOutage(t *testing.T) {
 	wait := registrationLoad(client, api, 4, stopLoad)
 	time.Sleep(500 * time.Millisecond)
 
-	stopCalled := time.Now()
+	var o outage
+	o.stop(t, db, client, origin)
+	db, err = o.restart(t, pgOpts)
+	if err != nil {
+		close(stopLoad)
+		wait()
+		t.Fatalf("starting PostgreSQL again: %v", err)
+	}
+	// Run on past the bound, so that a failure after it shows.
+	time.Sleep(outageBound + 500*time.Millisecond)
+	close(stopLoad)
+	attempts := wait()
+	if code, _ := probeStatus(t, client, origin+"/readyz"); code != http.StatusOK {
+		t.Errorf("GET /readyz after the database came back: %d, want 200", code)
+	}
+
+	tally := newOutageTally(len(attempts))
+	for _, a := range attempts {
+		tally.add(t, o, a)
+	}
+	recovery := tally.checkRecovery(t, o)
+	tally.checkDurable(t, db.URL("postgres"))
+	tally.report(t, o, recovery)
+
+	if err := stopRun(); err != nil {
+		t.Errorf("run returned %v", err)
+	}
+}
+
+// outage is the timeline of a database outage: when the test called
+// Stop, when Stop returned, and likewise for the Start that ended it.
+type outage struct {
+	stopCalled, stopped, restartCalled, restarted time.Time
+}
+
+// stop stops PostgreSQL and probes the health endpoints through the first
+// two seconds of the outage.
+func (o *outage) stop(t *testing.T, db *pglocal.Server, client *http.Client, origin string) {
+	o.stopCalled = time.Now()
 	if err := db.Stop(); err != nil {
 		t.Errorf("stopping PostgreSQL: %v", err)
 	}
-	stopped := time.Now()
-	t.Logf("PostgreSQL stopped in %s", stopped.Sub(stopCalled).Round(time.Millisecond))
+	o.stopped = time.Now()
+	t.Logf("PostgreSQL stopped in %s", o.stopped.Sub(o.stopCalled).Round(time.Millisecond))
 	// Probe the health endpoints through the outage, about 2 s.
 	for range 5 {
 		time.Sleep(400 * time.Millisecond)
@@ -158,95 +196,117 @@ func TestDatabaseOutage(t *testing.T) {
 			t.Errorf("GET /healthz with the database down: %d in %s, want 200 within %s", code, took, outageBound)
 		}
 	}
+}
 
-	restartCalled := time.Now()
-	db, err = pglocal.Start(t.Context(), pgOpts)
+// restart starts PostgreSQL again with opts: the same data dir and port.
+func (o *outage) restart(t *testing.T, opts pglocal.Options) (*pglocal.Server, error) {
+	o.restartCalled = time.Now()
+	db, err := pglocal.Start(t.Context(), opts)
 	if err != nil {
-		close(stopLoad)
-		wait()
-		t.Fatalf("starting PostgreSQL again: %v", err)
+		return nil, err
 	}
-	restarted := time.Now()
-	t.Logf("PostgreSQL started again in %s; down for %s in all", restarted.Sub(restartCalled).Round(time.Millisecond),
-		restarted.Sub(stopCalled).Round(time.Millisecond))
-	// Run on past the bound, so that a failure after it shows.
-	time.Sleep(outageBound + 500*time.Millisecond)
-	close(stopLoad)
-	attempts := wait()
-	if code, _ := probeStatus(t, client, origin+"/readyz"); code != http.StatusOK {
-		t.Errorf("GET /readyz after the database came back: %d, want 200", code)
-	}
+	o.restarted = time.Now()
+	t.Logf("PostgreSQL started again in %s; down for %s in all", o.restarted.Sub(o.restartCalled).Round(time.Millisecond),
+		o.restarted.Sub(o.stopCalled).Round(time.Millisecond))
+	return db, nil
+}
 
-	var (
-		byStatus                  = map[int]int{}
-		transportErrors           int
-		maxOutageLatency          time.Duration
-		firstSuccess, lastFailure time.Time
-		acknowledged, conflicted  []string
-		unanswered                = map[string]bool{} // names whose last answer was a 503
-	)
-	for _, a := range attempts {
-		if a.err != nil {
-			transportErrors++
-			t.Errorf("POST /api/users %s: %v after %s", a.username, a.err, a.latency())
-			continue
-		}
-		byStatus[a.status]++
-		if a.overlaps(stopCalled, restarted) {
-			maxOutageLatency = max(maxOutageLatency, a.latency())
-		}
-		if a.latency() > outageBound {
-			t.Errorf("POST /api/users %s: %d after %s, want at most %s", a.username, a.status, a.latency(), outageBound)
-		}
-		switch a.status {
-		case http.StatusCreated:
-			acknowledged = append(acknowledged, a.username)
-			delete(unanswered, a.username)
-			if a.start.After(restarted) && firstSuccess.IsZero() {
-				firstSuccess = a.end
-			}
-		case http.StatusServiceUnavailable:
-			unanswered[a.username] = true
-			if a.retryAfter == "" {
-				t.Errorf("POST /api/users %s: 503 without Retry-After", a.username)
-			}
-			if a.start.After(stopped) && a.end.Before(restartCalled) {
-				break // the outage proper: 503 is the only right answer
-			}
-			if a.end.Before(stopCalled) {
-				t.Errorf("POST /api/users %s: 503 before the database was stopped", a.username)
-			}
-			if a.start.After(restarted) {
-				lastFailure = a.end
-			}
-		case http.StatusBadRequest:
-			// Only right when an earlier try of the same name was committed
-			// but answered 503: checked in the database below.
-			if !strings.Contains(a.detail, "please use a different username") {
-				t.Errorf("POST /api/users %s: 400 %s", a.username, a.detail)
-			}
-			conflicted = append(conflicted, a.username)
-			delete(unanswered, a.username)
-		default:
-			t.Errorf("POST /api/users %s: status %d", a.username, a.status)
-		}
-		if a.status == http.StatusCreated && a.start.After(stopped) && a.end.Before(restartCalled) {
-			t.Errorf("POST /api/users %s: 201 while the database was down", a.username)
-		}
+// outageTally is what the registrations of a load got through an outage.
+type outageTally struct {
+	attempts                  int
+	byStatus                  map[int]int
+	transportErrors           int
+	maxOutageLatency          time.Duration
+	firstSuccess, lastFailure time.Time
+	acknowledged, conflicted  []string
+	unanswered                map[string]bool // names whose last answer was a 503
+	// lost and ambiguousCommitted are what checkDurable finds.
+	lost, ambiguousCommitted int
+}
+
+func newOutageTally(attempts int) *outageTally {
+	return &outageTally{attempts: attempts, byStatus: map[int]int{}, unanswered: map[string]bool{}}
+}
+
+// add counts a and checks it against the timeline of the outage.
+func (tl *outageTally) add(t *testing.T, o outage, a attempt) {
+	if a.err != nil {
+		tl.transportErrors++
+		t.Errorf("POST /api/users %s: %v after %s", a.username, a.err, a.latency())
+		return
 	}
-	if byStatus[http.StatusCreated] == 0 {
+	tl.byStatus[a.status]++
+	if a.overlaps(o.stopCalled, o.restarted) {
+		tl.maxOutageLatency = max(tl.maxOutageLatency, a.latency())
+	}
+	if a.latency() > outageBound {
+		t.Errorf("POST /api/users %s: %d after %s, want at most %s", a.username, a.status, a.latency(), outageBound)
+	}
+	tl.addAnswer(t, o, a)
+	if a.status == http.StatusCreated && a.start.After(o.stopped) && a.end.Before(o.restartCalled) {
+		t.Errorf("POST /api/users %s: 201 while the database was down", a.username)
+	}
+}
+
+// addAnswer checks that the status of a is one a registration may get at
+// its moment of the outage, and remembers what became of its username.
+func (tl *outageTally) addAnswer(t *testing.T, o outage, a attempt) {
+	switch a.status {
+	case http.StatusCreated:
+		tl.acknowledged = append(tl.acknowledged, a.username)
+		delete(tl.unanswered, a.username)
+		if a.start.After(o.restarted) && tl.firstSuccess.IsZero() {
+			tl.firstSuccess = a.end
+		}
+	case http.StatusServiceUnavailable:
+		tl.unanswered[a.username] = true
+		if a.retryAfter == "" {
+			t.Errorf("POST /api/users %s: 503 without Retry-After", a.username)
+		}
+		if a.start.After(o.stopped) && a.end.Before(o.restartCalled) {
+			break // the outage proper: 503 is the only right answer
+		}
+		if a.end.Before(o.stopCalled) {
+			t.Errorf("POST /api/users %s: 503 before the database was stopped", a.username)
+		}
+		if a.start.After(o.restarted) {
+			tl.lastFailure = a.end
+		}
+	case http.StatusBadRequest:
+		// Only right when an earlier try of the same name was committed
+		// but answered 503: checked in the database by checkDurable.
+		if !strings.Contains(a.detail, "please use a different username") {
+			t.Errorf("POST /api/users %s: 400 %s", a.username, a.detail)
+		}
+		tl.conflicted = append(tl.conflicted, a.username)
+		delete(tl.unanswered, a.username)
+	default:
+		t.Errorf("POST /api/users %s: status %d", a.username, a.status)
+	}
+}
+
+// checkRecovery checks that the API served again within outageBound of
+// the restart, and returns how long it took.
+func (tl *outageTally) checkRecovery(t *testing.T, o outage) time.Duration {
+	if tl.byStatus[http.StatusCreated] == 0 {
 		t.Fatal("no registration succeeded")
 	}
-	if firstSuccess.IsZero() {
+	if tl.firstSuccess.IsZero() {
 		t.Errorf("no registration succeeded after the database came back")
 	}
-	recovery := firstSuccess.Sub(restarted)
-	if recovery > outageBound || lastFailure.Sub(restarted) > outageBound {
+	recovery := tl.firstSuccess.Sub(o.restarted)
+	if recovery > outageBound || tl.lastFailure.Sub(o.restarted) > outageBound {
 		t.Errorf("the API served again %s after the database was back (last 503 at +%s), want within %s",
-			recovery, lastFailure.Sub(restarted), outageBound)
+			recovery, tl.lastFailure.Sub(o.restarted), outageBound)
 	}
+	return recovery
+}
 
-	conn, err := pgx.Connect(t.Context(), db.URL("postgres"))
+// checkDurable checks, in the database at dbURL, that every registration
+// answered 201, or 400 for a name taken by an earlier try, is there, and
+// counts the names last answered 503 that were committed anyway.
+func (tl *outageTally) checkDurable(t *testing.T, dbURL string) {
+	conn, err := pgx.Connect(t.Context(), dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,36 +320,36 @@ func TestDatabaseOutage(t *testing.T) {
 	for _, n := range names {
 		existing[n] = true
 	}
-	var lost, ambiguousCommitted int
-	for _, n := range acknowledged {
+	for _, n := range tl.acknowledged {
 		if !existing[n] {
-			lost++
+			tl.lost++
 			t.Errorf("user %s was answered 201 but is not in the database", n)
 		}
 	}
-	for _, n := range conflicted {
+	for _, n := range tl.conflicted {
 		if !existing[n] {
 			t.Errorf("user %s was answered 400 (username taken) but is not in the database", n)
 		}
 	}
-	for n := range unanswered {
+	for n := range tl.unanswered {
 		if existing[n] {
-			ambiguousCommitted++
+			tl.ambiguousCommitted++
 		}
 	}
-	t.Logf("requests %d: 201 %d, 503 %d, 400 (retry of a committed 503) %d, other %d, transport errors %d",
-		len(attempts), byStatus[http.StatusCreated], byStatus[http.StatusServiceUnavailable],
-		byStatus[http.StatusBadRequest], len(attempts)-transportErrors-byStatus[http.StatusCreated]-
-			byStatus[http.StatusServiceUnavailable]-byStatus[http.StatusBadRequest], transportErrors)
-	t.Logf("max latency of a request in flight during the outage: %s", maxOutageLatency.Round(time.Microsecond))
-	t.Logf("time to recover: first 201 %s after pglocal.Start returned; last 503 after it: %s",
-		recovery.Round(time.Microsecond), durationSince(lastFailure, restarted))
-	t.Logf("acknowledged writes %d, lost %d; names last answered 503 that were committed anyway: %d of %d",
-		len(acknowledged), lost, ambiguousCommitted, len(unanswered))
+}
 
-	if err := stopRun(); err != nil {
-		t.Errorf("run returned %v", err)
-	}
+// report logs the counts, the latency during the outage and the time to
+// recover.
+func (tl *outageTally) report(t *testing.T, o outage, recovery time.Duration) {
+	created, unavailable, bad := tl.byStatus[http.StatusCreated], tl.byStatus[http.StatusServiceUnavailable],
+		tl.byStatus[http.StatusBadRequest]
+	t.Logf("requests %d: 201 %d, 503 %d, 400 (retry of a committed 503) %d, other %d, transport errors %d",
+		tl.attempts, created, unavailable, bad, tl.attempts-tl.transportErrors-created-unavailable-bad, tl.transportErrors)
+	t.Logf("max latency of a request in flight during the outage: %s", tl.maxOutageLatency.Round(time.Microsecond))
+	t.Logf("time to recover: first 201 %s after pglocal.Start returned; last 503 after it: %s",
+		recovery.Round(time.Microsecond), durationSince(tl.lastFailure, o.restarted))
+	t.Logf("acknowledged writes %d, lost %d; names last answered 503 that were committed anyway: %d of %d",
+		len(tl.acknowledged), tl.lost, tl.ambiguousCommitted, len(tl.unanswered))
 }
 
 // durationSince formats t-from, or "none" when t is zero.
@@ -408,96 +468,28 @@ func TestGracefulStop(t *testing.T) {
 	const shutdownTimeout = 10 * time.Second
 	// The default argon2id settings: a registration costs tens of
 	// milliseconds of hashing, so some are in flight at any moment.
-	cmd := exec.Command(bin, "--addr", addr, "--data-dir", dataDir, "--log-format", "json",
+	p := startProcess(t, bin, "--addr", addr, "--data-dir", dataDir, "--log-format", "json",
 		"--shutdown-timeout", shutdownTimeout.String())
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		select {
-		case <-exited:
-		default:
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
 	origin := "http://" + addr
-	waitReadyz(t, origin, exited, stdout, stderr)
+	waitReadyz(t, origin, p.exited, p.stdout, p.stderr)
 	pgURL := findPGURL(t, dataDir)
 
-	// A new connection per request: each one is either refused or
-	// accepted, and an accepted one must get its answer.
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	var (
-		mu       sync.Mutex
-		requests []loadRequest
-		wg       sync.WaitGroup
-		signaled = make(chan struct{})
-	)
-	record := func(r loadRequest) {
-		mu.Lock()
-		requests = append(requests, r)
-		mu.Unlock()
-	}
-	// Workers send requests until the server refuses them, at most for a
-	// minute.
-	worker := func(name string, newRequest func(n int) (string, *http.Request)) {
-		deadline := time.Now().Add(time.Minute)
-		for n := 0; time.Now().Before(deadline); n++ {
-			kind, req := newRequest(n)
-			r := sendRecorded(client, kind, fmt.Sprintf("%s-%d", name, n), req)
-			record(r)
-			if r.err != nil {
-				select {
-				case <-signaled:
-					return
-				default:
-				}
-			}
-		}
-	}
-	for w := range 3 {
-		wg.Go(func() {
-			worker(fmt.Sprintf("get%d", w), func(int) (string, *http.Request) {
-				req, _ := http.NewRequest(http.MethodGet, origin+"/api", nil)
-				return "GET /api", req
-			})
-		})
-		wg.Go(func() {
-			worker(fmt.Sprintf("reg%d", w), func(n int) (string, *http.Request) {
-				body := fmt.Sprintf(`{"username": "r%dn%d", "email": "r%dn%d@example.com", "password": "correct horse"}`, w, n, w, n)
-				req, _ := http.NewRequest(http.MethodPost, origin+"/api/users", strings.NewReader(body))
-				req.Header.Set("Content-Type", "application/json")
-				return "POST /api/users", req
-			})
-		})
-	}
+	load := startShutdownLoad(origin)
 	time.Sleep(time.Second)
-	var slow []*slowRegistration
-	for i := range 3 {
-		s, err := startSlowRegistration(addr, fmt.Sprintf("slow-%d", i), fmt.Sprintf("slow%d", i))
-		if err != nil {
-			t.Fatalf("slow registration: %v", err)
-		}
-		slow = append(slow, s)
-	}
+	slow := startSlowRegistrations(t, addr, 3)
 	// Let the server read the headers and enter the handlers.
 	time.Sleep(200 * time.Millisecond)
 
 	signalAt := time.Now()
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	close(signaled)
+	close(load.signaled)
 	// New connections must be refused while the slow requests still hold
 	// the server open.
 	refusedAt, refusedErr := waitRefused(addr, signalAt.Add(2*time.Second))
 	select {
-	case <-exited:
+	case <-p.exited:
 		t.Errorf("the process exited before the slow requests finished")
 	default:
 	}
@@ -505,23 +497,156 @@ func TestGracefulStop(t *testing.T) {
 		t.Errorf("new connections after SIGTERM: %v", refusedErr)
 	}
 	for _, s := range slow {
-		record(s.finish())
+		load.record(s.finish())
 	}
-	wg.Wait()
+	load.wg.Wait()
+	exitAfter := p.waitExit(t, signalAt, shutdownTimeout)
+
+	tally := tallyShutdown(t, load.requests, requestLog(p.stdout.String()), signalAt)
+	tally.report(t, len(load.requests))
+	if refusedErr == nil {
+		t.Logf("new connections refused %s after SIGTERM", refusedAt.Sub(signalAt).Round(time.Microsecond))
+	}
+	t.Logf("exited with code %d %s after SIGTERM (shutdown timeout %s)",
+		p.cmd.ProcessState.ExitCode(), exitAfter.Round(time.Millisecond), shutdownTimeout)
+	if tally.unhandled > 0 {
+		t.Logf("%d requests were closed without an answer and never handled", tally.unhandled)
+	}
+	if tally.inFlight["slow POST /api/users 201"] != len(slow) {
+		t.Errorf("slow registrations answered 201: %d of %d", tally.inFlight["slow POST /api/users 201"], len(slow))
+	}
+	checkPostgresGone(t, dataDir, pgURL)
+}
+
+// process is a run of the built binary.
+type process struct {
+	cmd            *exec.Cmd
+	exited         chan struct{} // closed when the process has exited
+	stdout, stderr *syncBuffer
+}
+
+// startProcess runs bin with args, and kills it if it still runs when the
+// test ends.
+func startProcess(t *testing.T, bin string, args ...string) *process {
+	p := &process{cmd: exec.Command(bin, args...), exited: make(chan struct{}), stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+		}
+	})
+	return p
+}
+
+// waitExit waits for the process, signaled at signalAt, to exit within
+// timeout of the signal with code 0, and returns how long after the signal
+// it exited.
+func (p *process) waitExit(t *testing.T, signalAt time.Time, timeout time.Duration) time.Duration {
 	select {
-	case <-exited:
-	case <-time.After(shutdownTimeout - time.Since(signalAt)):
+	case <-p.exited:
+	case <-time.After(timeout - time.Since(signalAt)):
 		t.Fatalf("the process has not exited %s after SIGTERM\nstdout:\n%s\nstderr:\n%s",
-			shutdownTimeout, stdout, stderr)
+			timeout, p.stdout, p.stderr)
 	}
 	exitAfter := time.Since(signalAt)
-	if code := cmd.ProcessState.ExitCode(); code != 0 {
-		t.Errorf("exit code %d, want 0\nstderr:\n%s", code, stderr)
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit code %d, want 0\nstderr:\n%s", code, p.stderr)
 	}
+	return exitAfter
+}
 
-	// What the server answered, by request id, from its request log.
+// shutdownLoad is the load of TestGracefulStop: GET /api and registrations,
+// from three workers each, with a new connection per request, so that
+// each one is either refused or accepted, and an accepted one must get its
+// answer.
+type shutdownLoad struct {
+	client   *http.Client
+	origin   string
+	signaled chan struct{} // closed when SIGTERM has been sent
+	wg       sync.WaitGroup
+
+	mu       sync.Mutex
+	requests []loadRequest
+}
+
+func startShutdownLoad(origin string) *shutdownLoad {
+	l := &shutdownLoad{
+		client:   &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
+		origin:   origin,
+		signaled: make(chan struct{}),
+	}
+	for w := range 3 {
+		l.wg.Go(func() { l.work(fmt.Sprintf("get%d", w), l.getAPI) })
+		l.wg.Go(func() {
+			l.work(fmt.Sprintf("reg%d", w), func(n int) (string, *http.Request) { return l.register(w, n) })
+		})
+	}
+	return l
+}
+
+func (l *shutdownLoad) record(r loadRequest) {
+	l.mu.Lock()
+	l.requests = append(l.requests, r)
+	l.mu.Unlock()
+}
+
+// work sends requests until the server refuses them, at most for a
+// minute.
+func (l *shutdownLoad) work(name string, newRequest func(n int) (string, *http.Request)) {
+	deadline := time.Now().Add(time.Minute)
+	for n := 0; time.Now().Before(deadline); n++ {
+		kind, req := newRequest(n)
+		r := sendRecorded(l.client, kind, fmt.Sprintf("%s-%d", name, n), req)
+		l.record(r)
+		if r.err != nil {
+			select {
+			case <-l.signaled:
+				return
+			default:
+			}
+		}
+	}
+}
+
+func (l *shutdownLoad) getAPI(int) (string, *http.Request) {
+	req, _ := http.NewRequest(http.MethodGet, l.origin+"/api", nil)
+	return "GET /api", req
+}
+
+// register is the nth registration of worker w.
+func (l *shutdownLoad) register(w, n int) (string, *http.Request) {
+	body := fmt.Sprintf(`{"username": "r%dn%d", "email": "r%dn%d@example.com", "password": "correct horse"}`, w, n, w, n)
+	req, _ := http.NewRequest(http.MethodPost, l.origin+"/api/users", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	return "POST /api/users", req
+}
+
+// startSlowRegistrations starts n slow registrations: of users slow0,
+// slow1 …, with request ids slow-0, slow-1 …
+func startSlowRegistrations(t *testing.T, addr string, n int) []*slowRegistration {
+	var slow []*slowRegistration
+	for i := range n {
+		s, err := startSlowRegistration(addr, fmt.Sprintf("slow-%d", i), fmt.Sprintf("slow%d", i))
+		if err != nil {
+			t.Fatalf("slow registration: %v", err)
+		}
+		slow = append(slow, s)
+	}
+	return slow
+}
+
+// requestLog is what the server answered, by request id, from its JSON
+// request log.
+func requestLog(stdout string) map[string]int {
 	logged := map[string]int{}
-	for line := range strings.Lines(stdout.String()) {
+	for line := range strings.Lines(stdout) {
 		var entry struct {
 			Msg       string `json:"msg"`
 			RequestID string `json:"request_id"`
@@ -531,10 +656,24 @@ func TestGracefulStop(t *testing.T) {
 			logged[entry.RequestID] = entry.Status
 		}
 	}
-	type outcome struct{ kind, result string }
-	counts := map[outcome]int{}
-	inFlight := map[string]int{}
-	var unhandled int
+	return logged
+}
+
+// shutdownOutcome is a kind of request and what became of it: its status,
+// "refused", "closed unhandled" or "error".
+type shutdownOutcome struct{ kind, result string }
+
+// shutdownTally counts the requests of the load by outcome.
+type shutdownTally struct {
+	counts    map[shutdownOutcome]int
+	inFlight  map[string]int // kind and result of the requests in flight at SIGTERM
+	unhandled int
+}
+
+// tallyShutdown checks that each request succeeded, was refused, or was
+// closed before it was handled, and counts them.
+func tallyShutdown(t *testing.T, requests []loadRequest, logged map[string]int, signalAt time.Time) shutdownTally {
+	tally := shutdownTally{counts: map[shutdownOutcome]int{}, inFlight: map[string]int{}}
 	for _, r := range requests {
 		result := strconv.Itoa(r.status)
 		switch {
@@ -551,37 +690,36 @@ func TestGracefulStop(t *testing.T) {
 			// "if c.server.shuttingDown()" in conn.serve). Either way the
 			// request had no effect and may be sent again.
 			result = "closed unhandled"
-			unhandled++
+			tally.unhandled++
 			t.Logf("%s %s, sent %s after SIGTERM, failed %s after it, not in the server's log: %v", r.kind, r.id,
 				r.start.Sub(signalAt).Round(time.Microsecond), r.end.Sub(signalAt).Round(time.Microsecond), r.err)
 		default:
 			result = "error"
 			t.Errorf("%s %s (server logged status %v): %v", r.kind, r.id, logged[r.id], r.err)
 		}
-		counts[outcome{r.kind, result}]++
+		tally.counts[shutdownOutcome{r.kind, result}]++
 		if r.start.Before(signalAt) && r.end.After(signalAt) {
-			inFlight[r.kind+" "+result]++
+			tally.inFlight[r.kind+" "+result]++
 		}
 	}
+	return tally
+}
+
+// report logs the counts of the n requests, and those in flight at
+// SIGTERM.
+func (tally shutdownTally) report(t *testing.T, n int) {
 	var summary []string
-	for o, n := range counts {
-		summary = append(summary, fmt.Sprintf("%s %s: %d", o.kind, o.result, n))
+	for o, count := range tally.counts {
+		summary = append(summary, fmt.Sprintf("%s %s: %d", o.kind, o.result, count))
 	}
 	slices.Sort(summary)
-	t.Logf("requests %d:\n\t%s", len(requests), strings.Join(summary, "\n\t"))
-	t.Logf("in flight at SIGTERM: %v", inFlight)
-	if refusedErr == nil {
-		t.Logf("new connections refused %s after SIGTERM", refusedAt.Sub(signalAt).Round(time.Microsecond))
-	}
-	t.Logf("exited with code %d %s after SIGTERM (shutdown timeout %s)",
-		cmd.ProcessState.ExitCode(), exitAfter.Round(time.Millisecond), shutdownTimeout)
-	if unhandled > 0 {
-		t.Logf("%d requests were closed without an answer and never handled", unhandled)
-	}
-	if inFlight["slow POST /api/users 201"] != len(slow) {
-		t.Errorf("slow registrations answered 201: %d of %d", inFlight["slow POST /api/users 201"], len(slow))
-	}
+	t.Logf("requests %d:\n\t%s", n, strings.Join(summary, "\n\t"))
+	t.Logf("in flight at SIGTERM: %v", tally.inFlight)
+}
 
+// checkPostgresGone checks that the private PostgreSQL in dataDir, at
+// pgURL, has stopped.
+func checkPostgresGone(t *testing.T, dataDir, pgURL string) {
 	if _, err := os.Stat(filepath.Join(dataDir, "postmaster.pid")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("postmaster.pid is still in the data dir after exit (stat: %v)", err)
 	}

@@ -1,0 +1,229 @@
+// Package explorertest drives the explorer that resources serves in
+// headless Chromium. It is a package of its own, with tests only, so that
+// "go test ./resources" needs no browser; "go test ./..." runs it, and it
+// fails, never skips, where Chromium is missing.
+package explorertest
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alexedwards/argon2id"
+	"github.com/chromedp/chromedp"
+	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"microblog/migrations"
+	"microblog/persistence"
+	"microblog/persistence/pgtest"
+	"microblog/resources"
+)
+
+func TestMain(m *testing.M) {
+	gin.SetMode(gin.TestMode)
+	os.Exit(pgtest.Main(m, migrations.UpURL))
+}
+
+// newServer serves the real API over a fresh database, as the resources
+// tests build it (a fixed clock, cheap password hashing), and returns its
+// origin.
+func newServer(t *testing.T) string {
+	t.Helper()
+	h, err := newHandler(t, pgtest.New(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	return ts.URL
+}
+
+// newHandler is the API over the database at databaseURL, with a pool
+// that closes when t ends.
+func newHandler(t *testing.T, databaseURL string) (http.Handler, error) {
+	pcfg, err := persistence.PoolConfig(databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.NewWithConfig(t.Context(), pcfg)
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(pool.Close)
+	cheap := &argon2id.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+	hasher, err := persistence.NewHasher(cheap, 4)
+	if err != nil {
+		return nil, err
+	}
+	store := persistence.NewStore(pool, hasher)
+	// The resources tests' fixed clock: what the explorer shows does not
+	// depend on when the test runs.
+	epoch := time.Date(2026, 11, 27, 18, 15, 47, 123456000, time.UTC)
+	store.Now = func() time.Time { return epoch }
+	return resources.NewHandler(store, resources.Config{TokenTTL: time.Hour, MinPasswordLength: 8})
+}
+
+// seedUsers registers users seed01, seed02 … seedNN through the API.
+func seedUsers(t *testing.T, origin string, n int) {
+	t.Helper()
+	for i := 1; i <= n; i++ {
+		name := fmt.Sprintf("seed%02d", i)
+		body := fmt.Sprintf(`{"username": %q, "email": "%s@example.com", "password": "seed-password"}`, name, name)
+		res, err := http.Post(origin+"/api/users", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatalf("register %s: %v", name, err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusCreated {
+			t.Fatalf("register %s: %s", name, res.Status)
+		}
+	}
+}
+
+const (
+	username = "explorer"
+	password = "explorer-password"
+	// postBody is markup that the explorer must show as text.
+	postBody = `<b>bold</b> & <script>window.pwned=1</script>`
+	// defaultForm is the form of a resource's default template.
+	defaultForm = `[data-template="default"]`
+)
+
+// TestExplorerEndToEnd drives the explorer in headless Chromium through
+// registration, login, paging, following and posting, as a person would.
+func TestExplorerEndToEnd(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	b := newBrowser(ctx, t)
+	origin := newServer(t)
+	// Twelve users and the one the browser registers make two pages of ten.
+	seedUsers(t, origin, 12)
+
+	openRoot(b, origin)
+	register(b)
+	logIn(b)
+	pageThroughUsers(b)
+	followFirstUser(b)
+	postToFeed(b)
+	b.step("log out",
+		click(`#logout`),
+		visible(`#responses li[data-method="DELETE"][data-url="/api/tokens"][data-status="204"]`),
+		visible(`#login-submit`),
+	)
+}
+
+// openRoot opens the explorer, which shows the root of the API.
+func openRoot(b *browser, origin string) {
+	b.step("open the explorer at the root",
+		chromedp.Navigate(origin+"/explorer/"),
+		visible(`#resource[data-path="/api"] #links [data-rel="mb:users"] form.templated`),
+		visible(`#properties [data-property="title"]`),
+	)
+	if got := b.text(`#properties [data-property="title"] td`); got != "Microblog API" {
+		b.t.Errorf("root title shown as %q", got)
+	}
+	b.check("the fragment names the root", `location.hash === '#/api'`)
+}
+
+// register registers the user of the test with the root's default form.
+func register(b *browser) {
+	b.step("register with the root's default form",
+		typeIn(defaultForm+` [name="username"]`, username),
+		typeIn(defaultForm+` [name="email"]`, username+"@example.com"),
+		typeIn(defaultForm+` [name="password"]`, password),
+		click(defaultForm+` button[type="submit"]`),
+		visible(`#responses li[data-method="POST"][data-url="/api/users"][data-status="201"]`),
+		visible(`#resource[data-path^="/api/users/"] #properties [data-property="username"]`),
+	)
+	if got := b.text(`#properties [data-property="username"] td`); got != username {
+		b.t.Errorf("the new user is shown as %q", got)
+	}
+}
+
+// logIn logs the user of the test in; the token stays in memory.
+func logIn(b *browser) {
+	b.step("log in",
+		typeIn(`#login-username`, username),
+		typeIn(`#login-password`, password),
+		click(`#login-submit`),
+		visible(`#logout`),
+	)
+	if got := b.text(`#session-user`); got != username {
+		b.t.Errorf("logged in as %q, want %q", got, username)
+	}
+	b.check("the token is in memory only",
+		`localStorage.length === 0 && sessionStorage.length === 0 && document.cookie === ''`)
+}
+
+// openFromRoot goes to the root and follows its link rel, a template
+// expanded with no values, until sel is visible.
+func openFromRoot(b *browser, name, rel, sel string) {
+	b.step(name,
+		click(`#home`),
+		visible(`#resource[data-path="/api"] #links [data-rel="`+rel+`"] button`),
+		click(`#links [data-rel="`+rel+`"] button`),
+		visible(sel),
+	)
+}
+
+// pageThroughUsers opens the users from the root and goes to page 2.
+func pageThroughUsers(b *browser) {
+	openFromRoot(b, "open mb:users by expanding its template with no values", "mb:users",
+		`#resource[data-path="/api/users"] [data-embedded-rel="mb:users"] details`)
+	b.check("the fragment names the users", `location.hash === '#/api/users'`)
+
+	b.step("follow next",
+		click(`#links [data-rel="next"] a.link`),
+		visible(`#resource[data-path*="page=2"] [data-embedded-rel="mb:users"] details`),
+	)
+	b.check("the fragment names page 2", `location.hash.startsWith('#/api/users?') && location.hash.includes('page=2')`)
+}
+
+// followFirstUser opens the first user of the page shown and follows them.
+func followFirstUser(b *browser) {
+	b.step("open the first user on the page through its self link",
+		click(`[data-embedded-rel="mb:users"] details a.open`),
+		visible(`#resource[data-path^="/api/users/"] #properties [data-property="username"]`),
+	)
+	followed := b.text(`#properties [data-property="username"] td`)
+
+	b.step("follow them with the follow form",
+		visible(`[data-template="follow"] button`),
+		click(`[data-template="follow"] button`),
+		visible(`#responses li[data-method="PUT"][data-status="204"]`),
+		visible(`[data-template="unfollow"] button`),
+		visible(`#properties [data-property="is_following"]`),
+	)
+	if got := b.text(`#properties [data-property="is_following"] td`); got != "true" {
+		b.t.Errorf("after following %s, is_following is shown as %q", followed, got)
+	}
+}
+
+// postToFeed posts markup from the feed's form and checks, back on the
+// feed, that it shows as text and never runs.
+func postToFeed(b *browser) {
+	openFromRoot(b, "open mb:feed from the root", "mb:feed",
+		`#resource[data-path^="/api/feed"] `+defaultForm+` [name="body"]`)
+	b.step("post with the feed's default form",
+		chromedp.SetValue(chromedp.CSS(defaultForm+` [name="body"]`), postBody),
+		click(defaultForm+` button[type="submit"]`),
+		visible(`#responses li[data-method="POST"][data-url="/api/posts"][data-status="201"]`),
+		visible(`#resource[data-path^="/api/posts/"] #properties [data-property="body"]`),
+	)
+	b.step("go back to the feed",
+		chromedp.Evaluate[chromedp.Void](`history.back()`),
+		visible(`#resource[data-path^="/api/feed"] [data-embedded-rel="mb:posts"] details`),
+	)
+	b.check("the post body is shown as text", `document.getElementById('embedded').textContent.includes(`+js(postBody)+`)`)
+	b.check("the post body's script did not run", `typeof window.pwned === 'undefined'`)
+	b.check("the post body made no elements",
+		`document.querySelectorAll('#resource b, #resource script').length === 0 && document.scripts.length === 1`)
+	b.check("the fragment names the feed", `location.hash.startsWith('#/api/feed')`)
+	b.screenshot()
+}
