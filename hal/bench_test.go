@@ -41,7 +41,7 @@ func userPage() *hal.Resource {
 	return hal.New(struct {
 		Meta hal.PageMeta `json:"_meta"`
 	}{p.Meta()}).
-		AddPageLinks("/api/users", nil, p).
+		AddPageLinks("/api/users", p).
 		AddCurie("mb", "/api/rels/{rel}").
 		EmbedAll("mb:users", items)
 }

@@ -56,40 +56,6 @@ func MustTemplated(href string) Link {
 	return l
 }
 
-// Expand returns the href of l with vars substituted when l is templated, or
-// l.Href unchanged when it is not. Variables not in vars are left out, as
-// RFC 6570 says for undefined variables.
-func Expand(l Link, vars map[string]string) (string, error) {
-	if !l.Templated {
-		return l.Href, nil
-	}
-	t, err := uritemplate.New(l.Href)
-	if err != nil {
-		return "", fmt.Errorf("hal: template %q: %w", l.Href, err)
-	}
-	values := uritemplate.Values{}
-	for k, v := range vars {
-		values.Set(k, uritemplate.String(v))
-	}
-	s, err := t.Expand(values)
-	if err != nil {
-		return "", fmt.Errorf("hal: expand %q: %w", l.Href, err)
-	}
-	return s, nil
-}
-
-// Variables returns the names of the variables of a templated link.
-func Variables(l Link) ([]string, error) {
-	if !l.Templated {
-		return nil, nil
-	}
-	t, err := uritemplate.New(l.Href)
-	if err != nil {
-		return nil, fmt.Errorf("hal: template %q: %w", l.Href, err)
-	}
-	return t.Varnames(), nil
-}
-
 type linkRel struct {
 	rel   string
 	links []Link
@@ -108,7 +74,6 @@ type Resource struct {
 	props     any
 	links     []linkRel
 	embedded  []embedRel
-	keepEmbed bool
 	templates []namedTemplate
 	err       error
 }
@@ -174,16 +139,6 @@ func (r *Resource) AddCurie(name, href string) *Resource {
 	return r.AddLinks("curies", l)
 }
 
-// Link returns the first link of rel and whether there is one.
-func (r *Resource) Link(rel string) (Link, bool) {
-	for _, lr := range r.links {
-		if lr.rel == rel && len(lr.links) > 0 {
-			return lr.links[0], true
-		}
-	}
-	return Link{}, false
-}
-
 func (r *Resource) embedRel(rel string, many bool) *embedRel {
 	for i := range r.embedded {
 		if r.embedded[i].rel == rel {
@@ -223,13 +178,6 @@ func (r *Resource) EmbedAll(rel string, es []*Resource) *Resource {
 	return r
 }
 
-// KeepEmbedded makes the resource render _embedded even when nothing is
-// embedded in it, as an empty object.
-func (r *Resource) KeepEmbedded() *Resource {
-	r.keepEmbed = true
-	return r
-}
-
 // MarshalJSON renders the resource with hrefs as they were given.
 func (r *Resource) MarshalJSON() ([]byte, error) {
 	return r.AppendJSON(nil, "")
@@ -255,7 +203,7 @@ func (r *Resource) AppendJSON(dst []byte, base string) ([]byte, error) {
 		}
 		dst, sep = r.appendLinks(append(dst, `"_links":`...), base), true
 	}
-	if len(r.embedded) > 0 || r.keepEmbed {
+	if len(r.embedded) > 0 {
 		if sep {
 			dst = append(dst, ',')
 		}

@@ -3,12 +3,10 @@ package hal_test
 import (
 	"encoding/json"
 	"math"
-	"net/url"
 	"strconv"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"microblog/hal"
 )
@@ -287,43 +285,15 @@ func TestMarshalJSONEmbedded(t *testing.T) {
 			name: "embedded rels keep their order, nested resources render fully",
 			build: func() *hal.Resource {
 				inner := hal.New(user{ID: 3, Name: "c"}).
-					AddLink("self", hal.Link{Href: "/api/users/3"}).
-					KeepEmbedded()
+					AddLink("self", hal.Link{Href: "/api/users/3"})
 				return hal.New(map[string]int{"n": 1}).
 					AddLink("self", hal.Link{Href: "/api/x"}).
 					EmbedAll("zeta", []*hal.Resource{inner}).
 					Embed("alpha", hal.New(nil).AddLink("self", hal.Link{Href: "/api/a"}))
 			},
 			want: `{"n":1,"_links":{"self":{"href":"/api/x"}},"_embedded":{` +
-				`"zeta":[{"id":3,"name":"c","_links":{"self":{"href":"/api/users/3"}},"_embedded":{}}],` +
+				`"zeta":[{"id":3,"name":"c","_links":{"self":{"href":"/api/users/3"}}}],` +
 				`"alpha":{"_links":{"self":{"href":"/api/a"}}}}}`,
-		},
-	})
-}
-
-func TestMarshalJSONKeepEmbedded(t *testing.T) {
-	t.Parallel()
-	testMarshal(t, []marshalCase{
-		{
-			name:  "KeepEmbedded renders an empty _embedded object",
-			build: func() *hal.Resource { return hal.New(nil).KeepEmbedded() },
-			want:  `{"_embedded":{}}`,
-		},
-		{
-			name: "KeepEmbedded after props and links",
-			build: func() *hal.Resource {
-				return hal.New(user{ID: 1, Name: "susan"}).
-					AddLink("self", hal.Link{Href: "/api/users/1"}).
-					KeepEmbedded()
-			},
-			want: `{"id":1,"name":"susan","_links":{"self":{"href":"/api/users/1"}},"_embedded":{}}`,
-		},
-		{
-			name: "KeepEmbedded with something embedded",
-			build: func() *hal.Resource {
-				return hal.New(nil).KeepEmbedded().Embed("x", hal.New(nil))
-			},
-			want: `{"_embedded":{"x":{}}}`,
 		},
 	})
 }
@@ -592,36 +562,6 @@ func TestAppendJSONLeavesTheResource(t *testing.T) {
 	}
 }
 
-func TestLink(t *testing.T) {
-	t.Parallel()
-	r := hal.New(nil).
-		AddLink("self", hal.Link{Href: "/a"}).
-		AddLinks("item", hal.Link{Href: "/i1"}, hal.Link{Href: "/i2"}).
-		AddLinks("none")
-	tests := []struct {
-		rel    string
-		want   hal.Link
-		wantOK bool
-	}{
-		{rel: "self", want: hal.Link{Href: "/a"}, wantOK: true},
-		{rel: "item", want: hal.Link{Href: "/i1"}, wantOK: true},
-		{rel: "none", want: hal.Link{}, wantOK: false},
-		{rel: "absent", want: hal.Link{}, wantOK: false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.rel, func(t *testing.T) {
-			t.Parallel()
-			got, ok := r.Link(tt.rel)
-			if ok != tt.wantOK {
-				t.Errorf("Link(%q) ok = %t, want %t", tt.rel, ok, tt.wantOK)
-			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("Link(%q) mismatch (-want +got):\n%s", tt.rel, diff)
-			}
-		})
-	}
-}
-
 func TestTemplate(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -681,116 +621,6 @@ func mustTemplate(href string) (l hal.Link, panicked bool) {
 		}
 	}()
 	return hal.MustTemplated(href), false
-}
-
-// expandCase is a link, values for its variables and what Expand must
-// make of them.
-type expandCase struct {
-	name    string
-	link    hal.Link
-	vars    map[string]string
-	want    string
-	wantErr bool
-}
-
-func TestExpand(t *testing.T) {
-	t.Parallel()
-	for _, tt := range expandCases() {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			got, err := hal.Expand(tt.link, tt.vars)
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("Expand(%+v, %v) error = %v, want error %t", tt.link, tt.vars, err, tt.wantErr)
-			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("Expand(%+v, %v) mismatch (-want +got):\n%s", tt.link, tt.vars, diff)
-			}
-		})
-	}
-}
-
-func expandCases() []expandCase {
-	return []expandCase{
-		{
-			name: "not templated is returned unchanged",
-			link: hal.Link{Href: "/api/users/{id}"},
-			vars: map[string]string{"id": "7"},
-			want: "/api/users/{id}",
-		},
-		{
-			name: "path variable",
-			link: hal.MustTemplated("/api/users/{id}"),
-			vars: map[string]string{"id": "7"},
-			want: "/api/users/7",
-		},
-		{
-			name: "query variables, one undefined",
-			link: hal.MustTemplated("/api/users{?page,per_page}"),
-			vars: map[string]string{"page": "2"},
-			want: "/api/users?page=2",
-		},
-		{
-			name: "query variables, all defined",
-			link: hal.MustTemplated("/api/users{?page,per_page}"),
-			vars: map[string]string{"per_page": "10", "page": "2"},
-			want: "/api/users?page=2&per_page=10",
-		},
-		{
-			name: "no variables defined",
-			link: hal.MustTemplated("/api/users{?page,per_page}"),
-			want: "/api/users",
-		},
-		{
-			name: "unknown variables are ignored",
-			link: hal.MustTemplated("/api/rels/{rel}"),
-			vars: map[string]string{"rel": "users", "other": "x"},
-			want: "/api/rels/users",
-		},
-		{
-			name: "values are percent-encoded",
-			link: hal.MustTemplated("/api/users/{id}{?q}"),
-			vars: map[string]string{"id": "a b/c", "q": "x&y"},
-			want: "/api/users/a%20b%2Fc?q=x%26y",
-		},
-		{
-			name:    "malformed templated href",
-			link:    hal.Link{Href: "/api/users/{id", Templated: true},
-			vars:    map[string]string{"id": "7"},
-			wantErr: true,
-		},
-	}
-}
-
-func TestVariables(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name    string
-		link    hal.Link
-		want    []string
-		wantErr bool
-	}{
-		{name: "not templated", link: hal.Link{Href: "/api/users/{id}"}, want: nil},
-		{name: "one variable", link: hal.MustTemplated("/api/rels/{rel}"), want: []string{"rel"}},
-		{
-			name: "in order of appearance",
-			link: hal.MustTemplated("/api/users/{id}/posts{?page,per_page}"),
-			want: []string{"id", "page", "per_page"},
-		},
-		{name: "no variables", link: hal.MustTemplated("/api/users"), want: nil},
-		{name: "malformed", link: hal.Link{Href: "/a{", Templated: true}, wantErr: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			got, err := hal.Variables(tt.link)
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("Variables(%+v) error = %v, want error %t", tt.link, err, tt.wantErr)
-			}
-			if diff := cmp.Diff(tt.want, got, cmpopts.EquateEmpty()); diff != "" {
-				t.Errorf("Variables(%+v) mismatch (-want +got):\n%s", tt.link, diff)
-			}
-		})
-	}
 }
 
 func TestTotalPages(t *testing.T) {
@@ -892,34 +722,21 @@ func pageLinks(self, first, prev, next, last string) string {
 	return s + "," + link("last", last) + "}}"
 }
 
-// pageCase is a page, with the query of its request, and the links
-// AddPageLinks must give it.
+// pageCase is a page and the links AddPageLinks must give it.
 type pageCase struct {
-	name  string
-	query url.Values
-	page  hal.Page
-	want  string
+	name string
+	page hal.Page
+	want string
 }
 
-// testPageLinks checks each case in a parallel subtest; AddPageLinks must
-// also leave its query argument alone.
+// testPageLinks checks each case in a parallel subtest.
 func testPageLinks(t *testing.T, tests []pageCase) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var before url.Values
-			if tt.query != nil {
-				before = url.Values{}
-				for k, vs := range tt.query {
-					before[k] = append([]string(nil), vs...)
-				}
-			}
-			got := marshal(t, hal.New(nil).AddPageLinks(pagesPath, tt.query, tt.page))
+			got := marshal(t, hal.New(nil).AddPageLinks(pagesPath, tt.page))
 			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("AddPageLinks(%q, %v, %+v) mismatch (-want +got):\n%s", pagesPath, tt.query, tt.page, diff)
-			}
-			if diff := cmp.Diff(before, tt.query); diff != "" {
-				t.Errorf("AddPageLinks changed its query argument (-want +got):\n%s", diff)
+				t.Errorf("AddPageLinks(%q, %+v) mismatch (-want +got):\n%s", pagesPath, tt.page, diff)
 			}
 		})
 	}
@@ -1013,33 +830,9 @@ func TestAddPageLinksCursors(t *testing.T) {
 	})
 }
 
-func TestAddPageLinksQuery(t *testing.T) {
-	t.Parallel()
-	testPageLinks(t, []pageCase{
-		{
-			name:  "a cursor in the query is not kept",
-			query: url.Values{"after": {"7"}},
-			page:  hal.Page{Number: 1, Size: 10, TotalItems: 25},
-			want: pageLinks("page=1&per_page=10", "page=1&per_page=10", "",
-				"page=2&per_page=10", "page=3&per_page=10"),
-		},
-		{
-			name:  "other query values are kept, page and per_page replaced",
-			query: url.Values{"q": {"x y&z"}, "page": {"9"}, "per_page": {"50"}, "sort": {"b", "a"}},
-			page:  hal.Page{Number: 2, Size: 100, TotalItems: 250},
-			want: pageLinks(
-				"page=2&per_page=100&q=x+y%26z&sort=b&sort=a",
-				"page=1&per_page=100&q=x+y%26z&sort=b&sort=a",
-				"page=1&per_page=100&q=x+y%26z&sort=b&sort=a",
-				"page=3&per_page=100&q=x+y%26z&sort=b&sort=a",
-				"page=3&per_page=100&q=x+y%26z&sort=b&sort=a"),
-		},
-	})
-}
-
 func TestAddPageLinksBase(t *testing.T) {
 	t.Parallel()
-	r := hal.New(nil).AddPageLinks("/api/users", nil, hal.Page{Number: 1, Size: 10, TotalItems: 11})
+	r := hal.New(nil).AddPageLinks("/api/users", hal.Page{Number: 1, Size: 10, TotalItems: 11})
 	got, err := r.AppendJSON(nil, "/mb")
 	if err != nil {
 		t.Fatalf("AppendJSON() error = %v", err)

@@ -47,15 +47,10 @@ func (p Page) Meta() PageMeta {
 	return PageMeta{Page: p.Number, PerPage: p.Size, TotalPages: p.TotalPages(), TotalItems: p.TotalItems}
 }
 
-// Href returns path with the page and per_page parameters for page n, the
-// cursor after when it is not empty, and the other parameters of query
-// kept.
-func (p Page) Href(path string, query url.Values, n int64, after string) string {
+// href returns path with the page and per_page parameters for page n, and
+// the cursor after when it is not empty.
+func (p Page) href(path string, n int64, after string) string {
 	q := url.Values{}
-	for k, vs := range query {
-		q[k] = vs
-	}
-	q.Del("after")
 	if after != "" {
 		q.Set("after", after)
 	}
@@ -68,18 +63,18 @@ func (p Page) Href(path string, query url.Values, n int64, after string) string 
 // collection at path. prev is absent on the first page and next on the last;
 // a page past the end has a prev link to the last page, so that a client can
 // find its way back to items.
-func (r *Resource) AddPageLinks(path string, query url.Values, p Page) *Resource {
+func (r *Resource) AddPageLinks(path string, p Page) *Resource {
 	last := p.TotalPages()
-	r.AddLink("self", Link{Href: p.Href(path, query, p.Number, p.After)})
-	r.AddLink("first", Link{Href: p.Href(path, query, 1, "")})
+	r.AddLink("self", Link{Href: p.href(path, p.Number, p.After)})
+	r.AddLink("first", Link{Href: p.href(path, 1, "")})
 	switch {
 	case p.Number > last+1:
-		r.AddLink("prev", Link{Href: p.Href(path, query, last, "")})
+		r.AddLink("prev", Link{Href: p.href(path, last, "")})
 	case p.Number > 1:
-		r.AddLink("prev", Link{Href: p.Href(path, query, p.Number-1, p.PrevAfter)})
+		r.AddLink("prev", Link{Href: p.href(path, p.Number-1, p.PrevAfter)})
 	}
 	if p.Number < last && !p.End {
-		r.AddLink("next", Link{Href: p.Href(path, query, p.Number+1, p.NextAfter)})
+		r.AddLink("next", Link{Href: p.href(path, p.Number+1, p.NextAfter)})
 	}
-	return r.AddLink("last", Link{Href: p.Href(path, query, last, "")})
+	return r.AddLink("last", Link{Href: p.href(path, last, "")})
 }

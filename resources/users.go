@@ -230,7 +230,7 @@ type collectionView struct {
 // collection is page p of the collection at path, with items embedded
 // under rel.
 func collection(path, rel string, items []*hal.Resource, p hal.Page) *hal.Resource {
-	res := hal.New(collectionView{Meta: p.Meta()}).AddPageLinks(path, nil, p)
+	res := hal.New(collectionView{Meta: p.Meta()}).AddPageLinks(path, p)
 	return addCuries(res).EmbedAll(rel, items)
 }
 

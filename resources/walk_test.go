@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"testing"
 
-	"microblog/hal"
+	"github.com/yosida95/uritemplate/v3"
 )
 
 // halClient knows nothing of the API but HAL: it starts at /api and follows
@@ -33,8 +33,19 @@ func (c *halClient) link(doc map[string]any, rel string, vars map[string]string)
 	if !ok {
 		return "", false
 	}
-	templated, _ := l["templated"].(bool)
-	href, err := hal.Expand(hal.Link{Href: l["href"].(string), Templated: templated}, vars)
+	href := l["href"].(string)
+	if templated, _ := l["templated"].(bool); !templated {
+		return href, true
+	}
+	t, err := uritemplate.New(href)
+	if err != nil {
+		c.t.Fatalf("template of %s: %v", rel, err)
+	}
+	values := uritemplate.Values{}
+	for k, v := range vars {
+		values.Set(k, uritemplate.String(v))
+	}
+	href, err = t.Expand(values)
 	if err != nil {
 		c.t.Fatalf("expand %s: %v", rel, err)
 	}
