@@ -332,6 +332,16 @@ func TestDescriptionDocuments(t *testing.T) {
 			t.Errorf("GET /api/rels/%s: %d, want 200 with a link %s: %s", rel, res.code, link, res.body)
 		}
 	}
+	// The page is Markdown rendered, none of it left raw, and it names every
+	// path the API serves.
+	if strings.Contains(page, "`") || strings.Contains(page, "**") {
+		t.Error("/api/docs shows raw Markdown")
+	}
+	for path := range documentedMethods(t) {
+		if !strings.Contains(page, path) {
+			t.Errorf("/api/docs does not mention %s", path)
+		}
+	}
 	// The templates on the page come from the handlers, settings included.
 	for _, want := range []string{`<code>old_password</code>`, `8 to 256`, `<code>follow</code>: Follow bob`, `<code>delete</code>: Delete this post`} {
 		if !strings.Contains(page, want) {
