@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"microblog/persistence"
 )
 
@@ -21,6 +23,22 @@ type lister func(ctx context.Context, p persistence.Page) ([]int64, persistence.
 func TestCursorPagesMatchOffsetPages(t *testing.T) {
 	t.Parallel()
 	s, pool := newStore(t)
+	ids, tokens := seedPagedLists(t, s, pool)
+	for name, l := range pagedLists(s, ids, tokens) {
+		for _, limit := range []int64{1, 3, 7, 100} {
+			t.Run(fmt.Sprintf("%s by %d", name, limit), func(t *testing.T) {
+				checkCursorWalk(t, l.list, limit, l.total)
+			})
+		}
+	}
+}
+
+// seedPagedLists creates 13 users, the first following and followed by
+// each of the others, and 40 posts by the first four in turn (41 written,
+// one deleted), with ties in created_at. It returns the users' ids, oldest
+// first, and a token for each of the first two, by id.
+func seedPagedLists(t *testing.T, s *persistence.Store, pool *pgxpool.Pool) ([]int64, map[int64]string) {
+	t.Helper()
 	ctx := t.Context()
 	var ids []int64
 	for i := range 13 {
@@ -58,49 +76,57 @@ func TestCursorPagesMatchOffsetPages(t *testing.T) {
 		}
 		tokens[ids[i]] = tok.Value
 	}
-	userIDs := func(p persistence.UserPage, err error) ([]int64, persistence.Listing, error) {
-		out := make([]int64, len(p.Users))
-		for i, u := range p.Users {
-			out[i] = u.ID
-		}
-		return out, p.Listing, err
-	}
-	postIDs := func(p persistence.PostPage, err error) ([]int64, persistence.Listing, error) {
-		return postIDs(p.Posts), p.Listing, err
-	}
-	lists := map[string]struct {
-		list  lister
-		total int64
-	}{
+	return ids, tokens
+}
+
+// pagedList is one list to walk and the number of items it holds.
+type pagedList struct {
+	list  lister
+	total int64
+}
+
+// pagedLists returns every paged list of what seedPagedLists wrote, read
+// with its tokens, and the totals they must report.
+func pagedLists(s *persistence.Store, ids []int64, tokens map[int64]string) map[string]pagedList {
+	return map[string]pagedList{
 		"users": {func(ctx context.Context, p persistence.Page) ([]int64, persistence.Listing, error) {
-			return userIDs(s.Users(ctx, tokens[ids[0]], p))
+			return userPageIDs(s.Users(ctx, tokens[ids[0]], p))
 		}, 13},
 		"followers": {func(ctx context.Context, p persistence.Page) ([]int64, persistence.Listing, error) {
-			return userIDs(s.Followers(ctx, tokens[ids[1]], ids[0], p))
+			return userPageIDs(s.Followers(ctx, tokens[ids[1]], ids[0], p))
 		}, 12},
 		"following": {func(ctx context.Context, p persistence.Page) ([]int64, persistence.Listing, error) {
-			return userIDs(s.Following(ctx, tokens[ids[1]], ids[0], p))
+			return userPageIDs(s.Following(ctx, tokens[ids[1]], ids[0], p))
 		}, 12},
 		"posts": {func(ctx context.Context, p persistence.Page) ([]int64, persistence.Listing, error) {
-			return postIDs(s.Posts(ctx, p))
+			return postPageIDs(s.Posts(ctx, p))
 		}, 40},
 		"user posts": {func(ctx context.Context, p persistence.Page) ([]int64, persistence.Listing, error) {
-			return postIDs(s.UserPosts(ctx, ids[1], p))
+			return postPageIDs(s.UserPosts(ctx, ids[1], p))
 		}, 10},
 		"feed, merged per author": {func(ctx context.Context, p persistence.Page) ([]int64, persistence.Listing, error) {
-			return postIDs(s.Feed(ctx, ids[0], 12, p))
+			return postPageIDs(s.Feed(ctx, ids[0], 12, p))
 		}, 40},
 		"feed, scanned newest first": {func(ctx context.Context, p persistence.Page) ([]int64, persistence.Listing, error) {
-			return postIDs(s.Feed(ctx, ids[0], 1<<40, p))
+			return postPageIDs(s.Feed(ctx, ids[0], 1<<40, p))
 		}, 40},
 	}
-	for name, l := range lists {
-		for _, limit := range []int64{1, 3, 7, 100} {
-			t.Run(fmt.Sprintf("%s by %d", name, limit), func(t *testing.T) {
-				checkCursorWalk(t, l.list, limit, l.total)
-			})
-		}
+}
+
+// userPageIDs turns a page of users, and its error, into what a lister
+// returns.
+func userPageIDs(p persistence.UserPage, err error) ([]int64, persistence.Listing, error) {
+	out := make([]int64, len(p.Users))
+	for i, u := range p.Users {
+		out[i] = u.ID
 	}
+	return out, p.Listing, err
+}
+
+// postPageIDs turns a page of posts, and its error, into what a lister
+// returns.
+func postPageIDs(p persistence.PostPage, err error) ([]int64, persistence.Listing, error) {
+	return postIDs(p.Posts), p.Listing, err
 }
 
 func checkCursorWalk(t *testing.T, list lister, limit, total int64) {

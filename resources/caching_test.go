@@ -46,44 +46,54 @@ func TestConditionalGet(t *testing.T) {
 		{"/api", nil},
 	}
 	for _, tt := range tests {
-		first := srv.get(t, token, tt.path, nil)
-		tag := first.header.Get("ETag")
-		if first.code != http.StatusOK || len(tag) < 3 || tag[0] != '"' {
-			t.Errorf("GET %s: %d with ETag %q, want a strong tag", tt.path, first.code, tag)
-			continue
-		}
-		wantCache := "private, no-cache"
-		if tt.path == "/api" {
-			wantCache = "public, max-age=300"
-		}
-		if got := first.header.Get("Cache-Control"); got != wantCache {
-			t.Errorf("GET %s: Cache-Control %q, want %q", tt.path, got, wantCache)
-		}
-		for _, inm := range []string{tag, "W/" + tag, `"other", ` + tag, "*"} {
-			for _, method := range []string{http.MethodGet, http.MethodHead} {
-				res := srv.do(t, request{method: method, path: tt.path, token: token, header: map[string]string{"If-None-Match": inm}})
-				if res.code != http.StatusNotModified || len(res.body) != 0 || res.header.Get("ETag") != tag ||
-					res.header.Get("Vary") != first.header.Get("Vary") || res.header.Get("Cache-Control") != wantCache {
-					t.Errorf("%s %s If-None-Match %s: %d ETag %q Vary %q body %q", method, tt.path, inm, res.code,
-						res.header.Get("ETag"), res.header.Get("Vary"), res.body)
-				}
+		checkETag(t, srv, token, tt.path, tt.change)
+	}
+}
+
+// checkETag checks that GET path gives a strong tag and the expected
+// Cache-Control, that the tag sent back in any form If-None-Match allows
+// gives a bodiless 304 to GET and HEAD, that another tag or another
+// representation does not match, and that after change (unless it is nil)
+// the tag is new.
+func checkETag(t *testing.T, srv *testServer, token, path string, change func()) {
+	t.Helper()
+	first := srv.get(t, token, path, nil)
+	tag := first.header.Get("ETag")
+	if first.code != http.StatusOK || len(tag) < 3 || tag[0] != '"' {
+		t.Errorf("GET %s: %d with ETag %q, want a strong tag", path, first.code, tag)
+		return
+	}
+	wantCache := "private, no-cache"
+	if path == "/api" {
+		wantCache = "public, max-age=300"
+	}
+	if got := first.header.Get("Cache-Control"); got != wantCache {
+		t.Errorf("GET %s: Cache-Control %q, want %q", path, got, wantCache)
+	}
+	for _, inm := range []string{tag, "W/" + tag, `"other", ` + tag, "*"} {
+		for _, method := range []string{http.MethodGet, http.MethodHead} {
+			res := srv.do(t, request{method: method, path: path, token: token, header: map[string]string{"If-None-Match": inm}})
+			if res.code != http.StatusNotModified || len(res.body) != 0 || res.header.Get("ETag") != tag ||
+				res.header.Get("Vary") != first.header.Get("Vary") || res.header.Get("Cache-Control") != wantCache {
+				t.Errorf("%s %s If-None-Match %s: %d ETag %q Vary %q body %q", method, path, inm, res.code,
+					res.header.Get("ETag"), res.header.Get("Vary"), res.body)
 			}
 		}
-		if res := srv.get(t, token, tt.path, map[string]string{"If-None-Match": `"something-else"`}); res.code != http.StatusOK {
-			t.Errorf("GET %s with another tag: %d", tt.path, res.code)
-		}
-		// Another representation of the same resource has its own tag.
-		if res := srv.get(t, token, tt.path, map[string]string{"Accept": "application/json"}); res.header.Get("ETag") == tag {
-			t.Errorf("GET %s: the same tag for HAL and plain JSON", tt.path)
-		}
-		if tt.change == nil {
-			continue
-		}
-		tt.change()
-		res := srv.get(t, token, tt.path, map[string]string{"If-None-Match": tag})
-		if res.code != http.StatusOK || res.header.Get("ETag") == tag {
-			t.Errorf("GET %s after a change: %d with the same tag %v", tt.path, res.code, res.header.Get("ETag") == tag)
-		}
+	}
+	if res := srv.get(t, token, path, map[string]string{"If-None-Match": `"something-else"`}); res.code != http.StatusOK {
+		t.Errorf("GET %s with another tag: %d", path, res.code)
+	}
+	// Another representation of the same resource has its own tag.
+	if res := srv.get(t, token, path, map[string]string{"Accept": "application/json"}); res.header.Get("ETag") == tag {
+		t.Errorf("GET %s: the same tag for HAL and plain JSON", path)
+	}
+	if change == nil {
+		return
+	}
+	change()
+	res := srv.get(t, token, path, map[string]string{"If-None-Match": tag})
+	if res.code != http.StatusOK || res.header.Get("ETag") == tag {
+		t.Errorf("GET %s after a change: %d with the same tag %v", path, res.code, res.header.Get("ETag") == tag)
 	}
 }
 

@@ -141,62 +141,36 @@ func TestHTMLInPostsIsText(t *testing.T) {
 	}
 }
 
+// TestPostCollections checks which posts, in which order, the feed, all
+// posts and one user's posts list, their totals, and the newest posts a
+// user embeds.
 func TestPostCollections(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
-	susan, token := srv.user(t, "susan")
-	bob, bobToken := srv.user(t, "bob")
-	_, carolToken := srv.user(t, "carol")
-	var susans, bobs, carols []int64
-	for i := range 12 {
-		srv.clock.Advance(time.Second)
-		susans = append(susans, srv.post(t, token, fmt.Sprintf("susan %d", i)))
-		srv.clock.Advance(time.Second)
-		bobs = append(bobs, srv.post(t, bobToken, fmt.Sprintf("bob %d", i)))
-		srv.clock.Advance(time.Second)
-		carols = append(carols, srv.post(t, carolToken, fmt.Sprintf("carol %d", i)))
-	}
-	if res := srv.do(t, request{method: http.MethodPut, path: fmt.Sprintf("/api/users/%d/following/%d", susan, bob), token: token}); res.code != http.StatusNoContent {
-		t.Fatalf("follow: %s", res)
-	}
-	postIDs := func(path string) ([]int64, map[string]any) {
-		res := srv.do(t, request{method: http.MethodGet, path: path, token: token})
-		if res.code != http.StatusOK {
-			t.Fatalf("GET %s: %s", path, res)
-		}
-		doc := res.json(t)
-		var got []int64
-		for _, p := range doc["_embedded"].(map[string]any)["mb:posts"].([]any) {
-			got = append(got, int64(p.(map[string]any)["id"].(float64)))
-		}
-		return got, doc["_meta"].(map[string]any)
-	}
-	feed := reversed(interleave(susans, bobs))
-	got, meta := postIDs("/api/feed?per_page=100")
+	a := seedThreeAuthors(t, srv)
+	token, bob := a.token, a.bob
+	feed := reversed(interleave(a.susans, a.bobs))
+	got, meta := srv.listedPosts(t, token, "/api/feed?per_page=100")
 	if fmt.Sprint(got) != fmt.Sprint(feed) || meta["total_items"] != 24.0 {
 		t.Errorf("feed: %v (%v), want %v", got, meta, feed)
 	}
-	if got, _ := postIDs("/api/feed?page=2&per_page=10"); fmt.Sprint(got) != fmt.Sprint(feed[10:20]) {
+	if got, _ := srv.listedPosts(t, token, "/api/feed?page=2&per_page=10"); fmt.Sprint(got) != fmt.Sprint(feed[10:20]) {
 		t.Errorf("feed page 2: %v, want %v", got, feed[10:20])
 	}
-	all := reversed(interleave(susans, bobs, carols))
-	if got, meta := postIDs("/api/posts?per_page=100"); fmt.Sprint(got) != fmt.Sprint(all) || meta["total_items"] != 36.0 {
+	all := reversed(interleave(a.susans, a.bobs, a.carols))
+	if got, meta := srv.listedPosts(t, token, "/api/posts?per_page=100"); fmt.Sprint(got) != fmt.Sprint(all) || meta["total_items"] != 36.0 {
 		t.Errorf("posts: %v, want %v", got, all)
 	}
-	if got, meta := postIDs(fmt.Sprintf("/api/users/%d/posts?per_page=100", bob)); fmt.Sprint(got) != fmt.Sprint(reversed(bobs)) || meta["total_items"] != 12.0 {
-		t.Errorf("bob's posts: %v, want %v", got, reversed(bobs))
+	if got, meta := srv.listedPosts(t, token, fmt.Sprintf("/api/users/%d/posts?per_page=100", bob)); fmt.Sprint(got) != fmt.Sprint(reversed(a.bobs)) || meta["total_items"] != 12.0 {
+		t.Errorf("bob's posts: %v, want %v", got, reversed(a.bobs))
 	}
-	if got, _ := postIDs("/api/feed?page=9"); len(got) != 0 {
+	if got, _ := srv.listedPosts(t, token, "/api/feed?page=9"); len(got) != 0 {
 		t.Errorf("feed past the end: %v", got)
 	}
 	// A user embeds their five newest posts.
 	u := srv.do(t, request{method: http.MethodGet, path: userPathOf(bob), token: token}).json(t)
-	var newest []int64
-	for _, p := range u["_embedded"].(map[string]any)["mb:posts"].([]any) {
-		newest = append(newest, int64(p.(map[string]any)["id"].(float64)))
-	}
-	if fmt.Sprint(newest) != fmt.Sprint(reversed(bobs)[:5]) || u["post_count"] != 12.0 {
-		t.Errorf("bob's newest: %v (count %v), want %v", newest, u["post_count"], reversed(bobs)[:5])
+	if newest := embeddedPostIDs(u); fmt.Sprint(newest) != fmt.Sprint(reversed(a.bobs)[:5]) || u["post_count"] != 12.0 {
+		t.Errorf("bob's newest: %v (count %v), want %v", newest, u["post_count"], reversed(a.bobs)[:5])
 	}
 	if res := srv.do(t, request{method: http.MethodGet, path: "/api/users/999/posts", token: token}); res.code != http.StatusNotFound {
 		t.Errorf("posts of an unknown user: %s", res)
@@ -205,6 +179,57 @@ func TestPostCollections(t *testing.T) {
 	golden(t, "posts_page.golden.json", srv.do(t, request{method: http.MethodGet, path: "/api/posts?page=2&per_page=3", token: token}).body)
 	golden(t, "feed.golden.json", srv.do(t, request{method: http.MethodGet, path: "/api/feed?per_page=3", token: token}).body)
 	golden(t, "user_with_posts.golden.json", srv.do(t, request{method: http.MethodGet, path: userPathOf(bob), token: token}).body)
+}
+
+// threeAuthors is what seedThreeAuthors wrote: the ids of each author's
+// posts, oldest first, bob's id, and a token of susan, who follows bob.
+type threeAuthors struct {
+	token                string
+	bob                  int64
+	susans, bobs, carols []int64
+}
+
+// seedThreeAuthors has susan, bob and carol post twelve times each, in
+// turn and a second apart, and susan follow bob.
+func seedThreeAuthors(t *testing.T, srv *testServer) threeAuthors {
+	t.Helper()
+	susan, token := srv.user(t, "susan")
+	bob, bobToken := srv.user(t, "bob")
+	_, carolToken := srv.user(t, "carol")
+	a := threeAuthors{token: token, bob: bob}
+	for i := range 12 {
+		srv.clock.Advance(time.Second)
+		a.susans = append(a.susans, srv.post(t, token, fmt.Sprintf("susan %d", i)))
+		srv.clock.Advance(time.Second)
+		a.bobs = append(a.bobs, srv.post(t, bobToken, fmt.Sprintf("bob %d", i)))
+		srv.clock.Advance(time.Second)
+		a.carols = append(a.carols, srv.post(t, carolToken, fmt.Sprintf("carol %d", i)))
+	}
+	if res := srv.do(t, request{method: http.MethodPut, path: fmt.Sprintf("/api/users/%d/following/%d", susan, bob), token: token}); res.code != http.StatusNoContent {
+		t.Fatalf("follow: %s", res)
+	}
+	return a
+}
+
+// listedPosts GETs a list of posts as the holder of token and returns the
+// ids of the posts it embeds and its _meta.
+func (s *testServer) listedPosts(t *testing.T, token, path string) ([]int64, map[string]any) {
+	t.Helper()
+	res := s.do(t, request{method: http.MethodGet, path: path, token: token})
+	if res.code != http.StatusOK {
+		t.Fatalf("GET %s: %s", path, res)
+	}
+	doc := res.json(t)
+	return embeddedPostIDs(doc), doc["_meta"].(map[string]any)
+}
+
+// embeddedPostIDs returns the ids of the posts doc embeds as mb:posts.
+func embeddedPostIDs(doc map[string]any) []int64 {
+	var ids []int64
+	for _, p := range doc["_embedded"].(map[string]any)["mb:posts"].([]any) {
+		ids = append(ids, int64(p.(map[string]any)["id"].(float64)))
+	}
+	return ids
 }
 
 // TestWalkingByLinksWhilePostsArrive follows next through the feed and

@@ -20,12 +20,14 @@ func nested(depth int) string {
 	return `{"a":` + strings.Repeat("[", depth) + strings.Repeat("]", depth) + `}`
 }
 
+// TestParseObject checks the bodies parseObject accepts and that their
+// members stay raw JSON.
 func TestParseObject(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
 		raw  string
-		want object // nil when parseObject must fail with a 400
+		want object
 	}{
 		{name: "empty object", raw: `{}`, want: object{}},
 		{name: "one member", raw: `{"a":1}`, want: object{"a": json.RawMessage(`1`)}},
@@ -44,7 +46,44 @@ func TestParseObject(t *testing.T) {
 		{name: "duplicate member: last wins", raw: `{"a":1,"a":2}`, want: object{"a": json.RawMessage(`2`)}},
 		{name: "UTF-8 text", raw: `{"about_me":"héllo ✓"}`, want: object{"about_me": json.RawMessage(`"héllo ✓"`)}},
 		{name: "nested 100 deep", raw: nested(100), want: object{"a": json.RawMessage(nested(100)[5 : len(nested(100))-1])}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := parseObject([]byte(tt.raw))
+			if err != nil {
+				t.Fatalf("parseObject(%q) error = %v", trunc(tt.raw), err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("parseObject(%q) mismatch (-want +got):\n%s", trunc(tt.raw), diff)
+			}
+		})
+	}
+}
 
+// TestParseObjectRejects checks that every body that is not exactly one
+// JSON object gets a 400 with a detail.
+func TestParseObjectRejects(t *testing.T) {
+	t.Parallel()
+	for _, tt := range notOneObject() {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := parseObject([]byte(tt.raw))
+			if err == nil {
+				t.Fatalf("parseObject(%q) = %v, want a 400", trunc(tt.raw), got)
+			}
+			if he := asHTTPError(err); he.status != http.StatusBadRequest || he.detail == "" {
+				t.Fatalf("parseObject(%q) error = %v, want a 400 with a detail", trunc(tt.raw), err)
+			}
+		})
+	}
+}
+
+// notOneObject returns bodies that parseObject must refuse: other JSON
+// values, an object with something after it, malformed JSON, bad
+// encodings, nesting too deep, and whitespace JSON does not allow.
+func notOneObject() []struct{ name, raw string } {
+	return []struct{ name, raw string }{
 		{name: "null", raw: `null`},
 		{name: "array", raw: `[]`},
 		{name: "array of an object", raw: `[{"a":1}]`},
@@ -85,27 +124,6 @@ func TestParseObject(t *testing.T) {
 		{name: "no-break space after", raw: "{}\u00a0"},
 		{name: "next line before", raw: "\u0085{}"},
 		{name: "ideographic space before", raw: "\u3000{}"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			got, err := parseObject([]byte(tt.raw))
-			if tt.want == nil {
-				if err == nil {
-					t.Fatalf("parseObject(%q) = %v, want a 400", trunc(tt.raw), got)
-				}
-				if he := asHTTPError(err); he.status != http.StatusBadRequest || he.detail == "" {
-					t.Fatalf("parseObject(%q) error = %v, want a 400 with a detail", trunc(tt.raw), err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("parseObject(%q) error = %v", trunc(tt.raw), err)
-			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("parseObject(%q) mismatch (-want +got):\n%s", trunc(tt.raw), diff)
-			}
-		})
 	}
 }
 
@@ -329,15 +347,20 @@ func TestBearerToken(t *testing.T) {
 	}
 }
 
+// pageParamsCase is a query string and what pageParams makes of it.
+type pageParamsCase struct {
+	query       string
+	wantPage    int64
+	wantPerPage int64
+	wantAfter   *persistence.Cursor
+	wantParam   string // the field a 400 names; "" for success
+}
+
+// TestPageParams checks page and per_page: their defaults, the cap on
+// per_page, and a 400 naming the first one that is not a positive integer.
 func TestPageParams(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		query       string
-		wantPage    int64
-		wantPerPage int64
-		wantAfter   *persistence.Cursor
-		wantParam   string // the field a 400 names; "" for success
-	}{
+	checkPageParams(t, []pageParamsCase{
 		{query: "", wantPage: 1, wantPerPage: 10},
 		{query: "other=x", wantPage: 1, wantPerPage: 10},
 		{query: "page=2", wantPage: 2, wantPerPage: 10},
@@ -371,6 +394,14 @@ func TestPageParams(t *testing.T) {
 		{query: "per_page=99999999999999999999abc", wantParam: "per_page"},
 		{query: "per_page=99999999999999999999.5", wantParam: "per_page"},
 		{query: "page=abc&per_page=abc", wantParam: "page"},
+	})
+}
+
+// TestPageParamsAfter checks the after cursor, alone and with a page (a
+// bad page is named before a bad cursor).
+func TestPageParamsAfter(t *testing.T) {
+	t.Parallel()
+	checkPageParams(t, []pageParamsCase{
 		// Cursors: an id, or microseconds since 1970, a dot and an id.
 		{query: "page=3&after=42", wantPage: 3, wantPerPage: 10, wantAfter: &persistence.Cursor{ID: 42}},
 		{query: "after=007", wantPage: 1, wantPerPage: 10, wantAfter: &persistence.Cursor{ID: 7}},
@@ -393,7 +424,13 @@ func TestPageParams(t *testing.T) {
 		{query: "after=253402300800000000.1", wantParam: "after"},
 		{query: "after=-62135596800000001.1", wantParam: "after"},
 		{query: "page=0&after=1", wantParam: "page"},
-	}
+	})
+}
+
+// checkPageParams runs pageParams on each case's query, in parallel
+// subtests named by the query.
+func checkPageParams(t *testing.T, tests []pageParamsCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
 			t.Parallel()

@@ -89,8 +89,15 @@ func TestRegisterValidation(t *testing.T) {
 			t.Errorf("%s: invalid_params does not name %s: %s", tt.name, tt.field, res.body)
 		}
 	}
-	// Boundaries that must pass: 64-character username, 120-character
-	// email, 8- and 256-character passwords, 140-character about_me.
+}
+
+// TestRegisterValidationBoundaries registers users at the limits that must
+// pass: 64-character username, 120-character email, 8- and 256-character
+// passwords, 140-character about_me.
+func TestRegisterValidationBoundaries(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	long := func(n int) string { return strings.Repeat("a", n) }
 	for i, body := range []string{
 		`{"username": "` + long(64) + `", "email": "b1@example.com", "password": "12345678"}`,
 		`{"username": "b.2_-X", "email": "` + long(108) + `@example.com", "password": "` + long(256) + `", "about_me": "` + long(140) + `"}`,
