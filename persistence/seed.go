@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // SeedOptions describes a demo data set. The same options and Seed give the
@@ -26,14 +28,43 @@ type SeedOptions struct {
 	Password string
 }
 
-// SeedProgress is told how far each stage of Seed has come.
-type SeedProgress func(stage string, done, total int64)
+// SeedStep is where Seed is: the step it works on and how far it has come.
+type SeedStep struct {
+	// Name is the step: "users", "follows" and "posts" load rows with
+	// COPY; "counts", "index <name>", "vacuum users" and "analyze" are
+	// statements.
+	Name string
+	// Load is set for a step that loads rows. Sent is how many rows it
+	// has handed to PostgreSQL, of about Total. Once every row is sent,
+	// Total is Sent, and what is left is PostgreSQL's own work.
+	Load        bool
+	Sent, Total int64
+	// Database is what PostgreSQL's progress views last said of the
+	// step's statement, such as "41000 rows stored" during a COPY or
+	// "building index: loading tuples in tree: 4100/10000 tuples"; empty
+	// when they say nothing.
+	Database string
+	// Done is set on the step's last report, when it has ended.
+	Done bool
+}
+
+// SeedProgress is told how Seed gets on: when a step starts, as its rows
+// are sent, about once a second with what PostgreSQL says of its work, and
+// when the step ends. Calls never overlap.
+type SeedProgress func(SeedStep)
 
 // ErrNotEmpty means Seed was asked to fill a database that has users.
 var ErrNotEmpty = errors.New("the database already has users: seed a fresh one")
 
 // Seed fills an empty database with users, follows and posts made from
 // opts, in bulk (COPY), with one password hash shared by all users.
+//
+// The load runs in one transaction with the triggers that fire on INSERT
+// disabled and the secondary indexes dropped; then it sets the counts once
+// and builds the indexes again. Both lists come from the catalog, so a
+// migration that adds an index or a trigger is covered as it is. Being one
+// transaction, a seed that fails or is interrupted leaves the database as
+// it found it, the indexes and triggers included.
 func (s *Store) Seed(ctx context.Context, opts SeedOptions, progress SeedProgress) error {
 	var n int64
 	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
@@ -46,102 +77,143 @@ func (s *Store) Seed(ctx context.Context, opts SeedOptions, progress SeedProgres
 	if err != nil {
 		return err
 	}
-	// The secondary indexes are dropped for the load and built after it,
-	// which is faster than keeping them up to date row by row; their
-	// definitions are those of the migrations. The count triggers are off
-	// during the load, and the counts are set once at the end.
-	secondaryIndexes := []struct{ name, create string }{
-		{"follows_followed_idx", `CREATE INDEX follows_followed_idx ON follows (followed_id, created_at DESC, follower_id DESC)`},
-		{"follows_follower_idx", `CREATE INDEX follows_follower_idx ON follows (follower_id, created_at DESC, followed_id DESC)`},
-		{"posts_author_idx", `CREATE INDEX posts_author_idx ON posts (author_id, created_at DESC, id DESC)`},
-		{"posts_created_idx", `CREATE INDEX posts_created_idx ON posts (created_at DESC, id DESC)`},
-	}
-	countTriggers := []string{`ALTER TABLE follows %s TRIGGER follows_count`, `ALTER TABLE posts %s TRIGGER posts_count`,
-		`ALTER TABLE users %s TRIGGER users_total_insert`, `ALTER TABLE posts %s TRIGGER posts_total_insert`}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return wrap("seed", err)
 	}
 	defer conn.Release()
-	for _, t := range countTriggers {
-		if _, err := conn.Exec(ctx, fmt.Sprintf(t, "DISABLE")); err != nil {
-			return wrap("seed", err)
-		}
-	}
-	defer func() {
-		for _, t := range countTriggers {
-			_, _ = conn.Exec(context.WithoutCancel(ctx), fmt.Sprintf(t, "ENABLE"))
-		}
-	}()
-	for _, ix := range secondaryIndexes {
-		if _, err := conn.Exec(ctx, `DROP INDEX IF EXISTS `+ix.name); err != nil {
-			return wrap("seed", err)
-		}
-	}
-	rng := rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15))
-	now := s.now()
-	year := int64(365 * 24 * time.Hour)
-	ago := func() time.Time { return now.Add(-time.Duration(rng.Int64N(year))) }
-
-	users := int64(opts.Users)
-	rows := &seedRows{total: users, stage: "users", progress: progress, next: func(i int64) []any {
-		if i >= users {
-			return nil
-		}
-		name := "seed" + strconv.FormatInt(i+1, 10)
-		return []any{name, name + "@example.com", hash, "", now, now}
-	}}
-	if _, err := conn.CopyFrom(ctx, pgx.Identifier{"users"},
-		[]string{"username", "email", "password_hash", "about_me", "created_at", "updated_at"}, rows); err != nil {
-		return wrap("seed users", err)
-	}
-	var first int64
-	if err := conn.QueryRow(ctx, `SELECT min(id) FROM users`).Scan(&first); err != nil {
+	sd := &seeding{pool: s.pool, pid: conn.Conn().PgConn().PID(), progress: progress}
+	data := &seedData{opts: opts, hash: hash, now: s.now(),
+		rng: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15))}
+	if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error { return sd.load(ctx, tx, data) }); err != nil {
 		return wrap("seed", err)
 	}
-
-	// Each user follows FollowsPerUser others at random, and the first
-	// CelebrityFollowers users also follow the celebrity, the first user.
-	perUser := min(opts.FollowsPerUser, opts.Users-1)
-	celebrity := int64(opts.CelebrityFollowers)
-	var follower int64
-	var targets []int64
-	// The total is for progress only: the last users may find fewer others
-	// to follow than asked.
-	rows = &seedRows{total: users*int64(perUser) + min(celebrity, users-1), stage: "follows", progress: progress}
-	rows.next = func(int64) []any {
-		for len(targets) == 0 {
-			if follower >= users {
-				return nil
-			}
-			targets = followTargets(rng, follower, users, perUser, follower > 0 && follower <= celebrity)
-			follower++
+	// The counts rewrote every user row once: VACUUM FULL packs the table
+	// (and rebuilds its indexes) to the size a day of use would leave, not
+	// twice it, so that a benchmark on the seeded data reads what a
+	// server in use would. ANALYZE then covers every table. Neither runs
+	// in a transaction.
+	for _, st := range []struct{ name, sql string }{{"vacuum users", `VACUUM FULL users`}, {"analyze", `ANALYZE`}} {
+		if err := sd.step(ctx, SeedStep{Name: st.name}, func() error { _, err := conn.Exec(ctx, st.sql); return err }); err != nil {
+			return wrap("seed", err)
 		}
-		t := targets[0]
-		targets = targets[1:]
-		return []any{first + follower - 1, first + t, ago()}
 	}
-	if _, err := conn.CopyFrom(ctx, pgx.Identifier{"follows"}, []string{"follower_id", "followed_id", "created_at"}, rows); err != nil {
-		return wrap("seed follows", err)
-	}
+	return nil
+}
 
-	posts := users * int64(opts.PostsPerUser)
-	rows = &seedRows{total: posts, stage: "posts", progress: progress, next: func(i int64) []any {
-		if i >= posts {
-			return nil
+// seedTables are the tables Seed loads, in the order it loads them.
+func seedTables() []string { return []string{"users", "follows", "posts"} }
+
+// load runs in the seed's transaction: it takes the tables' insert
+// triggers and secondary indexes away, loads the rows, sets the counts and
+// puts the indexes and triggers back.
+func (sd *seeding) load(ctx context.Context, tx pgx.Tx, data *seedData) error {
+	indexes, triggers, err := suspendForLoad(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if err := sd.copy(ctx, tx, "users", []string{"username", "email", "password_hash", "about_me", "created_at", "updated_at"},
+		data.users()); err != nil {
+		return err
+	}
+	var first int64
+	if err := tx.QueryRow(ctx, `SELECT min(id) FROM users`).Scan(&first); err != nil {
+		return err
+	}
+	if err := sd.copy(ctx, tx, "follows", []string{"follower_id", "followed_id", "created_at"}, data.follows(first)); err != nil {
+		return err
+	}
+	if err := sd.copy(ctx, tx, "posts", []string{"author_id", "body", "created_at", "updated_at"}, data.posts(first)); err != nil {
+		return err
+	}
+	if err := sd.step(ctx, SeedStep{Name: "counts"}, func() error { return execAll(ctx, tx, recount()...) }); err != nil {
+		return err
+	}
+	for _, ix := range indexes {
+		if err := sd.step(ctx, SeedStep{Name: "index " + ix.Name}, func() error { return execAll(ctx, tx, ix.Create) }); err != nil {
+			return err
 		}
-		t := ago()
-		return []any{first + i/int64(opts.PostsPerUser), "Post " + strconv.FormatInt(i%int64(opts.PostsPerUser)+1, 10) +
-			" of seed" + strconv.FormatInt(i/int64(opts.PostsPerUser)+1, 10), t, t}
-	}}
-	if _, err := conn.CopyFrom(ctx, pgx.Identifier{"posts"}, []string{"author_id", "body", "created_at", "updated_at"}, rows); err != nil {
-		return wrap("seed posts", err)
 	}
+	for _, t := range triggers {
+		if err := execAll(ctx, tx, t.Enable); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
-	// recount sets the counts on users from the rows, one aggregate a count:
-	// users start at zero, so only those with rows are touched. The totals
-	// go to one shard of each, the others at zero.
-	recount := []string{
+// selectSecondaryIndexes lists the indexes of the tables $1 that the load
+// can do without: not unique (so not a primary key either) and used by no
+// constraint.
+const selectSecondaryIndexes = `
+	SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+	FROM pg_index i
+	WHERE i.indrelid = ANY ($1::text[]::regclass[])
+	  AND NOT i.indisunique
+	  AND NOT EXISTS (SELECT FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+	ORDER BY i.indrelid::regclass::text, i.indexrelid::regclass::text`
+
+// selectInsertTriggers makes the statements that disable and enable again
+// the triggers of the tables $1 that fire on INSERT (tgtype bit 4): those
+// the application defined (not the foreign keys' internal ones) and that
+// are enabled. Each is enabled again in the mode it had.
+const selectInsertTriggers = `
+	SELECT format('ALTER TABLE %s DISABLE TRIGGER %I', t.tgrelid::regclass, t.tgname),
+	       format('ALTER TABLE %s ENABLE %s TRIGGER %I', t.tgrelid::regclass,
+	              CASE t.tgenabled WHEN 'A' THEN 'ALWAYS' WHEN 'R' THEN 'REPLICA' ELSE '' END, t.tgname)
+	FROM pg_trigger t
+	WHERE t.tgrelid = ANY ($1::text[]::regclass[])
+	  AND NOT t.tgisinternal
+	  AND t.tgenabled <> 'D'
+	  AND t.tgtype & 4 <> 0
+	ORDER BY t.tgrelid::regclass::text, t.tgname`
+
+// seedIndex is a secondary index dropped for the load: its name and the
+// statement that builds it again.
+type seedIndex struct{ Name, Create string }
+
+// seedTrigger is a trigger disabled for the load: the statements that
+// disable it and enable it again.
+type seedTrigger struct{ Disable, Enable string }
+
+// suspendForLoad reads the seeded tables' secondary indexes and insert
+// triggers from the catalog, drops the indexes and disables the triggers,
+// and returns them. Building an index once after the load is faster than
+// keeping it up to date row by row. The triggers keep counts, which the
+// seed sets once at the end. Disabled rather than dropped, the triggers
+// keep their definitions in the catalog.
+func suspendForLoad(ctx context.Context, tx pgx.Tx) ([]seedIndex, []seedTrigger, error) {
+	rows, err := tx.Query(ctx, selectSecondaryIndexes, seedTables())
+	if err != nil {
+		return nil, nil, err
+	}
+	indexes, err := pgx.CollectRows(rows, pgx.RowToStructByPos[seedIndex])
+	if err != nil {
+		return nil, nil, err
+	}
+	rows, err = tx.Query(ctx, selectInsertTriggers, seedTables())
+	if err != nil {
+		return nil, nil, err
+	}
+	triggers, err := pgx.CollectRows(rows, pgx.RowToStructByPos[seedTrigger])
+	if err != nil {
+		return nil, nil, err
+	}
+	var suspend []string
+	for _, t := range triggers {
+		suspend = append(suspend, t.Disable)
+	}
+	for _, ix := range indexes {
+		suspend = append(suspend, `DROP INDEX `+ix.Name)
+	}
+	return indexes, triggers, execAll(ctx, tx, suspend...)
+}
+
+// recount sets the counts on users from the rows, one aggregate a count:
+// users start at zero, so only those with rows are touched. The totals go
+// to one shard of each, the others at zero.
+func recount() []string {
+	return []string{
 		`UPDATE totals SET n = CASE WHEN shard = 0 THEN (SELECT count(*) FROM users) ELSE 0 END WHERE name = 'users'`,
 		`UPDATE totals SET n = CASE WHEN shard = 0 THEN (SELECT count(*) FROM posts) ELSE 0 END WHERE name = 'posts'`,
 		`UPDATE users u SET follower_count = c.followers, following_count = c.following, post_count = c.posts
@@ -153,27 +225,186 @@ func (s *Store) Seed(ctx context.Context, opts SeedOptions, progress SeedProgres
 			) r GROUP BY id
 		 ) c WHERE u.id = c.id`,
 	}
-	steps := recount
-	for _, ix := range secondaryIndexes {
-		steps = append(steps, ix.create)
-	}
-	// The counts rewrote every user row once: VACUUM FULL packs the table
-	// (and rebuilds its indexes) to the size a day of use would leave, not
-	// twice it, so that a benchmark on the seeded data reads what a
-	// server in use would. ANALYZE then covers every table.
-	steps = append(steps, `VACUUM FULL users`, `ANALYZE`)
-	for i, sql := range steps {
-		if progress != nil {
-			progress("counts and indexes", int64(i), int64(len(steps)))
+}
+
+// execAll runs the statements one after the other.
+func execAll(ctx context.Context, tx pgx.Tx, statements ...string) error {
+	for _, sql := range statements {
+		if _, err := tx.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("%s: %w", sql, err)
 		}
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			return wrap("seed", err)
-		}
-	}
-	if progress != nil {
-		progress("counts and indexes", int64(len(steps)), int64(len(steps)))
 	}
 	return nil
+}
+
+// seeding is one run of Seed: what reports its progress.
+type seeding struct {
+	// pool asks the progress views about pid, the backend of the seed's
+	// connection, beside it.
+	pool     *pgxpool.Pool
+	pid      uint32
+	progress SeedProgress
+	mu       sync.Mutex // serializes the calls of progress
+	current  SeedStep
+}
+
+// report changes the current step with f and tells progress.
+func (sd *seeding) report(f func(*SeedStep)) {
+	if sd.progress == nil {
+		return
+	}
+	sd.mu.Lock()
+	defer sd.mu.Unlock()
+	f(&sd.current)
+	sd.progress(sd.current)
+}
+
+// step runs f as the step start describes, reporting its start, what
+// PostgreSQL says of it about once a second, and its end.
+func (sd *seeding) step(ctx context.Context, start SeedStep, f func() error) error {
+	sd.report(func(s *SeedStep) { *s = start })
+	stop := sd.watch(ctx)
+	err := f()
+	stop()
+	if err != nil {
+		return fmt.Errorf("%s: %w", start.Name, err)
+	}
+	sd.report(func(s *SeedStep) { s.Database, s.Done = "", true })
+	return nil
+}
+
+// copy loads rows into table's columns as the step named after the table.
+func (sd *seeding) copy(ctx context.Context, tx pgx.Tx, table string, columns []string, rows *seedRows) error {
+	rows.seeding = sd
+	return sd.step(ctx, SeedStep{Name: table, Load: true, Total: rows.total}, func() error {
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{table}, columns, rows)
+		return err
+	})
+}
+
+// selectWork says what PostgreSQL's progress views report of the work of
+// the backend $1, if anything: a COPY, an index build, a VACUUM FULL or an
+// ANALYZE. For a COPY it also gives the rows stored.
+const selectWork = `
+	SELECT format('%s rows stored', tuples_processed), tuples_processed
+	FROM pg_stat_progress_copy WHERE pid = $1
+	UNION ALL
+	SELECT phase || CASE WHEN tuples_total > 0 THEN format(': %s/%s tuples', tuples_done, tuples_total)
+	                     WHEN blocks_total > 0 THEN format(': %s/%s blocks', blocks_done, blocks_total) ELSE '' END, NULL
+	FROM pg_stat_progress_create_index WHERE pid = $1
+	UNION ALL
+	SELECT phase || CASE phase WHEN 'seq scanning heap' THEN format(': %s/%s blocks', heap_blks_scanned, heap_blks_total)
+	                           WHEN 'writing new heap' THEN format(': %s tuples written', heap_tuples_written)
+	                           WHEN 'rebuilding index' THEN format(': %s indexes rebuilt', index_rebuild_count) ELSE '' END, NULL
+	FROM pg_stat_progress_cluster WHERE pid = $1
+	UNION ALL
+	SELECT format('%s: %s', relid::regclass, phase) || CASE WHEN sample_blks_total > 0
+	       THEN format(': %s/%s blocks', sample_blks_scanned, sample_blks_total) ELSE '' END, NULL
+	FROM pg_stat_progress_analyze WHERE pid = $1`
+
+// watch asks the progress views about the seed's backend once a second,
+// from another connection, and reports what they say until stop is called.
+func (sd *seeding) watch(ctx context.Context) (stop func()) {
+	if sd.progress == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			var work string
+			var stored *int64
+			err := sd.pool.QueryRow(ctx, selectWork, int32(sd.pid)).Scan(&work, &stored)
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				continue // the views only inform; the seed goes on without them
+			}
+			sd.report(func(s *SeedStep) { s.Database = describeWork(*s, work, stored) })
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// describeWork adds to what the progress views say of step s what follows
+// from it: a COPY that has stored every row sent and still runs is running
+// the checks queued to its end, those of the foreign keys.
+func describeWork(s SeedStep, work string, stored *int64) string {
+	if s.Load && s.Sent == s.Total && stored != nil && *stored == s.Sent {
+		return "all rows stored, checking their foreign keys"
+	}
+	return work
+}
+
+// seedData makes the rows of a seed from its options: the same options,
+// the same rows.
+type seedData struct {
+	opts SeedOptions
+	hash string
+	now  time.Time
+	rng  *rand.Rand
+}
+
+// ago returns a random time in the year before now.
+func (d *seedData) ago() time.Time {
+	return d.now.Add(-time.Duration(d.rng.Int64N(int64(365 * 24 * time.Hour))))
+}
+
+// users makes the users seed1 to seedN.
+func (d *seedData) users() *seedRows {
+	users := int64(d.opts.Users)
+	return &seedRows{total: users, next: func(i int64) []any {
+		if i >= users {
+			return nil
+		}
+		name := "seed" + strconv.FormatInt(i+1, 10)
+		return []any{name, name + "@example.com", d.hash, "", d.now, d.now}
+	}}
+}
+
+// follows makes the follows of the users whose ids start at first. Each
+// user follows FollowsPerUser others at random, and the first
+// CelebrityFollowers users also follow the celebrity, the first user.
+func (d *seedData) follows(first int64) *seedRows {
+	users := int64(d.opts.Users)
+	perUser := min(d.opts.FollowsPerUser, d.opts.Users-1)
+	celebrity := int64(d.opts.CelebrityFollowers)
+	var follower int64
+	var targets []int64
+	// The total is for progress only: the last users may find fewer others
+	// to follow than asked.
+	return &seedRows{total: users*int64(perUser) + min(celebrity, users-1), next: func(int64) []any {
+		for len(targets) == 0 {
+			if follower >= users {
+				return nil
+			}
+			targets = followTargets(d.rng, follower, users, perUser, follower > 0 && follower <= celebrity)
+			follower++
+		}
+		t := targets[0]
+		targets = targets[1:]
+		return []any{first + follower - 1, first + t, d.ago()}
+	}}
+}
+
+// posts makes the posts of the users whose ids start at first.
+func (d *seedData) posts(first int64) *seedRows {
+	perUser := int64(d.opts.PostsPerUser)
+	posts := int64(d.opts.Users) * perUser
+	return &seedRows{total: posts, next: func(i int64) []any {
+		if i >= posts {
+			return nil
+		}
+		t := d.ago()
+		return []any{first + i/perUser, "Post " + strconv.FormatInt(i%perUser+1, 10) +
+			" of seed" + strconv.FormatInt(i/perUser+1, 10), t, t}
+	}}
 }
 
 // followTargets picks the zero-based users that user follower follows:
@@ -199,25 +430,22 @@ func followTargets(rng *rand.Rand, follower, users int64, n int, followsCelebrit
 }
 
 // seedRows is a pgx.CopyFromSource that makes rows with next until it
-// returns nil, and reports progress against total every 1% or so.
+// returns nil, and reports the rows sent every 1% or so of total.
 type seedRows struct {
 	i, total int64
-	stage    string
 	next     func(i int64) []any
 	row      []any
-	progress SeedProgress
+	*seeding
 }
 
 func (r *seedRows) Next() bool {
 	if r.row = r.next(r.i); r.row == nil {
-		if r.progress != nil {
-			r.progress(r.stage, r.i, r.i)
-		}
+		r.report(func(s *SeedStep) { s.Sent, s.Total = r.i, r.i })
 		return false
 	}
 	r.i++
-	if r.progress != nil && (r.i%max(r.total/100, 1) == 0) {
-		r.progress(r.stage, r.i, r.total)
+	if r.i%max(r.total/100, 1) == 0 {
+		r.report(func(s *SeedStep) { s.Sent = r.i })
 	}
 	return true
 }

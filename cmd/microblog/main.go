@@ -22,7 +22,6 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -32,8 +31,6 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/mattn/go-isatty"
-	"github.com/schollz/progressbar/v3"
 
 	"microblog/migrations"
 	"microblog/persistence"
@@ -73,98 +70,134 @@ type config struct {
 	hashConcurrency      int
 }
 
-// parseFlags reads the settings from args, with defaults from getenv.
+// parseFlags reads the settings from args and, for each setting not on the
+// command line, from its environment variable in getenv (see envNames).
 func parseFlags(name string, seed bool, args []string, getenv func(string) string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	env := func(key, def string) string {
-		if v := getenv(key); v != "" {
-			return v
-		}
-		return def
-	}
 	var cfg config
-	var errs []error
-	durationEnv := func(key string, def time.Duration) time.Duration {
-		d, err := time.ParseDuration(env(key, def.String()))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", key, err))
-		}
-		return d
-	}
-	intEnv := func(key string, def int) int {
-		n, err := strconv.Atoi(env(key, strconv.Itoa(def)))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", key, err))
-		}
-		return n
-	}
-	boolEnv := func(key string) bool {
-		b, err := strconv.ParseBool(env(key, "false"))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", key, err))
-		}
-		return b
-	}
-	var corsOrigins, trustedProxies string
-	def := argon2id.DefaultParams
-	var memory, iterations, parallelism int
-	fs.StringVar(&cfg.addr, "addr", env("MICROBLOG_ADDR", "127.0.0.1:8080"), "address to listen on (MICROBLOG_ADDR)")
-	fs.StringVar(&cfg.databaseURL, "database-url", env("DATABASE_URL", ""), "PostgreSQL URL; empty starts a private PostgreSQL in --data-dir (DATABASE_URL)")
-	fs.StringVar(&cfg.dataDir, "data-dir", env("MICROBLOG_DATA_DIR", ".data"), "where the private PostgreSQL keeps its data (MICROBLOG_DATA_DIR)")
-	fs.DurationVar(&cfg.tokenTTL, "token-ttl", durationEnv("MICROBLOG_TOKEN_TTL", time.Hour), "how long a token lasts (MICROBLOG_TOKEN_TTL)")
-	fs.IntVar(&cfg.minPasswordLength, "min-password-length", intEnv("MICROBLOG_MIN_PASSWORD_LENGTH", 8), "shortest password accepted (MICROBLOG_MIN_PASSWORD_LENGTH)")
-	fs.StringVar(&cfg.logFormat, "log-format", env("MICROBLOG_LOG_FORMAT", "text"), "text or json (MICROBLOG_LOG_FORMAT)")
-	fs.BoolVar(&cfg.trustForwardedPrefix, "trust-forwarded-prefix", boolEnv("MICROBLOG_TRUST_FORWARDED_PREFIX"), "prefix hrefs with a proxy's X-Forwarded-Prefix (MICROBLOG_TRUST_FORWARDED_PREFIX)")
-	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", durationEnv("MICROBLOG_SHUTDOWN_TIMEOUT", 15*time.Second), "how long in-flight requests may take to finish on SIGTERM (MICROBLOG_SHUTDOWN_TIMEOUT)")
-	fs.DurationVar(&cfg.shutdownDelay, "shutdown-delay", durationEnv("MICROBLOG_SHUTDOWN_DELAY", 0), "on SIGTERM, how long to keep serving with /readyz failing before stopping, for a load balancer to notice (MICROBLOG_SHUTDOWN_DELAY)")
-	fs.DurationVar(&cfg.requestTimeout, "request-timeout", durationEnv("MICROBLOG_REQUEST_TIMEOUT", 3*time.Second), "the longest an API request may work, waiting for the database included, before a 503 (MICROBLOG_REQUEST_TIMEOUT)")
-	fs.BoolVar(&cfg.requireIfMatch, "require-if-match", boolEnv("MICROBLOG_REQUIRE_IF_MATCH"), "refuse a PUT, PATCH or DELETE without If-Match with 428 (MICROBLOG_REQUIRE_IF_MATCH)")
-	fs.StringVar(&corsOrigins, "cors-origins", env("MICROBLOG_CORS_ORIGINS", ""), "comma-separated origins allowed by CORS; empty turns CORS off (MICROBLOG_CORS_ORIGINS)")
-	fs.StringVar(&trustedProxies, "trusted-proxies", env("MICROBLOG_TRUSTED_PROXIES", ""), "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed (MICROBLOG_TRUSTED_PROXIES)")
-	fs.IntVar(&cfg.loginPerUser, "login-per-user", intEnv("MICROBLOG_LOGIN_PER_USER", 10), "logins a minute per username, in bursts of half as many (MICROBLOG_LOGIN_PER_USER)")
-	fs.IntVar(&cfg.loginPerAddress, "login-per-address", intEnv("MICROBLOG_LOGIN_PER_ADDRESS", 60), "logins a minute per client address, in bursts of a third as many (MICROBLOG_LOGIN_PER_ADDRESS)")
-	fs.IntVar(&memory, "argon2-memory", intEnv("MICROBLOG_ARGON2_MEMORY", int(def.Memory)), "argon2id memory per hash, KiB (MICROBLOG_ARGON2_MEMORY)")
-	fs.IntVar(&iterations, "argon2-iterations", intEnv("MICROBLOG_ARGON2_ITERATIONS", int(def.Iterations)), "argon2id passes (MICROBLOG_ARGON2_ITERATIONS)")
-	fs.IntVar(&parallelism, "argon2-parallelism", intEnv("MICROBLOG_ARGON2_PARALLELISM", int(def.Parallelism)), "argon2id lanes (MICROBLOG_ARGON2_PARALLELISM)")
-	fs.IntVar(&cfg.hashConcurrency, "hash-concurrency", intEnv("MICROBLOG_HASH_CONCURRENCY", runtime.NumCPU()), "password hashes run at once, at most (MICROBLOG_HASH_CONCURRENCY)")
+	var raw rawSettings
+	defineFlags(fs, &cfg, &raw)
+	env := envNames(fs) // the seed's flags, defined below, have none
 	if seed {
-		fs.IntVar(&cfg.seed.Users, "users", 1000, "users to create")
-		fs.IntVar(&cfg.seed.FollowsPerUser, "follows-per-user", 10, "users each user follows, at random")
-		fs.IntVar(&cfg.seed.PostsPerUser, "posts-per-user", 1, "posts of each user")
-		fs.IntVar(&cfg.seed.CelebrityFollowers, "celebrity-followers", 0, "users who follow the first user, besides the random follows")
-		fs.Uint64Var(&cfg.seed.Seed, "seed", 1, "random seed: the same seed, the same data")
+		defineSeedFlags(fs, &cfg.seed)
 	}
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
+	errs := setFromEnv(fs, env, getenv)
 	if seed && (cfg.seed.Users < 1 || cfg.seed.FollowsPerUser < 0 || cfg.seed.PostsPerUser < 0 || cfg.seed.CelebrityFollowers < 0) {
 		errs = append(errs, errors.New("--users must be at least 1, and the other counts not negative"))
 	}
 	if fs.NArg() > 0 {
 		errs = append(errs, fmt.Errorf("unexpected arguments: %q", fs.Args()))
 	}
+	if err := cfg.check(raw); err != nil {
+		errs = append(errs, err)
+	}
+	def := argon2id.DefaultParams
+	cfg.corsOrigins = splitList(raw.corsOrigins)
+	cfg.trustedProxies = splitList(raw.trustedProxies)
+	cfg.argon2 = argon2id.Params{Memory: uint32(raw.memory), Iterations: uint32(raw.iterations),
+		Parallelism: uint8(raw.parallelism), SaltLength: def.SaltLength, KeyLength: def.KeyLength}
+	return cfg, errors.Join(errs...)
+}
+
+// rawSettings are the flags that config holds in another form.
+type rawSettings struct {
+	corsOrigins, trustedProxies     string
+	memory, iterations, parallelism int
+}
+
+// defineFlags defines the flags of every command on fs.
+func defineFlags(fs *flag.FlagSet, cfg *config, raw *rawSettings) {
+	def := argon2id.DefaultParams
+	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "address to listen on")
+	fs.StringVar(&cfg.databaseURL, "database-url", "", "PostgreSQL URL; empty starts a private PostgreSQL in --data-dir")
+	fs.StringVar(&cfg.dataDir, "data-dir", ".data", "where the private PostgreSQL keeps its data")
+	fs.DurationVar(&cfg.tokenTTL, "token-ttl", time.Hour, "how long a token lasts")
+	fs.IntVar(&cfg.minPasswordLength, "min-password-length", 8, "shortest password accepted")
+	fs.StringVar(&cfg.logFormat, "log-format", "text", "text or json")
+	fs.BoolVar(&cfg.trustForwardedPrefix, "trust-forwarded-prefix", false, "prefix hrefs with a proxy's X-Forwarded-Prefix")
+	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on SIGTERM")
+	fs.DurationVar(&cfg.shutdownDelay, "shutdown-delay", 0, "on SIGTERM, how long to keep serving with /readyz failing before stopping, for a load balancer to notice")
+	fs.DurationVar(&cfg.requestTimeout, "request-timeout", 3*time.Second, "the longest an API request may work, waiting for the database included, before a 503")
+	fs.BoolVar(&cfg.requireIfMatch, "require-if-match", false, "refuse a PUT, PATCH or DELETE without If-Match with 428")
+	fs.StringVar(&raw.corsOrigins, "cors-origins", "", "comma-separated origins allowed by CORS; empty turns CORS off")
+	fs.StringVar(&raw.trustedProxies, "trusted-proxies", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed")
+	fs.IntVar(&cfg.loginPerUser, "login-per-user", 10, "logins a minute per username, in bursts of half as many")
+	fs.IntVar(&cfg.loginPerAddress, "login-per-address", 60, "logins a minute per client address, in bursts of a third as many")
+	fs.IntVar(&raw.memory, "argon2-memory", int(def.Memory), "argon2id memory per hash, KiB")
+	fs.IntVar(&raw.iterations, "argon2-iterations", int(def.Iterations), "argon2id passes")
+	fs.IntVar(&raw.parallelism, "argon2-parallelism", int(def.Parallelism), "argon2id lanes")
+	fs.IntVar(&cfg.hashConcurrency, "hash-concurrency", runtime.NumCPU(), "password hashes run at once, at most")
+}
+
+// defineSeedFlags defines the flags of the seed command on fs.
+func defineSeedFlags(fs *flag.FlagSet, opts *persistence.SeedOptions) {
+	fs.IntVar(&opts.Users, "users", 1000, "users to create")
+	fs.IntVar(&opts.FollowsPerUser, "follows-per-user", 10, "users each user follows, at random")
+	fs.IntVar(&opts.PostsPerUser, "posts-per-user", 1, "posts of each user")
+	fs.IntVar(&opts.CelebrityFollowers, "celebrity-followers", 0, "users who follow the first user, besides the random follows")
+	fs.Uint64Var(&opts.Seed, "seed", 1, "random seed: the same seed, the same data")
+}
+
+// envNames names the environment variable of each flag defined on fs so
+// far, and adds it to the flag's usage: MICROBLOG_ and the flag's name in
+// capitals with underscores, such as MICROBLOG_TOKEN_TTL for --token-ttl,
+// except DATABASE_URL, the name other PostgreSQL tools use.
+func envNames(fs *flag.FlagSet) map[string]string {
+	names := map[string]string{}
+	fs.VisitAll(func(f *flag.Flag) {
+		key := "MICROBLOG_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if f.Name == "database-url" {
+			key = "DATABASE_URL"
+		}
+		names[f.Name] = key
+		f.Usage += " (" + key + ")"
+	})
+	return names
+}
+
+// setFromEnv sets each flag of fs that has an environment variable in env
+// and was not on the command line from getenv, when that is not empty.
+func setFromEnv(fs *flag.FlagSet, env map[string]string, getenv func(string) string) []error {
+	onCommandLine := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { onCommandLine[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		key, ok := env[f.Name]
+		if !ok || onCommandLine[f.Name] {
+			return
+		}
+		if v := getenv(key); v != "" {
+			if err := f.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("invalid value %q for %s: %w", v, key, err))
+			}
+		}
+	})
+	return errs
+}
+
+// check says what is wrong with the settings, the first thing found.
+func (cfg *config) check(raw rawSettings) error {
 	switch {
 	case cfg.requestTimeout <= 0 || cfg.shutdownDelay < 0:
-		errs = append(errs, errors.New("--request-timeout must be positive and --shutdown-delay not negative"))
+		return errors.New("--request-timeout must be positive and --shutdown-delay not negative")
 	case cfg.tokenTTL <= 0:
-		errs = append(errs, errors.New("--token-ttl must be positive"))
+		return errors.New("--token-ttl must be positive")
 	case cfg.minPasswordLength < 1 || cfg.minPasswordLength > 256:
-		errs = append(errs, errors.New("--min-password-length must be 1 to 256"))
+		return errors.New("--min-password-length must be 1 to 256")
 	case cfg.logFormat != "text" && cfg.logFormat != "json":
-		errs = append(errs, errors.New("--log-format must be text or json"))
-	case memory < 8*parallelism || memory > 4<<20 || iterations < 1 || parallelism < 1 || parallelism > 255:
-		errs = append(errs, errors.New("argon2id settings out of range (memory >= 8*parallelism KiB, iterations >= 1, parallelism 1..255)"))
+		return errors.New("--log-format must be text or json")
+	case raw.memory < 8*raw.parallelism || raw.memory > 4<<20 || raw.iterations < 1 || raw.parallelism < 1 || raw.parallelism > 255:
+		return errors.New("argon2id settings out of range (memory >= 8*parallelism KiB, iterations >= 1, parallelism 1..255)")
 	case cfg.hashConcurrency < 1:
-		errs = append(errs, errors.New("--hash-concurrency must be at least 1"))
+		return errors.New("--hash-concurrency must be at least 1")
 	case cfg.loginPerUser < 1 || cfg.loginPerAddress < 1:
-		errs = append(errs, errors.New("--login-per-user and --login-per-address must be at least 1"))
+		return errors.New("--login-per-user and --login-per-address must be at least 1")
 	}
-	cfg.corsOrigins = splitList(corsOrigins)
-	cfg.trustedProxies = splitList(trustedProxies)
-	cfg.argon2 = argon2id.Params{Memory: uint32(memory), Iterations: uint32(iterations),
-		Parallelism: uint8(parallelism), SaltLength: def.SaltLength, KeyLength: def.KeyLength}
-	return cfg, errors.Join(errs...)
+	return nil
 }
 
 // splitList splits a comma-separated setting, dropping empty elements.
@@ -193,30 +226,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		handler = slog.NewJSONHandler(stdout, nil)
 	}
 	log := slog.New(handler)
-
-	url := cfg.databaseURL
-	if url == "" {
-		start := time.Now()
-		srv, err := pglocal.Start(ctx, pglocal.Options{DataDir: cfg.dataDir, Fsync: true})
-		if err != nil {
-			return err
-		}
-		defer func() {
-			if err := srv.Stop(); err != nil {
-				log.Error("stopping the private PostgreSQL", "err", err)
-			}
-		}()
-		url = srv.URL("postgres")
-		log.Info("private PostgreSQL started", "data_dir", cfg.dataDir, "port", srv.Port(),
-			"duration_ms", time.Since(start).Milliseconds())
-	}
-	poolCfg, err := persistence.PoolConfig(url)
+	url, stopDatabase, err := database(ctx, cfg, log)
 	if err != nil {
-		return fmt.Errorf("database: %w", err)
+		return err
 	}
-	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
+	defer stopDatabase()
+	pool, err := openPool(ctx, url)
 	if err != nil {
-		return fmt.Errorf("database: %w", err)
+		return err
 	}
 	defer pool.Close()
 	if err := migrate(ctx, pool, log); err != nil {
@@ -225,6 +242,57 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cmd == "migrate" {
 		return nil
 	}
+	store, err := newStore(pool, cfg, getenv)
+	if err != nil {
+		return err
+	}
+	if cmd == "seed" {
+		return seed(ctx, store, cfg.seed, stdout)
+	}
+	var draining atomic.Bool
+	h, err := newHandler(store, cfg, &draining, log)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, h, &draining, log)
+}
+
+// database returns the URL of the database: cfg.databaseURL, or else that
+// of a private PostgreSQL it starts in cfg.dataDir. stop stops what it
+// started.
+func database(ctx context.Context, cfg config, log *slog.Logger) (url string, stop func(), err error) {
+	if cfg.databaseURL != "" {
+		return cfg.databaseURL, func() {}, nil
+	}
+	start := time.Now()
+	srv, err := pglocal.Start(ctx, pglocal.Options{DataDir: cfg.dataDir, Fsync: true})
+	if err != nil {
+		return "", nil, err
+	}
+	log.Info("private PostgreSQL started", "data_dir", cfg.dataDir, "port", srv.Port(),
+		"duration_ms", time.Since(start).Milliseconds())
+	return srv.URL("postgres"), func() {
+		if err := srv.Stop(); err != nil {
+			log.Error("stopping the private PostgreSQL", "err", err)
+		}
+	}, nil
+}
+
+// openPool opens a connection pool to the database at url.
+func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	poolCfg, err := persistence.PoolConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	return pool, nil
+}
+
+// newStore returns the store over pool, hashing passwords as cfg says.
+func newStore(pool *pgxpool.Pool, cfg config, getenv func(string) string) (*persistence.Store, error) {
 	if getenv("GOMEMLIMIT") == "" {
 		// Each running hash holds argon2 memory; garbage from finished ones
 		// would otherwise pile up to twice the live heap before the
@@ -235,74 +303,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	hasher, err := persistence.NewHasher(&cfg.argon2, cfg.hashConcurrency)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	store := persistence.NewStore(pool, hasher)
-	if cmd == "seed" {
-		return seed(ctx, store, cfg.seed, stdout)
-	}
+	return persistence.NewStore(pool, hasher), nil
+}
+
+// newHandler returns the API's router over store, as cfg says.
+func newHandler(store *persistence.Store, cfg config, draining *atomic.Bool, log *slog.Logger) (http.Handler, error) {
 	gin.SetMode(gin.ReleaseMode)
-	var draining atomic.Bool
-	h, err := resources.NewHandler(store, resources.Config{
+	return resources.NewHandler(store, resources.Config{
 		TokenTTL:             cfg.tokenTTL,
 		MinPasswordLength:    cfg.minPasswordLength,
 		TrustForwardedPrefix: cfg.trustForwardedPrefix,
 		RequireIfMatch:       cfg.requireIfMatch,
 		CORSOrigins:          cfg.corsOrigins,
 		RequestTimeout:       cfg.requestTimeout,
-		Draining:             &draining,
+		Draining:             draining,
 		TrustedProxies:       cfg.trustedProxies,
 		LoginPerUser:         resources.RateLimit{Events: cfg.loginPerUser, Period: time.Minute, Burst: max(cfg.loginPerUser/2, 1)},
 		LoginPerAddress:      resources.RateLimit{Events: cfg.loginPerAddress, Period: time.Minute, Burst: max(cfg.loginPerAddress/3, 1)},
 		Logger:               log,
 	})
-	if err != nil {
-		return err
-	}
-	return serve(ctx, cfg, h, &draining, log)
-}
-
-// seedPassword is the password of every seeded user; it is printed.
-const seedPassword = "seed-password"
-
-// seed fills the database with demo data, showing progress as a bar on a
-// terminal and as plain lines elsewhere.
-func seed(ctx context.Context, store *persistence.Store, opts persistence.SeedOptions, out io.Writer) error {
-	opts.Password = seedPassword
-	start := time.Now()
-	f, isFile := out.(*os.File)
-	var progress persistence.SeedProgress
-	if isFile && isatty.IsTerminal(f.Fd()) {
-		bars := map[string]*progressbar.ProgressBar{}
-		progress = func(stage string, done, total int64) {
-			bar, ok := bars[stage]
-			if !ok {
-				bar = progressbar.NewOptions64(total, progressbar.OptionSetDescription(stage),
-					progressbar.OptionSetWriter(out), progressbar.OptionShowCount(), progressbar.OptionOnCompletion(func() {
-						fmt.Fprintln(out)
-					}))
-				bars[stage] = bar
-			}
-			_ = bar.Set64(done)
-		}
-	} else {
-		last := map[string]int64{}
-		progress = func(stage string, done, total int64) {
-			tenth := done * 10 / max(total, 1)
-			if prev, ok := last[stage]; ok && tenth == prev && done != total {
-				return
-			}
-			last[stage] = tenth
-			fmt.Fprintf(out, "seed: %s %d/%d (%s)\n", stage, done, total, time.Since(start).Round(time.Millisecond))
-		}
-	}
-	if err := store.Seed(ctx, opts, progress); err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "seeded %d users (seed1 to seed%d, password %q), %d follows each, %d posts each, %d celebrity followers of seed1, in %s\n",
-		opts.Users, opts.Users, seedPassword, opts.FollowsPerUser, opts.PostsPerUser, opts.CelebrityFollowers,
-		time.Since(start).Round(time.Millisecond))
-	return nil
 }
 
 // migrate applies the migrations and logs what it applied.
