@@ -56,24 +56,35 @@ func MustTemplated(href string) Link {
 	return l
 }
 
-type linkRel struct {
+// relOf is a rel of a resource's _links or _embedded and what it holds:
+// one item, rendered as an object, or many, rendered as an array.
+type relOf[T any] struct {
 	rel   string
-	links []Link
+	items []T
 	many  bool
 }
 
-type embedRel struct {
-	rel       string
-	resources []*Resource
-	many      bool
+// findRel returns the entry of rel in rels, added at the end when missing,
+// or nil when rel is there already as an object, or in the other form.
+func findRel[T any](rels *[]relOf[T], rel string, many bool) *relOf[T] {
+	for i := range *rels {
+		if (*rels)[i].rel == rel {
+			if (*rels)[i].many != many || !many {
+				return nil
+			}
+			return &(*rels)[i]
+		}
+	}
+	*rels = append(*rels, relOf[T]{rel: rel, many: many})
+	return &(*rels)[len(*rels)-1]
 }
 
 // Resource is a HAL resource: a JSON object of properties with _links and
 // _embedded. The zero value is not usable; call New.
 type Resource struct {
 	props     any
-	links     []linkRel
-	embedded  []embedRel
+	links     []relOf[Link]
+	embedded  []relOf[*Resource]
 	templates []namedTemplate
 	err       error
 }
@@ -90,30 +101,24 @@ func (r *Resource) fail(format string, args ...any) {
 	}
 }
 
-func (r *Resource) linkRel(rel string, many bool) *linkRel {
-	for i := range r.links {
-		if r.links[i].rel == rel {
-			if r.links[i].many != many || !many {
-				r.fail("rel %q added twice or as both object and array", rel)
-				return nil
-			}
-			return &r.links[i]
-		}
-	}
+func (r *Resource) linkRel(rel string, many bool) *relOf[Link] {
 	if r.links == nil {
 		// Room for a user's seven rels, which would otherwise be grown
 		// into four times.
-		r.links = make([]linkRel, 0, 8)
+		r.links = make([]relOf[Link], 0, 8)
 	}
-	r.links = append(r.links, linkRel{rel: rel, many: many})
-	return &r.links[len(r.links)-1]
+	lr := findRel(&r.links, rel, many)
+	if lr == nil {
+		r.fail("rel %q added twice or as both object and array", rel)
+	}
+	return lr
 }
 
 // AddLink sets rel to the single link l. A rel added with AddLink is always
 // rendered as an object; adding it again is an error reported by MarshalJSON.
 func (r *Resource) AddLink(rel string, l Link) *Resource {
 	if lr := r.linkRel(rel, false); lr != nil {
-		lr.links = []Link{l}
+		lr.items = []Link{l}
 	}
 	return r
 }
@@ -122,7 +127,7 @@ func (r *Resource) AddLink(rel string, l Link) *Resource {
 // when it holds one link or none.
 func (r *Resource) AddLinks(rel string, links ...Link) *Resource {
 	if lr := r.linkRel(rel, true); lr != nil {
-		lr.links = append(lr.links, links...)
+		lr.items = append(lr.items, links...)
 	}
 	return r
 }
@@ -139,18 +144,12 @@ func (r *Resource) AddCurie(name, href string) *Resource {
 	return r.AddLinks("curies", l)
 }
 
-func (r *Resource) embedRel(rel string, many bool) *embedRel {
-	for i := range r.embedded {
-		if r.embedded[i].rel == rel {
-			if r.embedded[i].many != many || !many {
-				r.fail("embedded rel %q added twice or as both object and array", rel)
-				return nil
-			}
-			return &r.embedded[i]
-		}
+func (r *Resource) embedRel(rel string, many bool) *relOf[*Resource] {
+	er := findRel(&r.embedded, rel, many)
+	if er == nil {
+		r.fail("embedded rel %q added twice or as both object and array", rel)
 	}
-	r.embedded = append(r.embedded, embedRel{rel: rel, many: many})
-	return &r.embedded[len(r.embedded)-1]
+	return er
 }
 
 // Embed embeds the single resource e under rel.
@@ -160,7 +159,7 @@ func (r *Resource) Embed(rel string, e *Resource) *Resource {
 		return r
 	}
 	if er := r.embedRel(rel, false); er != nil {
-		er.resources = []*Resource{e}
+		er.items = []*Resource{e}
 	}
 	return r
 }
@@ -173,7 +172,7 @@ func (r *Resource) EmbedAll(rel string, es []*Resource) *Resource {
 		return r
 	}
 	if er := r.embedRel(rel, true); er != nil {
-		er.resources = append(er.resources, es...)
+		er.items = append(er.items, es...)
 	}
 	return r
 }
@@ -232,54 +231,45 @@ func (r *Resource) appendProps(dst []byte) ([]byte, error) {
 
 // appendLinks appends the object of the links, by rel.
 func (r *Resource) appendLinks(dst []byte, base string) []byte {
-	dst = append(dst, '{')
-	for i, lr := range r.links {
-		dst = appendRel(dst, i, lr.rel, lr.many)
-		for j, l := range lr.links {
-			if j > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendLink(dst, l, base)
-		}
-		if lr.many {
-			dst = append(dst, ']')
-		}
-	}
-	return append(dst, '}')
+	dst, _ = appendRels(dst, r.links, func(dst []byte, l Link) ([]byte, error) {
+		return appendLink(dst, l, base), nil
+	})
+	return dst
 }
 
 // appendEmbedded appends the object of the embedded resources, by rel.
 func (r *Resource) appendEmbedded(dst []byte, base string) ([]byte, error) {
+	return appendRels(dst, r.embedded, func(dst []byte, e *Resource) ([]byte, error) {
+		return e.AppendJSON(dst, base)
+	})
+}
+
+// appendRels appends an object of rels, each an object or an array of
+// items that item appends.
+func appendRels[T any](dst []byte, rels []relOf[T], item func([]byte, T) ([]byte, error)) ([]byte, error) {
 	dst = append(dst, '{')
-	for i, er := range r.embedded {
-		dst = appendRel(dst, i, er.rel, er.many)
-		for j, e := range er.resources {
+	for i, rl := range rels {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(appendString(dst, rl.rel), ':')
+		if rl.many {
+			dst = append(dst, '[')
+		}
+		for j, it := range rl.items {
 			if j > 0 {
 				dst = append(dst, ',')
 			}
 			var err error
-			if dst, err = e.AppendJSON(dst, base); err != nil {
+			if dst, err = item(dst, it); err != nil {
 				return nil, err
 			}
 		}
-		if er.many {
+		if rl.many {
 			dst = append(dst, ']')
 		}
 	}
 	return append(dst, '}'), nil
-}
-
-// appendRel appends the name of the i-th rel of an object and, for a rel
-// of many, the array's opening bracket.
-func appendRel(dst []byte, i int, rel string, many bool) []byte {
-	if i > 0 {
-		dst = append(dst, ',')
-	}
-	dst = append(appendString(dst, rel), ':')
-	if many {
-		dst = append(dst, '[')
-	}
-	return dst
 }
 
 // appendLink appends l as appendMarshal would, with base put before an

@@ -13,12 +13,16 @@ const insertFollow = `
 	ON CONFLICT DO NOTHING`
 
 // Follow makes follower follow followed; following again changes nothing.
-// An unknown followed user gives ErrNotFound.
+// An unknown followed user gives ErrNotFound, and following oneself
+// ErrSelfFollow.
 func (s *Store) Follow(ctx context.Context, follower, followed int64) error {
 	_, err := s.pool.Exec(ctx, insertFollow, follower, followed, s.now())
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23503" { // foreign_key_violation
+	switch {
+	case errors.As(err, &pgErr) && pgErr.Code == "23503": // foreign_key_violation
 		return ErrNotFound
+	case errors.As(err, &pgErr) && pgErr.Code == "23514": // check_violation: follower <> followed
+		return ErrSelfFollow
 	}
 	if err != nil {
 		return wrap(fmt.Sprintf("follow %d %d", follower, followed), err)

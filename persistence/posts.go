@@ -105,24 +105,19 @@ var selectCallerAndPost = callerCTE + `
 // PostFor returns the user holding token and post id, in one statement;
 // ErrNotFound if there is no such post.
 func (s *Store) PostFor(ctx context.Context, token string, id int64) (CallerPost, error) {
-	var cp CallerPost
-	op := fmt.Sprintf("post %d", id)
-	rows, err := s.queryAsCaller(ctx, selectCallerAndPost, token, id)
+	var (
+		cp CallerPost
+		p  Post
+	)
+	caller, found, err := collectAsCaller(ctx, s, selectCallerAndPost, token, []any{id}, p.dests(), &p, &p.ID)
 	if err != nil {
-		return CallerPost{}, wrap(op, err)
+		return CallerPost{}, wrap(fmt.Sprintf("post %d", id), err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := rows.Scan(cp.Post.dests()...); err != nil {
-			return CallerPost{}, wrap(op, err)
-		}
-	}
-	if cp.Caller, err = rows.caller(); err != nil {
-		return CallerPost{}, wrap(op, err)
-	}
-	if cp.Post.ID == 0 {
+	cp.Caller = caller
+	if len(found) == 0 {
 		return cp, ErrNotFound
 	}
+	cp.Post = found[0]
 	if cp.Post.Author.ID == cp.Caller.ID {
 		// The author row read predates this request's last_seen.
 		cp.Post.Author = cp.Caller.author()
@@ -304,8 +299,8 @@ func (s *Store) Feed(ctx context.Context, id, following int64, pg Page) (PostPag
 
 // postPage runs a page statement whose rows are the total, the key of the
 // previous page's cursor, and postAndAuthor, all NULL but the total when
-// the page is empty. No row at all means the owner of the list does not
-// exist.
+// the page is empty. No row at all (no total) means the owner of the list
+// does not exist.
 func (s *Store) postPage(ctx context.Context, op, query string, args ...any) (PostPage, error) {
 	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
@@ -315,26 +310,18 @@ func (s *Store) postPage(ctx context.Context, op, query string, args ...any) (Po
 	var (
 		page   PostPage
 		p      Post
-		found  bool
+		total  *int64
 		prevAt *time.Time
 		prevID *int64
 	)
-	dest := append([]any{&page.Total, &prevAt, &prevID}, p.dests()...)
-	for rows.Next() {
-		found = true
-		if err := rows.Scan(dest...); err != nil {
-			return PostPage{}, wrap(op, err)
-		}
-		if p.ID != 0 {
-			page.Posts = append(page.Posts, p)
-		}
-	}
-	if err := rows.Err(); err != nil {
+	dest := append([]any{&total, &prevAt, &prevID}, p.dests()...)
+	if page.Posts, err = scanAll(rows, dest, &p, &p.ID); err != nil {
 		return PostPage{}, wrap(op, err)
 	}
-	if !found {
+	if total == nil {
 		return PostPage{}, ErrNotFound
 	}
+	page.Total = *total
 	// The previous cursor is the same in every row.
 	page.Prev = cursorOf(prevAt, prevID)
 	if n := len(page.Posts); n > 0 {

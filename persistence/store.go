@@ -35,6 +35,8 @@ var (
 	ErrBadCredentials = errors.New("bad credentials")
 	// ErrInvalidToken means a token is unknown, expired or revoked.
 	ErrInvalidToken = errors.New("invalid token")
+	// ErrSelfFollow means a user asked to follow themself.
+	ErrSelfFollow = errors.New("cannot follow oneself")
 	// ErrWrongPassword means the old password given to change a password is
 	// not the user's.
 	ErrWrongPassword = errors.New("wrong password")

@@ -165,27 +165,56 @@ func (r *callerRows) caller() (User, error) {
 	return r.c.user(), nil
 }
 
+// collectAsCaller runs query, a statement that begins with callerCTE, with
+// the check of token as its $1 and $2 and args after them. It scans every
+// row into dest and returns the caller, and a copy of *item for each row
+// that has one, which the id at *id tells: a statement that found no item
+// still returns its one row, with the caller, and the item's columns NULL.
+func collectAsCaller[T any](ctx context.Context, s *Store, query, token string, args, dest []any, item *T, id *int64) (User, []T, error) {
+	rows, err := s.queryAsCaller(ctx, query, token, args...)
+	if err != nil {
+		return User{}, nil, err
+	}
+	defer rows.Close()
+	items, err := scanAll(rows, dest, item, id)
+	if err != nil {
+		return User{}, nil, err
+	}
+	caller, err := rows.caller()
+	return caller, items, err
+}
+
+// scanAll scans every row of rows into dest and returns a copy of *item for
+// each row whose item is present: its id, at *id, is not zero.
+func scanAll[T any](rows pgx.Rows, dest []any, item *T, id *int64) ([]T, error) {
+	var items []T
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		if *id != 0 {
+			items = append(items, *item)
+		}
+	}
+	return items, rows.Err()
+}
+
 var selectCaller = callerCTE + `
 	SELECT ` + callerColumns + callerFrom
 
 // Authenticate returns the user holding token, or ErrInvalidToken when the
 // token is unknown, expired or revoked.
 func (s *Store) Authenticate(ctx context.Context, token string) (User, error) {
-	rows, err := s.queryAsCaller(ctx, selectCaller, token)
+	var c caller
+	hash := tokenHash(token)
+	err := s.pool.QueryRow(ctx, selectCaller, hash[:], s.now()).Scan(dests(c.User.columns(), c.seenColumns())...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return User{}, ErrInvalidToken
+	}
 	if err != nil {
 		return User{}, wrap("authenticate", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := rows.Scan(); err != nil {
-			return User{}, wrap("authenticate", err)
-		}
-	}
-	u, err := rows.caller()
-	if err != nil {
-		return User{}, wrap("authenticate", err)
-	}
-	return u, nil
+	return c.user(), nil
 }
 
 const deleteToken = `DELETE FROM tokens WHERE hash = $1 AND expires_at > $2`

@@ -152,25 +152,18 @@ var selectProfileVersion = callerCTE + `
 // An id of 0 stands for the caller.
 func (s *Store) ProfileVersion(ctx context.Context, token string, id int64) (Profile, error) {
 	var (
-		p        Profile
-		version  int64
-		changed  time.Time
-		targetID int64
+		p Profile
+		u User
 	)
-	rows, err := s.queryAsCaller(ctx, selectProfileVersion, token, profileTarget(id))
+	caller, found, err := collectAsCaller(ctx, s, selectProfileVersion, token, []any{profileTarget(id)},
+		[]any{int8Dest{&u.ID}, int8Dest{&u.Version}, timeDest{&u.ChangedAt}}, &u, &u.ID)
 	if err != nil {
 		return Profile{}, wrap(fmt.Sprintf("version of user %d", id), err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := rows.Scan(int8Dest{&targetID}, int8Dest{&version}, timeDest{&changed}); err != nil {
-			return Profile{}, wrap(fmt.Sprintf("version of user %d", id), err)
-		}
+	p.Caller = caller
+	if len(found) > 0 {
+		p.User = found[0]
 	}
-	if p.Caller, err = rows.caller(); err != nil {
-		return Profile{}, wrap(fmt.Sprintf("version of user %d", id), err)
-	}
-	p.User = User{ID: targetID, Version: version, ChangedAt: changed}
 	return p.own(), p.found()
 }
 
@@ -193,24 +186,12 @@ func (s *Store) Profile(ctx context.Context, token string, id int64) (Profile, e
 		p    Profile
 		post Post
 	)
-	op := fmt.Sprintf("profile of %d", id)
-	rows, err := s.queryAsCaller(ctx, selectProfile, token, profileTarget(id))
-	if err != nil {
-		return Profile{}, wrap(op, err)
-	}
-	defer rows.Close()
 	dest := append(dests(p.User.columns()), &p.User.IsFollowing)
 	dest = append(dest, dests(post.columns())...)
-	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
-			return Profile{}, wrap(op, err)
-		}
-		if post.ID != 0 {
-			p.Posts = append(p.Posts, post)
-		}
-	}
-	if p.Caller, err = rows.caller(); err != nil {
-		return Profile{}, wrap(op, err)
+	var err error
+	p.Caller, p.Posts, err = collectAsCaller(ctx, s, selectProfile, token, []any{profileTarget(id)}, dest, &post, &post.ID)
+	if err != nil {
+		return Profile{}, wrap(fmt.Sprintf("profile of %d", id), err)
 	}
 	p = p.own()
 	for i := range p.Posts {
@@ -317,21 +298,10 @@ func (s *Store) userPage(ctx context.Context, op, query, token string, args ...a
 		total, prevID  *int64
 		prevAt, sortAt *time.Time
 	)
-	rows, err := s.queryAsCaller(ctx, query, token, args...)
-	if err != nil {
-		return UserPage{}, wrap(op, err)
-	}
-	defer rows.Close()
 	dest := append(append([]any{&total, &prevAt, &prevID}, dests(u.columns())...), &sortAt, &u.IsFollowing)
-	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
-			return UserPage{}, wrap(op, err)
-		}
-		if u.ID != 0 {
-			page.Users = append(page.Users, u)
-		}
-	}
-	if page.Caller, err = rows.caller(); err != nil {
+	var err error
+	page.Caller, page.Users, err = collectAsCaller(ctx, s, query, token, args, dest, &u, &u.ID)
+	if err != nil {
 		return UserPage{}, wrap(op, err)
 	}
 	if total == nil {

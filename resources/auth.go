@@ -74,6 +74,31 @@ func (h *handler) callerAndID(c *gin.Context) (persistence.User, int64, error) {
 	return caller, id, err
 }
 
+// callerAndPage returns the caller and the page asked for, the start of
+// the handlers of a list that check the token on its own.
+func (h *handler) callerAndPage(c *gin.Context) (persistence.User, pageRequest, error) {
+	caller, err := h.caller(c)
+	if err != nil {
+		return persistence.User{}, pageRequest{}, err
+	}
+	page, err := pageParams(c)
+	return caller, page, err
+}
+
+// tokenAndID returns the request's bearer token and its id path parameter,
+// for a handler whose one statement checks the token with the rest.
+func (h *handler) tokenAndID(c *gin.Context) (string, int64, error) {
+	token, err := requireToken(c)
+	if err != nil {
+		return "", 0, err
+	}
+	id, err := parseID(c, "id")
+	if err != nil {
+		return "", 0, h.tokenFirst(c, token, err)
+	}
+	return token, id, nil
+}
+
 // tokenFirst is the answer to a request that is wrong besides its token,
 // as paramErr says, for a handler whose one statement checks the token
 // with the rest: the token is checked alone, so that a bad token is told

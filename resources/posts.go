@@ -123,13 +123,9 @@ func (h *handler) createPost(c *gin.Context) error {
 
 // getPost serves GET /api/posts/:id in one statement with the token check.
 func (h *handler) getPost(c *gin.Context) error {
-	token, err := requireToken(c)
+	token, id, err := h.tokenAndID(c)
 	if err != nil {
 		return err
-	}
-	id, err := parseID(c, "id")
-	if err != nil {
-		return h.tokenFirst(c, token, err)
 	}
 	cp, err := h.store.PostFor(c.Request.Context(), token, id)
 	if err != nil {
@@ -202,11 +198,7 @@ func postPage(path string, page persistence.PostPage, caller int64, r pageReques
 
 // listPosts serves GET /api/posts: every post, newest first.
 func (h *handler) listPosts(c *gin.Context) error {
-	caller, err := h.caller(c)
-	if err != nil {
-		return err
-	}
-	r, err := pageParams(c)
+	caller, r, err := h.callerAndPage(c)
 	if err != nil {
 		return err
 	}
@@ -242,11 +234,7 @@ func (h *handler) listUserPosts(c *gin.Context) error {
 // getFeed serves GET /api/feed: the caller's posts and those of everyone
 // they follow, newest first.
 func (h *handler) getFeed(c *gin.Context) error {
-	caller, err := h.caller(c)
-	if err != nil {
-		return err
-	}
-	r, err := pageParams(c)
+	caller, r, err := h.callerAndPage(c)
 	if err != nil {
 		return err
 	}

@@ -102,6 +102,8 @@ func asHTTPError(err error) *httpError {
 			with("WWW-Authenticate", basicChallenge)
 	case errors.Is(err, persistence.ErrForbidden):
 		return newError(http.StatusForbidden, "you may only change your own posts")
+	case errors.Is(err, persistence.ErrSelfFollow):
+		return badRequest("you cannot follow yourself")
 	case errors.Is(err, persistence.ErrWrongPassword):
 		return fieldError("old_password", "old_password is not the current password")
 	case errors.As(err, &ce) && ce.Field == "username":

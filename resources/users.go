@@ -1,7 +1,6 @@
 package resources
 
 import (
-	"cmp"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -117,13 +116,9 @@ func avatarURL(email string) string {
 
 // getUser serves GET /api/users/:id.
 func (h *handler) getUser(c *gin.Context) error {
-	token, err := requireToken(c)
+	token, id, err := h.tokenAndID(c)
 	if err != nil {
 		return err
-	}
-	id, err := parseID(c, "id")
-	if err != nil {
-		return h.tokenFirst(c, token, err)
 	}
 	return h.serveProfile(c, token, id)
 }
@@ -206,13 +201,12 @@ func (h *handler) listFollowing(c *gin.Context) error {
 type followList func(ctx context.Context, token string, id int64, p persistence.Page) (persistence.UserPage, error)
 
 func (h *handler) listFollows(c *gin.Context, suffix string, list followList) error {
-	token, err := requireToken(c)
+	token, id, err := h.tokenAndID(c)
 	if err != nil {
 		return err
 	}
-	id, err := parseID(c, "id")
-	page, pageErr := pageParams(c)
-	if err = cmp.Or(err, pageErr); err != nil {
+	page, err := pageParams(c)
+	if err != nil {
 		return h.tokenFirst(c, token, err)
 	}
 	users, err := list(c.Request.Context(), token, id, page.store())
@@ -279,28 +273,23 @@ func (h *handler) getFollow(c *gin.Context) error {
 
 // putFollow serves PUT /api/users/:id/following/:target: follow, idempotent.
 func (h *handler) putFollow(c *gin.Context) error {
-	follower, followed, err := h.followTarget(c, true)
-	if err != nil {
-		return err
-	}
-	if follower == followed {
-		return badRequest("you cannot follow yourself")
-	}
-	if err := h.store.Follow(c.Request.Context(), follower, followed); err != nil {
-		return err
-	}
-	c.Status(http.StatusNoContent)
-	return nil
+	return h.changeFollow(c, h.store.Follow)
 }
 
 // deleteFollow serves DELETE /api/users/:id/following/:target: unfollow,
 // idempotent.
 func (h *handler) deleteFollow(c *gin.Context) error {
+	return h.changeFollow(c, h.store.Unfollow)
+}
+
+// changeFollow makes the caller, who must be user :id, follow or unfollow
+// user :target, as change does.
+func (h *handler) changeFollow(c *gin.Context, change func(ctx context.Context, follower, followed int64) error) error {
 	follower, followed, err := h.followTarget(c, true)
 	if err != nil {
 		return err
 	}
-	if err := h.store.Unfollow(c.Request.Context(), follower, followed); err != nil {
+	if err := change(c.Request.Context(), follower, followed); err != nil {
 		return err
 	}
 	c.Status(http.StatusNoContent)
