@@ -94,6 +94,8 @@ type handler struct {
 	// made once from what is compiled in and the settings.
 	docs     []byte
 	explorer map[string]asset
+	// rels documents the API's own link relations.
+	rels []relDoc
 }
 
 // maxPooledBody is the largest buffer that goes back to handler.bodies:
@@ -154,6 +156,9 @@ func newHandler(store *persistence.Store, cfg Config) (*handler, error) {
 		loginByUser: newLimiter(cfg.LoginPerUser), loginByAddress: newLimiter(cfg.LoginPerAddress),
 		tagSalt: tagSalt(cfg.MinPasswordLength), metrics: newMetrics(store)}
 	var err error
+	if h.rels, err = readRels(); err != nil {
+		return nil, err
+	}
 	if h.explorer, err = explorerAssets(); err != nil {
 		return nil, err
 	}

@@ -79,7 +79,7 @@ func (h *handler) docsPage() ([]byte, error) {
 		return nil, err
 	}
 	var md bytes.Buffer
-	if err := tmpl.Execute(&md, map[string]any{"Rels": relDocs(), "Forms": h.formsCases()}); err != nil {
+	if err := tmpl.Execute(&md, map[string]any{"Rels": h.rels, "Forms": h.formsCases()}); err != nil {
 		return nil, err
 	}
 	page := bytes.NewBufferString(docsHead)

@@ -2,6 +2,9 @@ package resources
 
 import (
 	"bytes"
+	_ "embed"
+	"encoding/json"
+	"fmt"
 	"html/template"
 	"net/http"
 	"slices"
@@ -41,43 +44,19 @@ type relDoc struct {
 	Methods     []string `json:"methods"`
 }
 
-// relDocs lists every rel the API uses under its curie, by name.
-func relDocs() []relDoc {
-	return []relDoc{
-		{"avatar", "The user's avatar",
-			"An image of the user, from Gravatar (an identicon when they have none). Found on every user.",
-			"https://www.gravatar.com/avatar/{md5 of the lower-cased email}?d=identicon&s=128", []string{"GET"}},
-		{"followers", "The user's followers",
-			"A page of the users who follow this user, newest follow first, embedded under mb:users and paged like mb:users. Needs a bearer token.",
-			"/api/users/{id}/followers{?page,per_page}", []string{"GET"}},
-		{"feed", "The caller's feed",
-			"A page of the caller's own posts and those of everyone they follow, newest first, embedded under mb:posts and paged like mb:users. Its HAL-FORMS template posts to /api/posts. Needs a bearer token.",
-			"/api/feed{?page,per_page}", []string{"GET"}},
-		{"follow", "Follow this user",
-			"PUT (no body) makes the caller follow the user: 204, and following again changes nothing. Present on users the caller does not follow. Needs a bearer token.",
-			"/api/users/{me}/following/{id}", []string{"PUT"}},
-		{"following", "Whom the user follows",
-			"A page of the users this user follows, newest follow first, embedded under mb:users and paged like mb:users. Needs a bearer token.",
-			"/api/users/{id}/following{?page,per_page}", []string{"GET"}},
-		{"me", "The caller's own user",
-			"The user who holds the bearer token, with Content-Location naming its own URL. Needs a bearer token.",
-			"/api/me", []string{"GET"}},
-		{"posts", "Posts",
-			"A page of posts, newest first, embedded under mb:posts and paged like mb:users: every post from the root, a user's own from a user. A post has id, body (1 to 140 characters), timestamp, its author embedded, and an edit link for its author, who may PUT, PATCH or DELETE it. POST /api/posts with a body creates one. Needs a bearer token.",
-			"/api/posts{?page,per_page}", []string{"GET", "POST"}},
-		{"tokens", "Log in and log out",
-			"POST with HTTP Basic credentials (username and password) returns a new bearer token and when it expires; each login gets its own token. DELETE with a bearer token revokes that token only.",
-			"/api/tokens", []string{"POST", "DELETE"}},
-		{"unfollow", "Stop following this user",
-			"DELETE makes the caller stop following the user: 204, and unfollowing again changes nothing. Present on users the caller follows. Needs a bearer token.",
-			"/api/users/{me}/following/{id}", []string{"DELETE"}},
-		{"user", "A user",
-			"One user: username, about_me, last_seen and counts; email only for the user themself, who may also PUT or PATCH it (username, email, about_me, and password with old_password). Needs a bearer token.",
-			"/api/users/{id}", []string{"GET", "PUT", "PATCH"}},
-		{"users", "All users",
-			"A page of every user by id, embedded under mb:users, with first, prev, next and last links and _meta. GET needs a bearer token. POST registers a new user from username, email, password and optional about_me, with no token.",
-			"/api/users{?page,per_page}", []string{"GET", "POST"}},
+// relsJSON documents every rel the API uses under its curie, by name:
+// data, read once by readRels.
+//
+//go:embed rels.json
+var relsJSON []byte
+
+// readRels returns the documentation of the API's rels.
+func readRels() ([]relDoc, error) {
+	var rels []relDoc
+	if err := json.Unmarshal(relsJSON, &rels); err != nil {
+		return nil, fmt.Errorf("resources: rels.json: %w", err)
 	}
+	return rels, nil
 }
 
 var relPage = template.Must(template.New("rel").Parse(`<!doctype html>
@@ -96,12 +75,11 @@ var relOffers = append(halOffers[:len(halOffers):len(halOffers)], "text/html")
 // getRel serves GET /api/rels/:rel as HTML to a browser and as HAL to
 // everyone else.
 func (h *handler) getRel(c *gin.Context) error {
-	docs := relDocs()
-	i := slices.IndexFunc(docs, func(d relDoc) bool { return d.Rel == c.Param("rel") })
+	i := slices.IndexFunc(h.rels, func(d relDoc) bool { return d.Rel == c.Param("rel") })
 	if i < 0 {
 		return notFound()
 	}
-	doc := docs[i]
+	doc := h.rels[i]
 	c.Header("Cache-Control", cachePublic)
 	if mediaType(c) == "text/html" {
 		var buf bytes.Buffer
@@ -112,6 +90,6 @@ func (h *handler) getRel(c *gin.Context) error {
 		return nil
 	}
 	doc.Rel = curieName + ":" + doc.Rel
-	res := hal.New(doc).AddLink("self", hal.Link{Href: "/api/rels/" + docs[i].Rel})
+	res := hal.New(doc).AddLink("self", hal.Link{Href: "/api/rels/" + h.rels[i].Rel})
 	return h.render(c, http.StatusOK, addCuries(res))
 }
