@@ -272,8 +272,7 @@ func exampleCount(content *orderedmap.Map[string, *v3.MediaType]) int {
 }
 
 // TestDescriptionDocuments checks that the OpenAPI document and the
-// documentation page are served, and that the page and every rel's page
-// link to each other.
+// documentation page are served, with HEAD as GET, and public caching.
 func TestDescriptionDocuments(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -299,21 +298,15 @@ func TestDescriptionDocuments(t *testing.T) {
 			t.Errorf("GET %s is not %s", tt.path, openAPIFile)
 		}
 	}
+}
 
-	// The rels the page documents are those the document names.
-	var doc struct {
-		Components struct {
-			Parameters map[string]struct {
-				Schema struct {
-					Enum []string `json:"enum"`
-				} `json:"schema"`
-			} `json:"parameters"`
-		} `json:"components"`
-	}
-	if err := json.Unmarshal(spec, &doc); err != nil {
-		t.Fatal(err)
-	}
-	rels := doc.Components.Parameters["Rel"].Schema.Enum
+// TestDocsPageRels checks that the documentation page has a section for
+// each rel the OpenAPI document names, and that the page and every rel's
+// page link to each other.
+func TestDocsPageRels(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	rels := documentedRels(t)
 	page := string(srv.do(t, request{method: http.MethodGet, path: "/api/docs"}).body)
 	var anchors []string
 	for _, m := range regexp.MustCompile(`<section id="rel-([a-z]+)">`).FindAllStringSubmatch(page, -1) {
@@ -332,8 +325,37 @@ func TestDescriptionDocuments(t *testing.T) {
 			t.Errorf("GET /api/rels/%s: %d, want 200 with a link %s: %s", rel, res.code, link, res.body)
 		}
 	}
-	// The page is Markdown rendered, none of it left raw, and it names every
-	// path the API serves.
+}
+
+// documentedRels are the rels the OpenAPI document names, sorted.
+func documentedRels(t *testing.T) []string {
+	t.Helper()
+	spec, err := os.ReadFile(openAPIFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Components struct {
+			Parameters map[string]struct {
+				Schema struct {
+					Enum []string `json:"enum"`
+				} `json:"schema"`
+			} `json:"parameters"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(spec, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc.Components.Parameters["Rel"].Schema.Enum
+}
+
+// TestDocsPageContent checks that the documentation page is Markdown
+// rendered, none of it left raw, that it names every path the API serves,
+// and that its templates come from the handlers, settings included.
+func TestDocsPageContent(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	page := string(srv.do(t, request{method: http.MethodGet, path: "/api/docs"}).body)
 	if strings.Contains(page, "`") || strings.Contains(page, "**") {
 		t.Error("/api/docs shows raw Markdown")
 	}
@@ -342,14 +364,17 @@ func TestDescriptionDocuments(t *testing.T) {
 			t.Errorf("/api/docs does not mention %s", path)
 		}
 	}
-	// The templates on the page come from the handlers, settings included.
 	for _, want := range []string{`<code>old_password</code>`, `8 to 256`, `<code>follow</code>: Follow bob`, `<code>delete</code>: Delete this post`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("/api/docs does not show %s", want)
 		}
 	}
+}
 
-	// Behind a trusted proxy the document's server is the proxy's prefix.
+// TestOpenAPIBehindProxy: behind a trusted proxy the document's server is
+// the proxy's prefix.
+func TestOpenAPIBehindProxy(t *testing.T) {
+	t.Parallel()
 	proxied := newTestServer(t, func(c *resources.Config) { c.TrustForwardedPrefix = true })
 	res := fetch(t, proxied.handler, http.MethodGet, "/api/openapi.json", map[string]string{"X-Forwarded-Prefix": "/mb"})
 	var served struct {
