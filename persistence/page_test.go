@@ -22,7 +22,7 @@ type lister func(ctx context.Context, p persistence.Page) ([]int64, persistence.
 // ties in the sort key, and that the totals are right.
 func TestCursorPagesMatchOffsetPages(t *testing.T) {
 	t.Parallel()
-	s, pool := newStore(t)
+	s, pool := persistence.NewTestStore(t)
 	ids, tokens := seedPagedLists(t, s, pool)
 	for name, l := range pagedLists(s, ids, tokens) {
 		for _, limit := range []int64{1, 3, 7, 100} {

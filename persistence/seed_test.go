@@ -7,32 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alexedwards/argon2id"
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"microblog/persistence/pgtest"
 )
-
-// seedStore returns a store over a fresh migrated database and its pool.
-func seedStore(t *testing.T) (*Store, *pgxpool.Pool) {
-	t.Helper()
-	cfg, err := PoolConfig(pgtest.New(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	hasher, err := NewHasher(&argon2id.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return NewStore(pool, hasher), pool
-}
 
 // catalog lists the indexes and the triggers of the seeded tables, with
 // their definitions and whether each trigger is enabled.
@@ -61,7 +39,7 @@ func catalog(t *testing.T, pool *pgxpool.Pool) []string {
 // during the load and leaves every trigger in the state it found it.
 func TestSeedKeepsIndexesAndTriggers(t *testing.T) {
 	t.Parallel()
-	s, pool := seedStore(t)
+	s, pool := NewTestStore(t)
 	ctx := t.Context()
 	_, err := pool.Exec(ctx, `
 		CREATE INDEX posts_body_idx ON posts (body);
@@ -113,7 +91,7 @@ func TestSeedKeepsIndexesAndTriggers(t *testing.T) {
 // as it was, with no rows and all its indexes and triggers.
 func TestSeedInterrupted(t *testing.T) {
 	t.Parallel()
-	s, pool := seedStore(t)
+	s, pool := NewTestStore(t)
 	before := catalog(t, pool)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -142,7 +120,7 @@ func TestSeedInterrupted(t *testing.T) {
 // seed's watch does.
 func TestSelectWork(t *testing.T) {
 	t.Parallel()
-	_, pool := seedStore(t)
+	_, pool := NewTestStore(t)
 	ctx := t.Context()
 	if _, err := pool.Exec(ctx, `CREATE TABLE numbers (n int)`); err != nil {
 		t.Fatal(err)

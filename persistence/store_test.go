@@ -8,9 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alexedwards/argon2id"
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"microblog/migrations"
 	"microblog/persistence"
 	"microblog/persistence/pgtest"
@@ -20,27 +17,9 @@ func TestMain(m *testing.M) {
 	os.Exit(pgtest.Main(m, migrations.UpURL))
 }
 
-func newStore(t testing.TB) (*persistence.Store, *pgxpool.Pool) {
-	t.Helper()
-	cfg, err := persistence.PoolConfig(pgtest.New(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	hasher, err := persistence.NewHasher(&argon2id.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return persistence.NewStore(pool, hasher), pool
-}
-
 func TestCreateUserConflicts(t *testing.T) {
 	t.Parallel()
-	s, _ := newStore(t)
+	s, _ := persistence.NewTestStore(t)
 	ctx := t.Context()
 	if _, err := s.CreateUser(ctx, persistence.NewUser{Username: "susan", Email: "susan@example.com", Password: "12345678"}); err != nil {
 		t.Fatal(err)
@@ -67,7 +46,7 @@ func TestCreateUserConflicts(t *testing.T) {
 // deadlock.
 func TestCountsFollowTheRows(t *testing.T) {
 	t.Parallel()
-	s, pool := newStore(t)
+	s, pool := persistence.NewTestStore(t)
 	ctx := t.Context()
 	var ids []int64
 	for i := range 4 {
@@ -118,7 +97,7 @@ func TestCountsFollowTheRows(t *testing.T) {
 
 func TestLoginAndRevoke(t *testing.T) {
 	t.Parallel()
-	s, _ := newStore(t)
+	s, _ := persistence.NewTestStore(t)
 	ctx := t.Context()
 	if _, err := s.CreateUser(ctx, persistence.NewUser{Username: "susan", Email: "s@example.com", Password: "12345678"}); err != nil {
 		t.Fatal(err)
@@ -150,7 +129,7 @@ func TestLoginAndRevoke(t *testing.T) {
 // and the scan of all posts newest first, give the same pages.
 func TestFeedPlansAgree(t *testing.T) {
 	t.Parallel()
-	s, pool := newStore(t)
+	s, pool := persistence.NewTestStore(t)
 	ctx := t.Context()
 	var ids []int64
 	for i := range 6 {
@@ -207,7 +186,7 @@ func postIDs(posts []persistence.Post) []int64 {
 // caller read, and the caller's own profile shows this request's visit.
 func TestCallerStatements(t *testing.T) {
 	t.Parallel()
-	s, _ := newStore(t)
+	s, _ := persistence.NewTestStore(t)
 	ctx := t.Context()
 	var ids []int64
 	for _, name := range []string{"susan", "bob"} {
@@ -275,7 +254,7 @@ func TestPoolConfig(t *testing.T) {
 		}
 	}
 	// And a connection of the store's pool has them.
-	_, pool := newStore(t)
+	_, pool := persistence.NewTestStore(t)
 	var planCache, jit string
 	if err := pool.QueryRow(t.Context(), `SELECT current_setting('plan_cache_mode'), current_setting('jit')`).Scan(&planCache, &jit); err != nil {
 		t.Fatal(err)

@@ -11,7 +11,7 @@ import (
 // request starts with. The clock stands still, so last_seen is recorded
 // once and the loop measures the common case, a caller seen a moment ago.
 func BenchmarkAuthenticate(b *testing.B) {
-	s, _ := newStore(b)
+	s, _ := persistence.NewTestStore(b)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	s.Now = func() time.Time { return now }
 	ctx := b.Context()

@@ -1,0 +1,31 @@
+package persistence
+
+import (
+	"testing"
+
+	"github.com/alexedwards/argon2id"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"microblog/persistence/pgtest"
+)
+
+// NewTestStore returns a store over a fresh migrated database, with cheap
+// password hashing, and its pool: for the tests of this package and of
+// persistence_test.
+func NewTestStore(t testing.TB) (*Store, *pgxpool.Pool) {
+	t.Helper()
+	cfg, err := PoolConfig(pgtest.New(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	hasher, err := NewHasher(&argon2id.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewStore(pool, hasher), pool
+}
