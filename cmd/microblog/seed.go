@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
-	"sync"
 	"time"
 
+	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
 	"microblog/persistence"
@@ -22,9 +21,8 @@ const seedPassword = "seed-password"
 func seed(ctx context.Context, store *persistence.Store, opts persistence.SeedOptions, out io.Writer) error {
 	opts.Password = seedPassword
 	v := newSeedView(out, time.Now())
-	stop := v.animate()
 	err := store.Seed(ctx, opts, func(s persistence.SeedStep) { v.update(s, time.Now()) })
-	stop()
+	v.clear()
 	if err != nil {
 		return err
 	}
@@ -40,27 +38,30 @@ const plainEvery = 5 * time.Second
 
 // seedView shows a seed's progress. It prints a line when a load has sent
 // its last row and when a step ends, each with the time since the seed
-// started. Between them, a status line says what runs and for how long,
-// with what PostgreSQL reports of its work: on a terminal it is redrawn in
-// place with a spinner and a bar, elsewhere printed every plainEvery.
+// started. Between them, a status line says what runs, with what
+// PostgreSQL reports of its work: on a terminal, progressbar redraws it in
+// place, with a bar while a load sends rows and a spinner otherwise;
+// elsewhere it is printed when no line was for plainEvery. Seed reports at
+// least once a second, so the view needs no clock of its own.
 type seedView struct {
 	out   io.Writer
 	start time.Time
 	// width returns the terminal's width; nil when out is not a terminal.
 	width func() int
+	// redraw is how often progressbar may redraw the status line; zero
+	// redraws it on every report only.
+	redraw time.Duration
 
-	mu        sync.Mutex
 	step      persistence.SeedStep
 	stepStart time.Time
-	printed   time.Time // when the last line was printed
-	allSent   bool      // the step's "all rows sent" line is printed
-	drawn     bool      // a status line is on the terminal
-	frame     int       // of the spinner
+	printed   time.Time                // when the last line was printed
+	allSent   bool                     // the step's "all rows sent" line is printed
+	bar       *progressbar.ProgressBar // the status line on the terminal, if drawn
 }
 
 // newSeedView returns a view of a seed started at now, printing to out.
 func newSeedView(out io.Writer, now time.Time) *seedView {
-	v := &seedView{out: out, start: now}
+	v := &seedView{out: out, start: now, redraw: 100 * time.Millisecond}
 	if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		v.width = func() int {
 			if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 1 {
@@ -72,40 +73,9 @@ func newSeedView(out io.Writer, now time.Time) *seedView {
 	return v
 }
 
-// animate ticks the view until stop is called, which clears a status line
-// left on the terminal.
-func (v *seedView) animate() (stop func()) {
-	every := time.Second
-	if v.width != nil {
-		every = 200 * time.Millisecond
-	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		tick := time.NewTicker(every)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case now := <-tick.C:
-				v.tick(now)
-			}
-		}
-	})
-	return func() {
-		close(done)
-		wg.Wait()
-		v.mu.Lock()
-		defer v.mu.Unlock()
-		v.clear()
-	}
-}
-
-// update takes a report of the seed's progress.
+// update takes a report of the seed's progress. Seed never makes two at
+// once, and progressbar locks its own redrawing.
 func (v *seedView) update(s persistence.SeedStep, now time.Time) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
 	if s.Name != v.step.Name {
 		v.stepStart, v.printed, v.allSent = now, now, false
 	}
@@ -119,78 +89,82 @@ func (v *seedView) update(s persistence.SeedStep, now time.Time) {
 	case s.Load && s.Sent == s.Total && s.Sent > 0 && !v.allSent:
 		v.allSent = true
 		v.println(now, fmt.Sprintf("%s: all %d rows sent in %s, PostgreSQL is finishing the COPY", s.Name, s.Sent, took))
-		v.draw(now)
+		v.draw(s)
+	case v.width != nil:
+		v.draw(s)
+	case now.Sub(v.printed) >= plainEvery:
+		v.println(now, status(s, now.Sub(v.stepStart)))
 	}
-	// Otherwise the next tick draws the news, so that a terminal is not
-	// redrawn for every report.
 }
 
-// tick moves the spinner on a terminal and elsewhere prints a status line
-// if none was printed for plainEvery.
-func (v *seedView) tick(now time.Time) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	v.frame++
-	if v.width == nil && v.step.Name != "" && !v.step.Done && now.Sub(v.printed) >= plainEvery {
-		v.println(now, v.status(now))
-	}
-	v.draw(now)
-}
-
-// status says what the current step does and for how long.
-func (v *seedView) status(now time.Time) string {
-	s := v.step
-	took := short(now.Sub(v.stepStart))
-	var line string
-	switch {
-	case s.Load && s.Sent < s.Total:
-		line = fmt.Sprintf("%s: %d/%d rows sent in %s", s.Name, s.Sent, s.Total, took)
-	case s.Load:
-		line = fmt.Sprintf("%s: %d rows sent, COPY running for %s", s.Name, s.Sent, took)
-	default:
-		line = fmt.Sprintf("%s: running for %s", s.Name, took)
-	}
-	if s.Database != "" {
-		line += "; PostgreSQL: " + s.Database
-	}
-	return line
-}
-
-// println prints line, with the time since the seed started, above the
-// status line on a terminal.
+// println prints line, with the time since the seed started, in place of
+// the status line on a terminal.
 func (v *seedView) println(now time.Time, line string) {
 	v.clear()
 	fmt.Fprintf(v.out, "seed: %s (%s)\n", line, short(now.Sub(v.start)))
 	v.printed = now
 }
 
-// draw redraws the status line of a running step on a terminal.
-func (v *seedView) draw(now time.Time) {
-	if v.width == nil || v.step.Name == "" || v.step.Done {
+// draw shows step s on the terminal's status line, if out is one. A load
+// sends its rows under a bar, whose time is the step's; what comes after,
+// or a step without rows, turns a spinner, whose time is since it appeared.
+func (v *seedView) draw(s persistence.SeedStep) {
+	if v.width == nil {
 		return
 	}
-	spinner := []rune("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏")
-	line := string(spinner[v.frame%len(spinner)]) + " "
-	if s := v.step; s.Load && s.Sent < s.Total {
-		done := int(20 * s.Sent / s.Total)
-		line += "[" + strings.Repeat("=", done) + strings.Repeat(" ", 20-done) + "] "
+	// A line wider than the terminal would wrap and could not be redrawn
+	// in place. progressbar fits its bar to the terminal but not the
+	// description, so that gets the width less what progressbar draws
+	// around it: with a spinner at most 14 columns, with a bar of 20 at
+	// most 41 (percentage, elapsed time up to "10h0m0s", brackets, spaces).
+	total, around := int64(-1), 14 // -1: no total, a spinner
+	if s.Load && s.Sent < s.Total {
+		total, around = s.Total, 41
 	}
-	// A line wider than the terminal would wrap, and \r would then
-	// redraw only its last part.
-	r := []rune(line + v.status(now))
-	if w := v.width() - 1; len(r) > w {
-		r = r[:w]
+	desc := status(s, 0)
+	if r, room := []rune(desc), v.width()-1-around; len(r) > room {
+		desc = string(r[:max(room-1, 0)]) + "…"
 	}
-	fmt.Fprint(v.out, "\r\033[K"+string(r))
-	v.drawn = true
+	if v.bar != nil {
+		v.bar.Describe(desc)
+	} else {
+		v.bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(v.out),
+			progressbar.OptionSetDescription(desc), progressbar.OptionShowDescriptionAtLineEnd(),
+			progressbar.OptionSetWidth(20), progressbar.OptionSpinnerType(14),
+			progressbar.OptionSetElapsedTime(true), progressbar.OptionSetPredictTime(false),
+			progressbar.OptionThrottle(v.redraw), progressbar.OptionSetSpinnerChangeInterval(v.redraw),
+			progressbar.OptionUseANSICodes(true), progressbar.OptionClearOnFinish(),
+			progressbar.OptionSetRenderBlankState(true))
+	}
+	if total > 0 {
+		_ = v.bar.Set64(s.Sent)
+	}
 }
 
-// clear erases the status line from the terminal.
+// clear erases the status line from the terminal: a finished bar is
+// cleared and its spinner stops.
 func (v *seedView) clear() {
-	if v.drawn {
-		fmt.Fprint(v.out, "\r\033[K")
-		v.drawn = false
+	if v.bar != nil {
+		_ = v.bar.Finish()
+		v.bar = nil
 	}
+}
+
+// status says what step s does, and for how long unless took is zero.
+func status(s persistence.SeedStep, took time.Duration) string {
+	line, during := s.Name+": running", " for "
+	if s.Load && s.Sent < s.Total {
+		line, during = fmt.Sprintf("%s: %d/%d rows sent", s.Name, s.Sent, s.Total), " in "
+	} else if s.Load {
+		line = fmt.Sprintf("%s: %d rows sent, COPY running", s.Name, s.Sent)
+	}
+	if took > 0 {
+		line += during + short(took).String()
+	}
+	if s.Database != "" {
+		line += "; PostgreSQL: " + s.Database
+	}
+	return line
 }
 
 // short rounds a duration for people: milliseconds under a second, tenths

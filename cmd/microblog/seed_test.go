@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -79,30 +80,34 @@ func TestSeed(t *testing.T) {
 	}
 }
 
-// seedSteps feeds v what a seed reports of a load whose COPY goes on after
-// its last row is sent, and of a long statement, with ticks between, at
-// fixed times after start.
+// seedSteps feeds v what a seed reports, at fixed times after start, of a
+// load whose COPY goes on after its last row is sent and of a long
+// statement, with the reports Seed makes about once a second between.
 func seedSteps(v *seedView, start time.Time) {
-	at := func(s float64) time.Time { return start.Add(time.Duration(s * float64(time.Second))) }
-	follows := func(sent, total int64) persistence.SeedStep {
-		return persistence.SeedStep{Name: "follows", Load: true, Sent: sent, Total: total}
+	report := func(at float64, s persistence.SeedStep) {
+		v.update(s, start.Add(time.Duration(at*float64(time.Second))))
 	}
-	v.update(follows(0, 100), at(0))
-	v.update(follows(50, 100), at(1))
-	v.tick(at(4))
-	v.tick(at(5))
-	v.update(follows(100, 100), at(6))
-	v.tick(at(7))
-	stored := follows(100, 100)
-	stored.Database = "all rows stored, checking their foreign keys"
-	v.update(stored, at(8))
-	v.tick(at(11))
-	stored.Done, stored.Database = true, ""
-	v.update(stored, at(12.34))
-	v.update(persistence.SeedStep{Name: "index posts_author_idx"}, at(12.34))
-	v.update(persistence.SeedStep{Name: "index posts_author_idx", Database: "building index: scanning table: 1/2 blocks"}, at(13))
-	v.tick(at(17.5))
-	v.update(persistence.SeedStep{Name: "index posts_author_idx", Done: true}, at(70))
+	follows := persistence.SeedStep{Name: "follows", Load: true, Total: 100}
+	report(0, follows)
+	follows.Sent = 50
+	report(1, follows)
+	report(4, follows)
+	report(5, follows)
+	follows.Sent = 100
+	report(6, follows)
+	report(7, follows)
+	follows.Database = "all rows stored, checking their foreign keys"
+	report(8, follows)
+	report(11, follows)
+	follows.Done, follows.Database = true, ""
+	report(12.34, follows)
+	index := persistence.SeedStep{Name: "index posts_author_idx"}
+	report(12.34, index)
+	index.Database = "building index: scanning table: 1/2 blocks"
+	report(13, index)
+	report(17.5, index)
+	index.Done, index.Database = true, ""
+	report(70, index)
 }
 
 // TestSeedViewPlain: off a terminal, a line when a load has sent its rows
@@ -124,26 +129,34 @@ seed: index posts_author_idx done in 57.7s (1m10s)
 	}
 }
 
-// TestSeedViewTerminal: on a terminal, the same lines, and between them a
-// status line redrawn in place, never wider than the terminal.
-func TestSeedViewTerminal(t *testing.T) {
+// onTerminal runs seedSteps on a terminal of the given width, with every
+// report redrawn, and returns the status lines progressbar drew, the lines
+// printed, and what preceded each printed line on its terminal line.
+func onTerminal(width int) (status, lines, before []string) {
 	var out bytes.Buffer
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	v := newSeedView(&out, start)
-	v.width = func() int { return 50 }
+	v.width, v.redraw = func() int { return width }, 0
 	seedSteps(v, start)
-	var lines []string
-	for _, line := range strings.Split(out.String(), "\n") {
-		parts := strings.Split(line, "\r\033[K")
-		for _, status := range parts[:len(parts)-1] {
-			if n := utf8.RuneCountInString(status); n > 49 {
-				t.Errorf("status line of %d characters on a terminal of 50: %q", n, status)
+	v.clear()
+	for _, line := range strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n") {
+		drawn, printed, _ := strings.Cut(line, "seed: ")
+		for _, s := range strings.Split(drawn, "\r") {
+			if s = strings.TrimSuffix(strings.TrimSuffix(s, "\033[2K"), "\033[0K"); s != "" {
+				status = append(status, s)
 			}
 		}
-		if last := parts[len(parts)-1]; strings.HasPrefix(last, "seed: ") {
-			lines = append(lines, last)
-		}
+		lines, before = append(lines, "seed: "+printed), append(before, drawn)
 	}
+	return status, lines, before
+}
+
+// TestSeedViewTerminal: on a terminal, the same lines, each printed where
+// the status line was cleared, and between them a status line, never as
+// wide as the terminal, with a bar while rows are sent, saying what runs
+// and what PostgreSQL reports.
+func TestSeedViewTerminal(t *testing.T) {
+	status, lines, before := onTerminal(104)
 	want := []string{
 		"seed: follows: all 100 rows sent in 6s, PostgreSQL is finishing the COPY (6s)",
 		"seed: follows done: 100 rows in 12.3s (12.3s)",
@@ -152,9 +165,24 @@ func TestSeedViewTerminal(t *testing.T) {
 	if diff := cmp.Diff(want, lines); diff != "" {
 		t.Errorf("lines (-want +got):\n%s", diff)
 	}
-	for _, status := range []string{"⠙ [==========          ] follows: 50/100 rows sen", "⠸ follows: 100 rows sent, COPY running for 7s", "⠼ follows: 100 rows sent, COPY running for 11s; P"} {
-		if !strings.Contains(out.String(), "\r\033[K"+status) {
-			t.Errorf("no status line %q in %q", status, out.String())
+	for i, b := range before {
+		if !strings.HasSuffix(b, "\033[2K\r") {
+			t.Errorf("line %q printed after %q, not on a cleared line", lines[i], b)
+		}
+	}
+	for _, s := range status {
+		if n := utf8.RuneCountInString(s); n > 103 {
+			t.Errorf("status line of %d characters on a terminal of 104: %q", n, s)
+		}
+	}
+	all := strings.Join(status, "\n")
+	for _, want := range []string{
+		`^  50% \|█{10} {10}\|  \[\d+s\] follows: 50/100 rows sent $`,
+		`^\S  \[\d+s\] follows: 100 rows sent, COPY running; PostgreSQL: all rows stored, checking their foreig… $`,
+		`^\S  \[\d+s\] index posts_author_idx: running; PostgreSQL: building index: scanning table: 1/2 blocks $`,
+	} {
+		if !regexp.MustCompile("(?m)" + want).MatchString(all) {
+			t.Errorf("no status line like %q in:\n%s", want, all)
 		}
 	}
 }
