@@ -12,22 +12,22 @@ const insertFollow = `
 	INSERT INTO follows (follower_id, followed_id, created_at) VALUES ($1, $2, $3)
 	ON CONFLICT DO NOTHING`
 
-// Follow makes follower follow followed; following again changes nothing.
-// An unknown followed user gives ErrNotFound, and following oneself
-// ErrSelfFollow.
-func (s *Store) Follow(ctx context.Context, follower, followed int64) error {
-	_, err := s.pool.Exec(ctx, insertFollow, follower, followed, s.now())
+// Follow makes follower follow followed, and reports whether it did:
+// following again changes nothing and reports false. An unknown followed
+// user gives ErrNotFound, and following oneself ErrSelfFollow.
+func (s *Store) Follow(ctx context.Context, follower, followed int64) (created bool, err error) {
+	tag, err := s.pool.Exec(ctx, insertFollow, follower, followed, s.now())
 	var pgErr *pgconn.PgError
 	switch {
 	case errors.As(err, &pgErr) && pgErr.Code == "23503": // foreign_key_violation
-		return ErrNotFound
+		return false, ErrNotFound
 	case errors.As(err, &pgErr) && pgErr.Code == "23514": // check_violation: follower <> followed
-		return ErrSelfFollow
+		return false, ErrSelfFollow
 	}
 	if err != nil {
-		return wrap(fmt.Sprintf("follow %d %d", follower, followed), err)
+		return false, wrap(fmt.Sprintf("follow %d %d", follower, followed), err)
 	}
-	return nil
+	return tag.RowsAffected() == 1, nil
 }
 
 const deleteFollow = `DELETE FROM follows WHERE follower_id = $1 AND followed_id = $2`

@@ -69,6 +69,7 @@ const (
 	curieHref    = "/api/rels/{rel}"
 	ctxMediaType = "microblog.media_type"
 	ctxRequestID = "microblog.request_id"
+	ctxBase      = "microblog.base"
 )
 
 // handlerFunc is a handler that returns its failure instead of writing it.
@@ -94,8 +95,10 @@ type handler struct {
 	// made once from what is compiled in and the settings.
 	docs     []byte
 	explorer map[string]asset
-	// rels documents the API's own link relations.
-	rels []relDoc
+	// rels documents the API's own link relations, problemTypes its problem
+	// types.
+	rels         []relDoc
+	problemTypes []problemDoc
 }
 
 // maxPooledBody is the largest buffer that goes back to handler.bodies:
@@ -116,6 +119,7 @@ func NewHandler(store *persistence.Store, cfg Config) (http.Handler, error) {
 	r.HandleMethodNotAllowed = true
 	r.RedirectFixedPath = false
 	r.RedirectTrailingSlash = false
+	r.Use(h.everyResponse)
 	r.Use(h.logRequests, h.metrics.measure, gin.CustomRecovery(func(c *gin.Context, err any) {
 		writeError(c, h.log, panicError{err})
 	}))
@@ -126,7 +130,7 @@ func NewHandler(store *persistence.Store, cfg Config) (http.Handler, error) {
 	if len(cfg.CORSOrigins) == 0 {
 		return r, nil
 	}
-	return cors.New(cors.Options{
+	return noSniff(cors.New(cors.Options{
 		AllowedOrigins: cfg.CORSOrigins,
 		AllowedMethods: []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
 			http.MethodPatch, http.MethodDelete},
@@ -135,7 +139,16 @@ func NewHandler(store *persistence.Store, cfg Config) (http.Handler, error) {
 		ExposedHeaders: []string{"Allow", "Content-Location", "ETag", "Last-Modified", "Location",
 			"WWW-Authenticate", "X-Request-Id", "Accept-Patch"},
 		MaxAge: 600,
-	}).Handler(r), nil
+	}).Handler(r)), nil
+}
+
+// noSniff sets nosniff, as everyResponse does, on the answers that the CORS
+// handler gives without the router: preflights.
+func noSniff(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r)
+	})
 }
 
 // newHandler fills in the default settings and makes what the handlers
@@ -157,6 +170,9 @@ func newHandler(store *persistence.Store, cfg Config) (*handler, error) {
 		tagSalt: tagSalt(cfg.MinPasswordLength), metrics: newMetrics(store)}
 	var err error
 	if h.rels, err = readRels(); err != nil {
+		return nil, err
+	}
+	if h.problemTypes, err = readProblems(); err != nil {
 		return nil, err
 	}
 	if h.explorer, err = explorerAssets(); err != nil {
@@ -354,14 +370,31 @@ func addCuries(res *hal.Resource) *hal.Resource {
 	return res.AddCurie(curieName, curieHref)
 }
 
-// parseID reads a positive int64 id from a path parameter. Anything else
-// names no resource, so it is a 404, not a 400.
+// parseID reads a positive int64 id from a path parameter, written as the
+// server writes it: 01 or +1 would make a second URL of one resource.
+// Anything else names no resource, so it is a 404, not a 400.
 func parseID(c *gin.Context, name string) (int64, error) {
 	id, err := strconv.ParseInt(c.Param(name), 10, 64)
-	if err != nil || id < 1 {
+	if err != nil || id < 1 || strconv.FormatInt(id, 10) != c.Param(name) {
 		return 0, notFound()
 	}
 	return id, nil
+}
+
+// strictCSP lets an HTML page load nothing, submit nothing and be framed
+// by no one: the pages of errors, rels and problem types need nothing but
+// their markup. The explorer and the documentation page set their own.
+const strictCSP = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+// everyResponse sets what every response carries, whatever writes it:
+// nosniff, so that no browser reads a body as another type than its label,
+// and strictCSP, which a JSON body does not mind and every HTML one needs.
+// It keeps the base of hrefs for writeError.
+func (h *handler) everyResponse(c *gin.Context) {
+	hd := c.Writer.Header()
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Content-Security-Policy", strictCSP)
+	c.Set(ctxBase, h.base(c))
 }
 
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)

@@ -2,7 +2,9 @@ package resources
 
 import (
 	"bytes"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -38,6 +40,7 @@ const openAPIMediaType = "application/openapi+json"
 // getDocs serves GET /api/docs, the page docsPage made.
 func (h *handler) getDocs(c *gin.Context) {
 	c.Header("Cache-Control", cachePublic)
+	c.Header("Content-Security-Policy", docsCSP)
 	writeBody(c, http.StatusOK, "text/html; charset=utf-8", h.docs)
 }
 
@@ -79,7 +82,7 @@ func (h *handler) docsPage() ([]byte, error) {
 		return nil, err
 	}
 	var md bytes.Buffer
-	if err := tmpl.Execute(&md, map[string]any{"Rels": h.rels, "Forms": h.formsCases()}); err != nil {
+	if err := tmpl.Execute(&md, map[string]any{"Rels": h.rels, "Problems": h.problemTypes, "Forms": h.formsCases()}); err != nil {
 		return nil, err
 	}
 	page := bytes.NewBufferString(docsHead)
@@ -130,7 +133,12 @@ func templatesOf(res *hal.Resource) (map[string]hal.Template, error) {
 const docsHead = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Microblog API</title>
-<style>
+<style>` + docsStyle + `</style></head>
+<body>
+`
+
+// docsStyle is the page's style sheet, which docsCSP allows by its hash.
+const docsStyle = `
 body { font: 16px/1.55 system-ui, sans-serif; color: #222; max-width: 60rem; margin: 0 auto; padding: 1rem 1rem 4rem; }
 h2 { border-top: 1px solid #ccc; padding-top: 1rem; margin-top: 2.5rem; }
 code, pre { font: 14px/1.45 ui-monospace, monospace; }
@@ -138,6 +146,15 @@ code, pre { font: 14px/1.45 ui-monospace, monospace; }
 pre { background: #f6f6f6; padding: .6rem .8rem; overflow-x: auto; }
 table { border-collapse: collapse; margin: .5rem 0; display: block; overflow-x: auto; }
 th, td { border: 1px solid #ccc; padding: .25rem .5rem; text-align: left; vertical-align: top; }
-</style></head>
-<body>
 `
+
+// docsCSP is strictCSP with the page's own style sheet: the page has no
+// script, and a style that is not its own cannot apply.
+var docsCSP = strictCSP + "; style-src " + cspHash(docsStyle)
+
+// cspHash is the Content-Security-Policy source that allows the inline
+// element whose text is text.
+func cspHash(text string) string {
+	sum := sha256.Sum256([]byte(text))
+	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+}

@@ -219,7 +219,7 @@ func TestHALFormsClient(t *testing.T) {
 		}
 	}
 	bob, _ := srv.templates(t, c.token, bobHref)
-	if res := srv.submit(t, c.token, bob["follow"], nil); res.code != http.StatusNoContent {
+	if res := srv.submit(t, c.token, bob["follow"], nil); res.code != http.StatusCreated {
 		t.Fatalf("follow through the template: %s", res)
 	}
 	bob, _ = srv.templates(t, c.token, bobHref)

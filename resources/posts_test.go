@@ -205,7 +205,7 @@ func seedThreeAuthors(t *testing.T, srv *testServer) threeAuthors {
 		srv.clock.Advance(time.Second)
 		a.carols = append(a.carols, srv.post(t, carolToken, fmt.Sprintf("carol %d", i)))
 	}
-	if res := srv.do(t, request{method: http.MethodPut, path: fmt.Sprintf("/api/users/%d/following/%d", susan, bob), token: token}); res.code != http.StatusNoContent {
+	if res := srv.do(t, request{method: http.MethodPut, path: fmt.Sprintf("/api/users/%d/following/%d", susan, bob), token: token}); res.code != http.StatusCreated {
 		t.Fatalf("follow: %s", res)
 	}
 	return a
@@ -315,9 +315,9 @@ func TestFollowing(t *testing.T) {
 		}
 	}
 	check("before", http.StatusNotFound, false)
-	for range 2 {
-		if res := srv.do(t, request{method: http.MethodPut, path: path, token: token}); res.code != http.StatusNoContent {
-			t.Errorf("PUT: %s", res)
+	for _, want := range []int{http.StatusCreated, http.StatusNoContent} {
+		if res := srv.do(t, request{method: http.MethodPut, path: path, token: token}); res.code != want {
+			t.Errorf("PUT: %s, want %d", res, want)
 		}
 	}
 	check("after following twice", http.StatusNoContent, true)
@@ -366,7 +366,9 @@ func TestConcurrentFollowToggles(t *testing.T) {
 			if i%2 == 1 {
 				method = http.MethodDelete
 			}
-			if res := srv.do(t, request{method: method, path: path, token: token}); res.code != http.StatusNoContent {
+			// A PUT that creates the follow is a 201.
+			if res := srv.do(t, request{method: method, path: path, token: token}); res.code != http.StatusNoContent &&
+				(method != http.MethodPut || res.code != http.StatusCreated) {
 				t.Errorf("%s: %s", method, res)
 			}
 		})

@@ -14,6 +14,14 @@ import (
 	"microblog/hal"
 )
 
+// The rels of the explorer, of the index of the API's own rels and problem
+// types, and of the problem types in it.
+const (
+	relExplorer = "mb:explorer"
+	relRels     = "mb:rels"
+	relProblems = "mb:problems"
+)
+
 type rootView struct {
 	Title string `json:"title"`
 }
@@ -28,6 +36,8 @@ func (h *handler) getRoot(c *gin.Context) error {
 		AddLink(relMe, hal.Link{Href: "/api/me"}).
 		AddLink(relPosts, hal.MustTemplated("/api/posts{?page,per_page}")).
 		AddLink(relFeed, hal.MustTemplated("/api/feed{?page,per_page}")).
+		AddLink(relExplorer, hal.Link{Href: "/explorer/", Type: "text/html"}).
+		AddLink(relRels, hal.Link{Href: "/api/rels"}).
 		AddLink("service-desc", hal.Link{Href: "/api/openapi.json", Type: "application/openapi+json"}).
 		AddLink("service-doc", hal.Link{Href: "/api/docs", Type: "text/html"}).
 		AddTemplate("default", h.registration())
@@ -79,17 +89,46 @@ func (h *handler) getRel(c *gin.Context) error {
 	if i < 0 {
 		return notFound()
 	}
-	doc := h.rels[i]
+	return h.renderDoc(c, relPage, h.rels[i], relResource(h.rels[i]))
+}
+
+// relResource is the HAL document of a rel.
+func relResource(doc relDoc) *hal.Resource {
+	self := hal.Link{Href: "/api/rels/" + doc.Rel}
+	doc.Rel = curieName + ":" + doc.Rel
+	return hal.New(doc).AddLink("self", self)
+}
+
+// listRels serves GET /api/rels, where the curie of the API's rels leads
+// without a rel: every rel's document and every problem type's, embedded.
+func (h *handler) listRels(c *gin.Context) error {
+	rels := make([]*hal.Resource, len(h.rels))
+	for i, d := range h.rels {
+		rels[i] = relResource(d)
+	}
+	problems := make([]*hal.Resource, len(h.problemTypes))
+	for i, d := range h.problemTypes {
+		problems[i] = problemResource(d)
+	}
+	res := hal.New(rootView{Title: "The link relations and problem types of the Microblog API"}).
+		AddLink("self", hal.Link{Href: "/api/rels"})
+	addCuries(res).EmbedAll(relRels, rels).EmbedAll(relProblems, problems)
+	c.Header("Cache-Control", cachePublic)
+	return h.render(c, http.StatusOK, res)
+}
+
+// renderDoc sends a document of the API's own vocabulary, a rel or a
+// problem type, the same for everyone: page filled with data to a
+// browser, res to everyone else.
+func (h *handler) renderDoc(c *gin.Context, page *template.Template, data any, res *hal.Resource) error {
 	c.Header("Cache-Control", cachePublic)
 	if mediaType(c) == "text/html" {
 		var buf bytes.Buffer
-		if err := relPage.Execute(&buf, doc); err != nil {
+		if err := page.Execute(&buf, data); err != nil {
 			return err
 		}
 		writeBody(c, http.StatusOK, "text/html; charset=utf-8", buf.Bytes())
 		return nil
 	}
-	doc.Rel = curieName + ":" + doc.Rel
-	res := hal.New(doc).AddLink("self", hal.Link{Href: "/api/rels/" + h.rels[i].Rel})
 	return h.render(c, http.StatusOK, addCuries(res))
 }

@@ -12,7 +12,9 @@ func (h *handler) routes(r *gin.Engine) {
 
 	api := r.Group("/api")
 	api.GET("", h.handle(h.getRoot))
+	api.GET("/rels", h.handle(h.listRels))
 	api.GET("/rels/:rel", h.handleAs(relOffers, h.getRel))
+	api.GET("/problems/:name", h.handleAs(relOffers, h.getProblem))
 	api.GET("/openapi.json", h.getOpenAPI)
 	api.GET("/docs", h.getDocs)
 

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -194,6 +195,7 @@ func (s *testServer) checkResponse(t *testing.T, req request, res response) {
 		}
 	}
 	ct := res.header.Get("Content-Type")
+	checkSecurityHeaders(t, req, res)
 	switch {
 	case res.code == http.StatusNotModified:
 		if len(res.body) != 0 || res.header.Get("ETag") == "" {
@@ -217,6 +219,10 @@ func (s *testServer) checkResponse(t *testing.T, req request, res response) {
 		if len(res.body) != 0 {
 			t.Errorf("%s %s: 204 with a body: %s", req.method, req.path, res.body)
 		}
+	case res.code == http.StatusCreated && ct == "":
+		if len(res.body) != 0 || res.header.Get("Location") == "" {
+			t.Errorf("%s %s: 201 without a Content-Type, with a body or without Location: %s", req.method, req.path, res.body)
+		}
 	case strings.HasPrefix(ct, "text/html"):
 	case ct == "application/health+json" && (req.path == "/healthz" || req.path == "/readyz"):
 	case strings.HasPrefix(ct, "text/plain") && req.path == "/metrics":
@@ -228,6 +234,24 @@ func (s *testServer) checkResponse(t *testing.T, req request, res response) {
 	}
 	if res.code >= 500 && bytes.Contains(bytes.ToLower(res.body), []byte("sql")) {
 		t.Errorf("%s %s: 5xx body shows internal text: %s", req.method, req.path, res.body)
+	}
+}
+
+// checkSecurityHeaders checks what every response must carry (API.md
+// section 12): nosniff, and on HTML a Content-Security-Policy that forbids
+// framing, inline scripts and inline styles that are not hashed.
+func checkSecurityHeaders(t *testing.T, req request, res response) {
+	t.Helper()
+	if got := res.header.Get("X-Content-Type-Options"); got != "nosniff" {
+		t.Errorf("%s %s: X-Content-Type-Options %q, want nosniff", req.method, req.path, got)
+	}
+	if !strings.HasPrefix(res.header.Get("Content-Type"), "text/html") {
+		return
+	}
+	csp := res.header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "frame-ancestors 'none'") ||
+		strings.Contains(csp, "unsafe-") {
+		t.Errorf("%s %s: HTML with Content-Security-Policy %q", req.method, req.path, csp)
 	}
 }
 
@@ -282,11 +306,48 @@ func checkProblem(t *testing.T, res response) {
 	if err := json.Unmarshal(res.body, &p); err != nil {
 		t.Fatalf("problem body is not JSON: %v: %s", err, res.body)
 	}
-	if p.Type != "about:blank" || p.Status != res.code || p.Title != http.StatusText(res.code) ||
-		p.Error != p.Title || p.Message != p.Detail {
+	if p.Status != res.code || p.Title != http.StatusText(res.code) || p.Error != p.Title || p.Message != p.Detail {
 		t.Errorf("malformed problem for status %d: %s", res.code, res.body)
 	}
+	// The type is one that /api/problems documents, of this status.
+	m := problemType.FindStringSubmatch(p.Type)
+	if m == nil {
+		t.Errorf("problem type %q is not /api/problems/<name>: %s", p.Type, res.body)
+		return
+	}
+	docs, err := problemDocs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, ok := docs[m[1]]; !ok || status != res.code {
+		t.Errorf("problem type %q of status %d: problems.json has it with status %d (%v)", p.Type, res.code, status, ok)
+	}
 }
+
+// problemType matches the type of a problem, behind a proxy's prefix or
+// not, and takes out its name.
+var problemType = regexp.MustCompile(`^(?:/[A-Za-z0-9._~-]+)*/api/problems/([a-z-]+)$`)
+
+// problemDocs is the status of each problem type problems.json documents,
+// by name.
+var problemDocs = sync.OnceValues(func() (map[string]int, error) {
+	b, err := os.ReadFile("problems.json")
+	if err != nil {
+		return nil, err
+	}
+	var docs []struct {
+		Name   string `json:"name"`
+		Status int    `json:"status"`
+	}
+	if err := json.Unmarshal(b, &docs); err != nil {
+		return nil, err
+	}
+	statuses := map[string]int{}
+	for _, d := range docs {
+		statuses[d.Name] = d.Status
+	}
+	return statuses, nil
+})
 
 // checkHAL checks the HAL rules of API.md section 2 on a document and
 // everything embedded in it.

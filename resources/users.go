@@ -279,18 +279,27 @@ func (h *handler) putFollow(c *gin.Context) error {
 // deleteFollow serves DELETE /api/users/:id/following/:target: unfollow,
 // idempotent.
 func (h *handler) deleteFollow(c *gin.Context) error {
-	return h.changeFollow(c, h.store.Unfollow)
+	return h.changeFollow(c, func(ctx context.Context, follower, followed int64) (bool, error) {
+		return false, h.store.Unfollow(ctx, follower, followed)
+	})
 }
 
 // changeFollow makes the caller, who must be user :id, follow or unfollow
-// user :target, as change does.
-func (h *handler) changeFollow(c *gin.Context, change func(ctx context.Context, follower, followed int64) error) error {
+// user :target, as change does: 201 with the follow's Location when change
+// created it, else 204.
+func (h *handler) changeFollow(c *gin.Context, change func(ctx context.Context, follower, followed int64) (created bool, err error)) error {
 	follower, followed, err := h.followTarget(c, true)
 	if err != nil {
 		return err
 	}
-	if err := change(c.Request.Context(), follower, followed); err != nil {
+	created, err := change(c.Request.Context(), follower, followed)
+	if err != nil {
 		return err
+	}
+	if created {
+		c.Header("Location", h.base(c)+followPath(follower, followed))
+		c.Status(http.StatusCreated)
+		return nil
 	}
 	c.Status(http.StatusNoContent)
 	return nil
@@ -352,7 +361,7 @@ func (h *handler) createUser(c *gin.Context) error {
 	}
 	for _, required := range []string{"username", "email", "password"} {
 		if _, ok := values[required]; !ok {
-			return badRequest("must include username, email and password fields")
+			return fieldError(required, "must include username, email and password fields")
 		}
 	}
 	if params := h.problems(values); len(params) > 0 {

@@ -460,7 +460,9 @@ function afterSubmit(x, method, path) {
   const self = apiPath(linkHref(x.data, 'self'));
   if ((x.status === 200 || x.status === 201) && isObject(x.data) && isObject(x.data._links)) {
     show(x.status === 201 ? created ?? self ?? path : self ?? path, x.data);
-  } else if (x.status === 201 && created) {
+  } else if (x.status === 201 && created && created !== path) {
+    // What a POST created without a body is read; a PUT that created its
+    // own target (a follow) has no body to show, so the current one is.
     go(created);
   } else if (x.ok) {
     if (method === 'DELETE' && path === state.self) go(apiRoot);

@@ -196,7 +196,7 @@ func followFirstUser(b *browser) {
 	b.step("follow them with the follow form",
 		visible(`[data-template="follow"] button`),
 		click(`[data-template="follow"] button`),
-		visible(`#responses li[data-method="PUT"][data-status="204"]`),
+		visible(`#responses li[data-method="PUT"][data-status="201"]`),
 		visible(`[data-template="unfollow"] button`),
 		visible(`#properties [data-property="is_following"]`),
 	)
