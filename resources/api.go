@@ -51,6 +51,10 @@ type Config struct {
 	// the database included: past it the request gets a 503. Zero means
 	// no bound.
 	RequestTimeout time.Duration
+	// BodyTimeout bounds how long a client may take to send the body of a
+	// request, from when the server starts on it: past it the request
+	// gets a 408 and the connection closes. Zero means 10 s.
+	BodyTimeout time.Duration
 	// Draining, when set and true, makes /readyz answer 503 so that a load
 	// balancer sends no new requests while the server finishes.
 	Draining *atomic.Bool
@@ -105,33 +109,76 @@ type handler struct {
 // one huge document must not pin its buffer for good.
 const maxPooledBody = 1 << 20
 
-// NewHandler returns the HTTP handler of the whole API. It fails only on
-// malformed settings.
+// NewHandler returns the HTTP handler of the whole API, /metrics, /healthz
+// and /readyz included. It fails only on malformed settings.
 func NewHandler(store *persistence.Store, cfg Config) (http.Handler, error) {
 	h, err := newHandler(store, cfg)
 	if err != nil {
 		return nil, err
 	}
+	r, err := h.engine(h.routes, h.opsRoutes)
+	if err != nil {
+		return nil, err
+	}
+	return h.withCORS(r), nil
+}
+
+// NewHandlers returns the HTTP handler of the API without /metrics,
+// /healthz and /readyz, and admin, the handler of those three alone, for a
+// listener of their own. admin's metrics count api's requests. It fails
+// only on malformed settings.
+func NewHandlers(store *persistence.Store, cfg Config) (api, admin http.Handler, err error) {
+	h, err := newHandler(store, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := h.engine(h.routes)
+	if err != nil {
+		return nil, nil, err
+	}
+	ops, err := h.engine(h.opsRoutes)
+	if err != nil {
+		return nil, nil, err
+	}
+	return h.withCORS(r), ops, nil
+}
+
+// engine returns a router with the server's middleware and the routes that
+// each of add adds.
+func (h *handler) engine(add ...func(*gin.Engine)) (*gin.Engine, error) {
 	r := gin.New()
-	if err := r.SetTrustedProxies(cfg.TrustedProxies); err != nil {
+	if err := r.SetTrustedProxies(h.cfg.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("resources: trusted proxies: %w", err)
 	}
+	// A proxy that does not set X-Real-IP passes on the client's, so only
+	// X-Forwarded-For, to which each proxy adds, names the client.
+	r.RemoteIPHeaders = []string{"X-Forwarded-For"}
 	r.HandleMethodNotAllowed = true
 	r.RedirectFixedPath = false
 	r.RedirectTrailingSlash = false
 	r.Use(h.everyResponse)
-	r.Use(h.logRequests, h.metrics.measure, gin.CustomRecovery(func(c *gin.Context, err any) {
+	r.Use(h.logRequests, h.refuseUnknownMethods, h.metrics.measure, gin.CustomRecovery(func(c *gin.Context, err any) {
 		writeError(c, h.log, panicError{err})
-	}))
+	}), h.limitBodyTime)
+	if len(h.cfg.TrustedProxies) > 0 {
+		r.Use(dropForwardedPorts)
+	}
 	r.NoRoute(h.noRoute)
 	r.NoMethod(h.noMethod)
-	h.routes(r)
+	for _, routes := range add {
+		routes(r)
+	}
 	addHeadAndOptions(r)
-	if len(cfg.CORSOrigins) == 0 {
-		return r, nil
+	return r, nil
+}
+
+// withCORS wraps r in the CORS handler when origins are allowed.
+func (h *handler) withCORS(r http.Handler) http.Handler {
+	if len(h.cfg.CORSOrigins) == 0 {
+		return r
 	}
 	return noSniff(cors.New(cors.Options{
-		AllowedOrigins: cfg.CORSOrigins,
+		AllowedOrigins: h.cfg.CORSOrigins,
 		AllowedMethods: []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
 			http.MethodPatch, http.MethodDelete},
 		AllowedHeaders: []string{"Accept", "Authorization", "Content-Type", "If-Match", "If-None-Match",
@@ -139,7 +186,7 @@ func NewHandler(store *persistence.Store, cfg Config) (http.Handler, error) {
 		ExposedHeaders: []string{"Allow", "Content-Location", "ETag", "Last-Modified", "Location",
 			"WWW-Authenticate", "X-Request-Id", "Accept-Patch"},
 		MaxAge: 600,
-	}).Handler(r)), nil
+	}).Handler(r))
 }
 
 // noSniff sets nosniff, as everyResponse does, on the answers that the CORS
@@ -164,6 +211,9 @@ func newHandler(store *persistence.Store, cfg Config) (*handler, error) {
 	}
 	if cfg.LoginPerAddress.Events == 0 {
 		cfg.LoginPerAddress = RateLimit{Events: 60, Period: time.Minute, Burst: 20}
+	}
+	if cfg.BodyTimeout == 0 {
+		cfg.BodyTimeout = 10 * time.Second
 	}
 	h := &handler{store: store, cfg: cfg, log: cfg.Logger, fields: newFields(cfg.MinPasswordLength),
 		loginByUser: newLimiter(cfg.LoginPerUser), loginByAddress: newLimiter(cfg.LoginPerAddress),

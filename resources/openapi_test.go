@@ -44,6 +44,9 @@ type openAPIDescription struct {
 	// describes: a path that is not there (404) and a method that the path
 	// does not allow (405).
 	undocumented *v3.PathItem
+	// invented describes, as if it were a GET, the answer to a method
+	// that OpenAPI has no operation for (501).
+	invented *v3.PathItem
 }
 
 func loadDescription() (*openAPIDescription, error) {
@@ -68,19 +71,36 @@ func loadDescription() (*openAPIDescription, error) {
 	if err != nil {
 		return nil, err
 	}
+	op, err := responsesOf(model.Model, map[string]string{"404": "UnknownPath", "405": "MethodNotAllowed"})
+	if err != nil {
+		return nil, err
+	}
+	invented, err := responsesOf(model.Model, map[string]string{"501": "NotImplemented"})
+	if err != nil {
+		return nil, err
+	}
+	return &openAPIDescription{validator: v, model: &model.Model, undocumented: &v3.PathItem{
+		Get: op, Head: op, Post: op, Put: op, Patch: op, Delete: op, Options: op, Trace: op,
+	}, invented: &v3.PathItem{Get: invented}}, nil
+}
+
+// responsesOf is an operation whose responses are components/responses
+// by status.
+func responsesOf(model v3.Document, names map[string]string) (*v3.Operation, error) {
 	codes := orderedmap.New[string, *v3.Response]()
-	for code, name := range map[string]string{"404": "UnknownPath", "405": "MethodNotAllowed"} {
-		r := model.Model.Components.Responses.GetOrZero(name)
+	for code, name := range names {
+		r := model.Components.Responses.GetOrZero(name)
 		if r == nil {
 			return nil, fmt.Errorf("openapi.json: no components/responses/%s", name)
 		}
 		codes.Set(code, r)
 	}
-	op := &v3.Operation{Responses: &v3.Responses{Codes: codes}}
-	return &openAPIDescription{validator: v, model: &model.Model, undocumented: &v3.PathItem{
-		Get: op, Head: op, Post: op, Put: op, Patch: op, Delete: op, Options: op, Trace: op,
-	}}, nil
+	return &v3.Operation{Responses: &v3.Responses{Codes: codes}}, nil
 }
+
+// openAPIMethods are the methods an OpenAPI path item has operations for.
+var openAPIMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+	http.MethodPatch, http.MethodDelete, http.MethodOptions, http.MethodTrace}
 
 // refusals are the statuses with which the server turns down a request
 // that the description does not allow: such a request is deliberately bad,
@@ -101,6 +121,15 @@ func checkOpenAPI(t *testing.T, r *http.Request, code int, header http.Header, b
 	res := &http.Response{StatusCode: code, Header: header, Body: http.NoBody, Request: r}
 	if len(body) > 0 {
 		res.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	if !slices.Contains(openAPIMethods, r.Method) {
+		get := r.Clone(r.Context())
+		get.Method = http.MethodGet
+		if ok, errs := d.validator.GetResponseBodyValidator().ValidateResponseBodyWithPathItem(get, res, d.invented, r.URL.Path); !ok {
+			t.Errorf("%s %s: the %d response is not the 501 described for a method OpenAPI cannot name: %s",
+				r.Method, r.URL, code, reason(errs))
+		}
+		return
 	}
 	ok, errs := d.validator.ValidateHttpRequestSync(r)
 	switch {

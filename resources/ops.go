@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -72,8 +73,33 @@ type headWriter struct{ http.ResponseWriter }
 
 func (headWriter) Write(p []byte) (int, error) { return len(p), nil }
 
+// servedMethods are the methods the API serves: the values of the
+// metrics' method label, besides OTHER.
+var servedMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+	http.MethodPatch, http.MethodDelete, http.MethodOptions}
+
+// knownMethods are the methods of RFC 9110 and PATCH (RFC 5789). The server
+// refuses the others with 501; CONNECT and TRACE get the 405 of a method
+// the path does not allow.
+var knownMethods = append(slices.Clip(servedMethods), http.MethodConnect, http.MethodTrace)
+
+// refuseUnknownMethods answers 501 to a method the server does not know,
+// before it is routed or counted: a client may invent any number of
+// methods, and a label for each would grow /metrics without bound.
+func (h *handler) refuseUnknownMethods(c *gin.Context) {
+	if slices.Contains(knownMethods, c.Request.Method) {
+		return
+	}
+	// gin has named the methods the path allows, as for a 405.
+	c.Writer.Header().Del("Allow")
+	writeError(c, h.log, newError(http.StatusNotImplemented, "the server does not implement this method"))
+	c.Abort()
+}
+
 // measure counts each request by its route pattern (not its path, whose
-// ids would make a series per user) and times it.
+// ids would make a series per user) and times it. Every label comes from a
+// fixed set: the route is a pattern or "unmatched", the method one the API
+// serves or OTHER.
 func (m *metrics) measure(c *gin.Context) {
 	start := time.Now()
 	c.Next()
@@ -81,8 +107,12 @@ func (m *metrics) measure(c *gin.Context) {
 	if route == "" {
 		route = "unmatched"
 	}
-	m.requests.WithLabelValues(route, c.Request.Method, strconv.Itoa(c.Writer.Status())).Inc()
-	m.latency.WithLabelValues(route, c.Request.Method).Observe(time.Since(start).Seconds())
+	method := c.Request.Method
+	if !slices.Contains(servedMethods, method) {
+		method = "OTHER"
+	}
+	m.requests.WithLabelValues(route, method, strconv.Itoa(c.Writer.Status())).Inc()
+	m.latency.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
 }
 
 // health is a body of the health check draft (application/health+json):

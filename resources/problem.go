@@ -192,7 +192,8 @@ func problemPath(name string) string { return "/api/problems/" + name }
 // a page that is not there.
 func writeError(c *gin.Context, log *slog.Logger, err error) {
 	he := asHTTPError(err)
-	if he.status >= 500 {
+	// A 501 is a method the client made up, not a failure of the server.
+	if he.status >= 500 && he.status != http.StatusNotImplemented {
 		log.ErrorContext(c.Request.Context(), "request failed", "err", err,
 			"method", c.Request.Method, "path", c.Request.URL.Path, "request_id", requestID(c))
 	}

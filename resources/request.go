@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -60,9 +61,13 @@ func decodeObject(c *gin.Context, accepted ...string) (object, error) {
 	if errors.As(err, &mbe) {
 		return nil, tooLarge()
 	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil, newError(http.StatusRequestTimeout, "the request body did not arrive in time")
+	}
 	if err != nil {
 		return nil, badRequest("could not read the request body")
 	}
+	bodyRead(c)
 	return parseObject(raw)
 }
 

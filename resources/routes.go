@@ -2,8 +2,8 @@ package resources
 
 import "github.com/gin-gonic/gin"
 
-// routes adds every route the server has to r: this is the one place that
-// lists them. Each GET also answers HEAD, and each path OPTIONS
+// routes adds every route of the API to r: this and opsRoutes are the one
+// place that lists them. Each GET also answers HEAD, and each path OPTIONS
 // (addHeadAndOptions). Handlers that return an error go through handle,
 // which negotiates the media type first and sends every failure to
 // writeError; the others serve what is not HAL.
@@ -46,7 +46,11 @@ func (h *handler) routes(r *gin.Engine) {
 	r.GET("/explorer/", h.getExplorerFile)
 	r.GET("/explorer/explorer.js", h.getExplorerFile)
 	r.GET("/explorer/explorer.css", h.getExplorerFile)
+}
 
+// opsRoutes adds the routes for operators to r: on the API's router, or on
+// one of their own (NewHandlers).
+func (h *handler) opsRoutes(r *gin.Engine) {
 	r.GET("/healthz", h.healthz)
 	r.GET("/readyz", h.readyz)
 	r.GET("/metrics", h.getMetrics)

@@ -231,3 +231,36 @@ func TestExpiryFollowsTheServerClock(t *testing.T) {
 		t.Errorf("a token an hour old by the server's clock, which the database's clock would call fresh: %s", res)
 	}
 }
+
+// TestClientAddressBehindProxy logs in through a trusted proxy: only
+// X-Forwarded-For names the client, with or without a port, and a client's
+// X-Real-IP does not buy it a fresh login budget.
+func TestClientAddressBehindProxy(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t, func(c *resources.Config) {
+		c.TrustedProxies = []string{"10.0.0.1"}
+		c.LoginPerAddress = resources.RateLimit{Events: 2, Period: time.Hour, Burst: 2}
+	})
+	n := 0
+	// Each attempt names another user and claims another X-Real-IP: only
+	// the budget of the address X-Forwarded-For names may refuse it.
+	login := func(forwardedFor string) int {
+		n++
+		header := map[string]string{"Authorization": basic(fmt.Sprintf("nobody%d", n), "a-password"),
+			"X-Real-IP": fmt.Sprintf("198.51.100.%d", n)}
+		if forwardedFor != "" {
+			header["X-Forwarded-For"] = forwardedFor
+		}
+		return srv.do(t, request{method: http.MethodPost, path: "/api/tokens", remoteAddr: "10.0.0.1", header: header}).code
+	}
+	for _, client := range [][]string{
+		{"203.0.113.9:4711", "203.0.113.9", "192.0.2.200, 203.0.113.9:80"},
+		{"[2001:db8::7]:443", "2001:db8::7", "[2001:db8::7]:1"},
+		{"", "", ""}, // no X-Forwarded-For: the client is the proxy
+	} {
+		got := []int{login(client[0]), login(client[1]), login(client[2])}
+		if want := []int{401, 401, 429}; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("X-Forwarded-For %q: %v, want %v (the third of one address refused)", client, got, want)
+		}
+	}
+}

@@ -31,6 +31,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
+	"golang.org/x/net/netutil"
 
 	"microblog/migrations"
 	"microblog/persistence"
@@ -51,6 +52,8 @@ func main() {
 // config is every setting of the binary.
 type config struct {
 	addr                 string
+	adminAddr            string
+	maxConnections       int
 	databaseURL          string
 	dataDir              string
 	tokenTTL             time.Duration
@@ -113,6 +116,8 @@ type rawSettings struct {
 func defineFlags(fs *flag.FlagSet, cfg *config, raw *rawSettings) {
 	def := argon2id.DefaultParams
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "address to listen on")
+	fs.StringVar(&cfg.adminAddr, "admin-addr", "", "address to serve /metrics, /healthz and /readyz on, and not on --addr; empty serves them on --addr")
+	fs.IntVar(&cfg.maxConnections, "max-connections", 1024, "open connections to --addr at most; more wait to be accepted")
 	fs.StringVar(&cfg.databaseURL, "database-url", "", "PostgreSQL URL; empty starts a private PostgreSQL in --data-dir")
 	fs.StringVar(&cfg.dataDir, "data-dir", ".data", "where the private PostgreSQL keeps its data")
 	fs.DurationVar(&cfg.tokenTTL, "token-ttl", time.Hour, "how long a token lasts")
@@ -194,6 +199,8 @@ func (cfg *config) check(raw rawSettings) error {
 		return errors.New("argon2id settings out of range (memory >= 8*parallelism KiB, iterations >= 1, parallelism 1..255)")
 	case cfg.hashConcurrency < 1:
 		return errors.New("--hash-concurrency must be at least 1")
+	case cfg.maxConnections < 1:
+		return errors.New("--max-connections must be at least 1")
 	case cfg.loginPerUser < 1 || cfg.loginPerAddress < 1:
 		return errors.New("--login-per-user and --login-per-address must be at least 1")
 	}
@@ -250,11 +257,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return seed(ctx, store, cfg.seed, stdout)
 	}
 	var draining atomic.Bool
-	h, err := newHandler(store, cfg, &draining, log)
+	api, admin, err := newHandlers(store, cfg, &draining, log)
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, h, &draining, log)
+	return serve(ctx, cfg, api, admin, &draining, log)
 }
 
 // database returns the URL of the database: cfg.databaseURL, or else that
@@ -308,10 +315,12 @@ func newStore(pool *pgxpool.Pool, cfg config, getenv func(string) string) (*pers
 	return persistence.NewStore(pool, hasher), nil
 }
 
-// newHandler returns the API's router over store, as cfg says.
-func newHandler(store *persistence.Store, cfg config, draining *atomic.Bool, log *slog.Logger) (http.Handler, error) {
+// newHandlers returns the API's router over store, as cfg says, and with
+// --admin-addr the router of /metrics, /healthz and /readyz (else nil:
+// the API's router serves them).
+func newHandlers(store *persistence.Store, cfg config, draining *atomic.Bool, log *slog.Logger) (api, admin http.Handler, err error) {
 	gin.SetMode(gin.ReleaseMode)
-	return resources.NewHandler(store, resources.Config{
+	rc := resources.Config{
 		TokenTTL:             cfg.tokenTTL,
 		MinPasswordLength:    cfg.minPasswordLength,
 		TrustForwardedPrefix: cfg.trustForwardedPrefix,
@@ -323,7 +332,12 @@ func newHandler(store *persistence.Store, cfg config, draining *atomic.Bool, log
 		LoginPerUser:         resources.RateLimit{Events: cfg.loginPerUser, Period: time.Minute, Burst: max(cfg.loginPerUser/2, 1)},
 		LoginPerAddress:      resources.RateLimit{Events: cfg.loginPerAddress, Period: time.Minute, Burst: max(cfg.loginPerAddress/3, 1)},
 		Logger:               log,
-	})
+	}
+	if cfg.adminAddr != "" {
+		return resources.NewHandlers(store, rc)
+	}
+	api, err = resources.NewHandler(store, rc)
+	return api, nil, err
 }
 
 // migrate applies the migrations and logs what it applied.
@@ -340,30 +354,23 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 	return nil
 }
 
-// serve runs the HTTP server until ctx ends. Then it fails /readyz and
-// keeps serving for cfg.shutdownDelay, so that a load balancer stops
-// sending requests first, and lets in-flight requests finish for at most
-// cfg.shutdownTimeout.
-func serve(ctx context.Context, cfg config, h http.Handler, draining *atomic.Bool, log *slog.Logger) error {
-	ln, err := net.Listen("tcp", cfg.addr)
+// serve runs the HTTP servers until ctx ends: the API's on cfg.addr, with
+// at most cfg.maxConnections open connections, and admin's, when not nil,
+// on cfg.adminAddr. Then it fails /readyz and keeps serving for
+// cfg.shutdownDelay, so that a load balancer stops sending requests first,
+// and lets in-flight requests finish for at most cfg.shutdownTimeout.
+func serve(ctx context.Context, cfg config, api, admin http.Handler, draining *atomic.Bool, log *slog.Logger) error {
+	servers, err := listen(cfg, api, admin, log)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	errc := make(chan error, len(servers))
+	for _, s := range servers {
+		go func() { errc <- s.Serve(s.ln) }()
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	log.Info("serving", "url", "http://"+ln.Addr().String()+"/api")
 	select {
 	case err := <-errc:
-		return err
+		return errors.Join(err, closeAll(servers))
 	case <-ctx.Done():
 	}
 	draining.Store(true)
@@ -372,11 +379,69 @@ func serve(ctx context.Context, cfg config, h http.Handler, draining *atomic.Boo
 		select {
 		case <-time.After(cfg.shutdownDelay):
 		case err := <-errc:
-			return err
+			return errors.Join(err, closeAll(servers))
 		}
 	}
 	log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownTimeout)
 	defer cancel()
-	return srv.Shutdown(shutdownCtx)
+	// The API's first: /readyz keeps answering while its requests finish.
+	var errs []error
+	for _, s := range servers {
+		errs = append(errs, s.Shutdown(shutdownCtx))
+	}
+	return errors.Join(errs...)
+}
+
+// server is an HTTP server and its listener.
+type server struct {
+	*http.Server
+	ln net.Listener
+}
+
+// listen opens the listeners of serve, the API's first, and says where it
+// serves.
+func listen(cfg config, api, admin http.Handler, log *slog.Logger) ([]server, error) {
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return nil, err
+	}
+	// Connections past the limit wait in the kernel's queue until one
+	// closes: held connections cannot take the process's memory.
+	servers := []server{{newServer(api, log), netutil.LimitListener(ln, cfg.maxConnections)}}
+	where := []any{"url", "http://" + ln.Addr().String() + "/api"}
+	if admin != nil {
+		adminLn, err := net.Listen("tcp", cfg.adminAddr)
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
+		servers = append(servers, server{newServer(admin, log), adminLn})
+		where = append(where, "admin_url", "http://"+adminLn.Addr().String())
+	}
+	log.Info("serving", where...)
+	return servers, nil
+}
+
+// newServer returns an HTTP server of h with the timeouts that keep slow
+// clients from holding connections.
+func newServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// closeAll closes the servers at once, after one has failed.
+func closeAll(servers []server) error {
+	var errs []error
+	for _, s := range servers {
+		errs = append(errs, s.Close())
+	}
+	return errors.Join(errs...)
 }

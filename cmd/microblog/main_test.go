@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"regexp"
@@ -180,8 +182,15 @@ func TestFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.addr != ":9999" || cfg.tokenTTL != 2*time.Hour || cfg.databaseURL != "postgres://x/y" || cfg.dataDir != ".data" {
+	if cfg.addr != ":9999" || cfg.tokenTTL != 2*time.Hour || cfg.databaseURL != "postgres://x/y" || cfg.dataDir != ".data" ||
+		cfg.adminAddr != "" || cfg.maxConnections != 1024 {
 		t.Errorf("settings from the environment: %+v", cfg)
+	}
+	cfg, err = parseFlags("microblog", false, nil, envOf(map[string]string{
+		"MICROBLOG_ADMIN_ADDR": "127.0.0.1:9090", "MICROBLOG_MAX_CONNECTIONS": "64",
+	}), io.Discard)
+	if err != nil || cfg.adminAddr != "127.0.0.1:9090" || cfg.maxConnections != 64 {
+		t.Errorf("listener settings from the environment: %+v, %v", cfg, err)
 	}
 	cfg, err = parseFlags("microblog", false, []string{"--addr", ":1", "--min-password-length", "12"},
 		envOf(map[string]string{"MICROBLOG_ADDR": ":9999"}), io.Discard)
@@ -190,7 +199,7 @@ func TestFlags(t *testing.T) {
 	}
 	for _, bad := range [][]string{
 		{"--token-ttl", "0s"}, {"--min-password-length", "0"}, {"--log-format", "xml"},
-		{"--argon2-memory", "1"}, {"--hash-concurrency", "0"}, {"--no-such-flag"}, {"stray"},
+		{"--argon2-memory", "1"}, {"--hash-concurrency", "0"}, {"--max-connections", "0"}, {"--no-such-flag"}, {"stray"},
 	} {
 		if _, err := parseFlags("microblog", false, bad, envOf(nil), io.Discard); err == nil {
 			t.Errorf("%v: accepted", bad)
@@ -202,4 +211,79 @@ func TestFlags(t *testing.T) {
 	if err := run(t.Context(), []string{"-h"}, envOf(nil), io.Discard, io.Discard); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("-h: %v", err)
 	}
+}
+
+// TestListeners runs the server with --admin-addr and --max-connections 2:
+// a third connection waits until one of two closes; /metrics, /healthz
+// and /readyz are on the admin listener alone; both listeners close when
+// the server stops.
+func TestListeners(t *testing.T) {
+	adminAddr := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
+	api, stop := startRun(t, []string{"--addr", "127.0.0.1:0", "--admin-addr", adminAddr, "--max-connections", "2",
+		"--data-dir", t.TempDir() + "/data", "--argon2-memory", "64", "--argon2-parallelism", "1"}, nil)
+	origin := strings.TrimSuffix(api, "/api")
+	checkConnectionCap(t, strings.TrimPrefix(origin, "http://"))
+
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
+	for _, c := range []struct {
+		url  string
+		want int
+	}{
+		{origin + "/metrics", 404}, {origin + "/healthz", 404}, {origin + "/readyz", 404}, {api, 200},
+		{"http://" + adminAddr + "/metrics", 200}, {"http://" + adminAddr + "/healthz", 200},
+		{"http://" + adminAddr + "/readyz", 200}, {"http://" + adminAddr + "/api", 404},
+	} {
+		res, err := client.Get(c.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != c.want {
+			t.Errorf("GET %s: %d, want %d", c.url, res.StatusCode, c.want)
+		}
+		if strings.HasSuffix(c.url, adminAddr+"/metrics") && !strings.Contains(string(body), `route="/api",status="200"`) {
+			t.Errorf("the admin listener's metrics do not count the API's requests:\n%.2000s", body)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("run returned %v", err)
+	}
+	for _, addr := range []string{strings.TrimPrefix(origin, "http://"), adminAddr} {
+		if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			conn.Close()
+			t.Errorf("%s still accepts connections after the server stopped", addr)
+		}
+	}
+}
+
+// checkConnectionCap holds the two connections that addr accepts, and sees
+// a third get its answer only once one of them closes.
+func checkConnectionCap(t *testing.T, addr string) {
+	t.Helper()
+	var held []net.Conn
+	for range 3 {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		held = append(held, conn)
+	}
+	third := held[2]
+	fmt.Fprint(third, "GET /api HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	_ = third.SetReadDeadline(time.Now().Add(time.Second))
+	r := bufio.NewReader(third)
+	if res, err := http.ReadResponse(r, nil); err == nil {
+		t.Fatalf("a third connection is served while two are open: %d", res.StatusCode)
+	}
+	held[0].Close()
+	start := time.Now()
+	_ = third.SetReadDeadline(time.Now().Add(3 * time.Second))
+	res, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatalf("the third connection is not served once the first closed: %v", err)
+	}
+	res.Body.Close()
+	t.Logf("the third connection: answered %d %s after the first closed", res.StatusCode, time.Since(start).Round(time.Millisecond))
 }
