@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -46,19 +47,24 @@ func (s *Store) Unfollow(ctx context.Context, follower, followed int64) error {
 	return nil
 }
 
-const selectFollows = `
-	SELECT EXISTS (SELECT 1 FROM follows WHERE follower_id = $1 AND followed_id = $2),
+const selectFollowedSince = `
+	SELECT (SELECT created_at FROM follows WHERE follower_id = $1 AND followed_id = $2),
 	       EXISTS (SELECT 1 FROM users WHERE id = $2)`
 
-// Follows reports whether follower follows followed, and gives ErrNotFound
-// when there is no user followed.
-func (s *Store) Follows(ctx context.Context, follower, followed int64) (bool, error) {
-	var follows, exists bool
-	if err := s.pool.QueryRow(ctx, selectFollows, follower, followed).Scan(&follows, &exists); err != nil {
-		return false, wrap(fmt.Sprintf("follows %d %d", follower, followed), err)
+// FollowedSince returns when follower began following followed, nil if
+// follower does not follow them, and ErrNotFound when there is no user
+// followed. The time makes the follow's validators: a follow is never
+// changed, only made and removed.
+func (s *Store) FollowedSince(ctx context.Context, follower, followed int64) (*time.Time, error) {
+	var (
+		since  *time.Time
+		exists bool
+	)
+	if err := s.pool.QueryRow(ctx, selectFollowedSince, follower, followed).Scan(&since, &exists); err != nil {
+		return nil, wrap(fmt.Sprintf("follows %d %d", follower, followed), err)
 	}
 	if !exists {
-		return false, ErrNotFound
+		return nil, ErrNotFound
 	}
-	return follows, nil
+	return since, nil
 }

@@ -105,10 +105,11 @@ func (c *caller) seenColumns() []column {
 var callerColumns = userColumns("u") + ", " + columnList("seen", new(caller).seenColumns())
 
 // user is the caller as the request leaves them. Recording last_seen makes
-// a new version of the user; PriorVersion keeps the one before it.
+// a new version of the user; PriorVersion and PriorChangedAt keep the one
+// before it.
 func (c *caller) user() User {
 	u := c.User
-	u.PriorVersion = u.Version
+	u.PriorVersion, u.PriorChangedAt = u.Version, u.ChangedAt
 	if c.seen != nil {
 		u.LastSeen, u.Version, u.ChangedAt = c.seen, c.seenVersion, c.seenChanged
 	}

@@ -29,9 +29,11 @@ type User struct {
 	// its counts and its posts. ChangedAt is when the last one happened.
 	Version   int64
 	ChangedAt time.Time
-	// PriorVersion is, for the caller of a request, the version before the
-	// request recorded last_seen; Authenticate alone sets it.
-	PriorVersion int64
+	// PriorVersion and PriorChangedAt are, for the caller of a request, the
+	// version and its time before the request recorded last_seen; the
+	// statements that check a token alone set them.
+	PriorVersion   int64
+	PriorChangedAt time.Time
 	// IsFollowing says whether the user who asked follows this user; it is
 	// set by the reads that take a viewer.
 	IsFollowing bool

@@ -42,7 +42,8 @@ type Config struct {
 	// peer of the connection.
 	TrustedProxies []string
 	// RequireIfMatch makes a PUT, PATCH or DELETE of a user or a post
-	// without If-Match a 428: clients must show they read what they change.
+	// with neither If-Match nor If-Unmodified-Since a 428: clients must
+	// show they read what they change.
 	RequireIfMatch bool
 	// CORSOrigins are the origins allowed to call the API from a browser;
 	// none turns CORS off.
@@ -182,9 +183,9 @@ func (h *handler) withCORS(r http.Handler) http.Handler {
 		AllowedMethods: []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
 			http.MethodPatch, http.MethodDelete},
 		AllowedHeaders: []string{"Accept", "Authorization", "Content-Type", "If-Match", "If-None-Match",
-			"If-Modified-Since", "X-Request-Id"},
+			"If-Modified-Since", "If-Unmodified-Since", "Prefer", "X-Request-Id"},
 		ExposedHeaders: []string{"Allow", "Content-Location", "ETag", "Last-Modified", "Location",
-			"WWW-Authenticate", "X-Request-Id", "Accept-Patch"},
+			"WWW-Authenticate", "X-Request-Id", "Accept-Patch", "Link", "Preference-Applied"},
 		MaxAge: 600,
 	}).Handler(r))
 }

@@ -137,7 +137,7 @@ func notModified(c *gin.Context, tag string, modified time.Time) bool {
 	if inm := c.GetHeader("If-None-Match"); inm != "" {
 		fresh = tagList(inm, true, tag)
 	} else if ims, err := http.ParseTime(c.GetHeader("If-Modified-Since")); err == nil && !modified.IsZero() {
-		fresh = !modified.Truncate(time.Second).After(ims)
+		fresh = !changedSince(modified, ims)
 	}
 	if !fresh {
 		return false
@@ -150,27 +150,80 @@ func notModified(c *gin.Context, tag string, modified time.Time) bool {
 	return true
 }
 
-// checkIfMatch refuses a write whose If-Match names none of the current
-// tags (412), or which has none when the server requires one (428). The
-// current tags are those of every media type the representation has, so
-// that the tag of whichever one the client read is good.
-func (h *handler) checkIfMatch(c *gin.Context, current func(mt string) []string) error {
+// changedSince reports whether a resource last changed at modified, a time
+// of the database's full (microsecond) precision, has changed since date,
+// an HTTP date, which names a whole second. Last-Modified is modified
+// truncated to its second, so all the changes within one second share it:
+// a client that sends back the Last-Modified it read may hold any of them.
+// Only a change before the instant the date names is surely one the client
+// has seen, so a change within the second counts as a change since it:
+// If-Modified-Since gets the new representation, never a 304 that keeps a
+// copy made earlier in that second, and If-Unmodified-Since a 412, never a
+// lost update. The price: a Last-Modified sent back as it was read
+// revalidates only when the change fell on a whole second (a later date
+// does, and so does the ETag every such response carries, exactly).
+// Rounding Last-Modified up to the end of its second would not be safe:
+// changed_at is the clock_timestamp() of the update, taken before it
+// commits, so a read may miss a change whose time is earlier than its own.
+func changedSince(modified, date time.Time) bool {
+	return modified.After(date)
+}
+
+// target is what the preconditions of a write are evaluated against (RFC
+// 9110 section 13.1): whether the target resource has a current
+// representation, the entity tags it has in every media type (only needed
+// when If-Match or If-None-Match lists tags: see listsTags), and when it
+// last changed (zero when it has no Last-Modified).
+type target struct {
+	exists   bool
+	tags     []string
+	modified time.Time
+}
+
+// preconditioned reports whether the request has preconditions to check
+// against the target of a write.
+func preconditioned(c *gin.Context) bool {
+	return c.GetHeader("If-Match") != "" || c.GetHeader("If-None-Match") != "" ||
+		c.GetHeader("If-Unmodified-Since") != ""
+}
+
+// listsTags reports whether If-Match or If-None-Match names entity tags,
+// which are quoted, rather than only "*": only then are the target's tags
+// needed.
+func listsTags(c *gin.Context) bool {
+	return strings.Contains(c.GetHeader("If-Match"), `"`) || strings.Contains(c.GetHeader("If-None-Match"), `"`)
+}
+
+// checkPreconditions evaluates the preconditions of a write to t in the
+// order of RFC 9110 section 13.2.2, refusing it with 412 at the first that
+// is false: If-Match (strong comparison; false for a target that does not
+// exist), else If-Unmodified-Since (ignored when the date is not one, or t
+// has no Last-Modified), then If-None-Match (weak comparison; "*" is false
+// for a target that exists). When required, a write with neither If-Match
+// nor an If-Unmodified-Since that counts is a 428. It reports whether
+// If-Match or If-Unmodified-Since held: the write must then find the target
+// as it was evaluated, or two writers could pass the check together.
+func checkPreconditions(c *gin.Context, t target, required bool) (bool, error) {
 	im := c.GetHeader("If-Match")
-	if im == "" {
-		if h.cfg.RequireIfMatch {
-			return newError(http.StatusPreconditionRequired,
-				"send If-Match with the ETag of the representation you are changing")
-		}
-		return nil
+	ius, err := http.ParseTime(c.GetHeader("If-Unmodified-Since"))
+	unmodified := im == "" && err == nil && !t.modified.IsZero()
+	switch {
+	case im != "" && !t.exists:
+		return false, newError(http.StatusPreconditionFailed,
+			"If-Match names a representation, but there is none: the resource does not exist")
+	case im != "" && !tagList(im, false, t.tags...):
+		return false, stale()
+	case unmodified && changedSince(t.modified, ius):
+		return false, stale()
+	case im == "" && !unmodified && required:
+		return false, newError(http.StatusPreconditionRequired,
+			"send If-Match with the ETag of the representation you are changing (or If-Unmodified-Since with its Last-Modified)")
 	}
-	var tags []string
-	for _, mt := range halOffers {
-		tags = append(tags, current(mt)...)
+	if inm := c.GetHeader("If-None-Match"); inm != "" && t.exists && tagList(inm, true, t.tags...) {
+		return false, newError(http.StatusPreconditionFailed,
+			"If-None-Match: the resource exists, or is as you named it, and you asked to write only if not")
 	}
-	if !tagList(im, false, tags...) {
-		return stale()
-	}
-	return nil
+	return im != "" || unmodified, nil
 }
 
 func stale() *httpError {
@@ -178,12 +231,42 @@ func stale() *httpError {
 		"the resource has changed since you read it: read it again, then retry")
 }
 
+// bodyTags are the entity tags of res in each media type render serves it
+// as, for a resource whose tag is made from its body.
+func (h *handler) bodyTags(c *gin.Context, res *hal.Resource) ([]string, error) {
+	body, err := res.AppendJSON(nil, h.base(c))
+	if err != nil {
+		return nil, err
+	}
+	tags := []string{bodyTag(hal.MediaType, body), bodyTag(jsonType, body)}
+	if res.HasTemplates() {
+		if body, err = res.AppendForms(nil, h.base(c)); err != nil {
+			return nil, err
+		}
+		tags = append(tags, bodyTag(hal.FormsMediaType, body))
+	}
+	return tags, nil
+}
+
+// followTag is the entity tag of the follow of followed by follower that
+// began at since. The follow has no body to tag: its tag tells one follow
+// from another made after an unfollow, so that If-Match on it is more than
+// "*".
+func followTag(follower, followed int64, since time.Time) string {
+	return entityTag("follow", strconv.FormatInt(follower, 10), strconv.FormatInt(followed, 10),
+		strconv.FormatInt(since.UnixMicro(), 10))
+}
+
 // renderWith sends res like render, with tag and modified as its
-// validators, or a 304 when the client has it already.
+// validators, or a 304 when the client has it already, or, to a write whose
+// client prefers return=minimal, no body.
 func (h *handler) renderWith(c *gin.Context, status int, res *hal.Resource, tag string, modified time.Time) error {
 	if status == http.StatusOK && notModified(c, tag, modified) {
 		return nil
 	}
 	setValidators(c, tag, modified)
+	if answeredMinimal(c, status) {
+		return nil
+	}
 	return h.render(c, status, res)
 }

@@ -109,6 +109,9 @@ func (h *handler) createPost(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := h.postsPrecondition(c, caller.ID); err != nil {
+		return err
+	}
 	body, err := h.readBody(c, jsonType, hal.MediaType)
 	if err != nil {
 		return err
@@ -118,7 +121,43 @@ func (h *handler) createPost(c *gin.Context) error {
 		return err
 	}
 	c.Header("Location", h.base(c)+postPath(p.ID))
+	h.invalidates(c, postWrite(p.Author.ID)...)
+	h.represents(c, postPath(p.ID))
 	return h.renderPost(c, http.StatusCreated, p, caller.ID)
+}
+
+// postWrite is what a new, changed or deleted post of author changes, other
+// than the post: the author, their posts, the caller's feed and all posts.
+func postWrite(author int64) []string {
+	return []string{userPath(author), userPath(author) + "/posts", "/api/me", "/api/feed", "/api/posts"}
+}
+
+// postsPrecondition evaluates the preconditions of a POST to /api/posts
+// against the collection it adds to, which always exists. Its tags are
+// made from its body, as its GET makes them, so they are read and rendered
+// only when a header lists tags. The check and the write are not atomic:
+// the collection changes with every post, and locking it for a rare
+// conditional POST would make every post wait.
+func (h *handler) postsPrecondition(c *gin.Context, caller int64) error {
+	if !preconditioned(c) {
+		return nil
+	}
+	t := target{exists: true}
+	if listsTags(c) {
+		r, err := pageParams(c)
+		if err != nil {
+			return err
+		}
+		res, err := h.allPosts(c, caller, r)
+		if err != nil {
+			return err
+		}
+		if t.tags, err = h.bodyTags(c, res); err != nil {
+			return err
+		}
+	}
+	_, err := checkPreconditions(c, t, false)
+	return err
 }
 
 // getPost serves GET /api/posts/:id in one statement with the token check.
@@ -134,22 +173,37 @@ func (h *handler) getPost(c *gin.Context) error {
 	return h.renderPost(c, http.StatusOK, cp.Post, cp.Caller.ID)
 }
 
-// postPrecondition checks If-Match on a write to post id by caller, and
-// returns the version the write must find, or nil when there is no
-// If-Match. Someone else's post is a 403 before it is a 412.
-func (h *handler) postPrecondition(c *gin.Context, id, caller int64) (*int64, error) {
-	if c.GetHeader("If-Match") == "" {
-		return nil, h.checkIfMatch(c, nil)
+// postPrecondition evaluates the preconditions of a write to post id by
+// caller, and returns the version the write must find, or nil when neither
+// If-Match nor If-Unmodified-Since was evaluated. A post that is not there
+// is a 404, and someone else's a 403, before any precondition (RFC 9110
+// 13.2.1): a write never creates a post.
+func (h *handler) postPrecondition(c *gin.Context, id int64, caller persistence.User) (*int64, error) {
+	if !preconditioned(c) {
+		_, err := checkPreconditions(c, target{exists: true}, h.cfg.RequireIfMatch)
+		return nil, err
 	}
 	p, err := h.store.Post(c.Request.Context(), id)
 	switch {
 	case err != nil:
 		return nil, err
-	case p.Author.ID != caller:
+	case p.Author.ID != caller.ID:
 		return nil, persistence.ErrForbidden
 	}
-	err = h.checkIfMatch(c, func(mt string) []string { return []string{h.postTag(c, p, caller, mt)} })
-	return &p.Version, err
+	if p.Author.Version == caller.Version {
+		// The author's last change is this request's own last_seen at
+		// most: not one the client can have missed.
+		p.Author.ChangedAt = caller.PriorChangedAt
+	}
+	t := target{exists: true, modified: postModified(p)}
+	for _, mt := range halOffers {
+		t.tags = append(t.tags, h.postTag(c, p, caller.ID, mt))
+	}
+	conditional, err := checkPreconditions(c, t, h.cfg.RequireIfMatch)
+	if err != nil || !conditional {
+		return nil, err
+	}
+	return &p.Version, nil
 }
 
 // updatePost serves PUT and PATCH /api/posts/:id, for the author only.
@@ -158,11 +212,12 @@ func (h *handler) updatePost(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	body, err := h.readBody(c, writeTypes(c)...)
+	// Preconditions come before the body is read (RFC 9110 13.2.1).
+	version, err := h.postPrecondition(c, id, caller)
 	if err != nil {
 		return err
 	}
-	version, err := h.postPrecondition(c, id, caller.ID)
+	body, err := h.readBody(c, writeTypes(c)...)
 	if err != nil {
 		return err
 	}
@@ -170,6 +225,8 @@ func (h *handler) updatePost(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	h.invalidates(c, append(postWrite(caller.ID), postPath(id))...)
+	h.represents(c, postPath(id))
 	return h.renderPost(c, http.StatusOK, p, caller.ID)
 }
 
@@ -179,13 +236,14 @@ func (h *handler) deletePost(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	version, err := h.postPrecondition(c, id, caller.ID)
+	version, err := h.postPrecondition(c, id, caller)
 	if err != nil {
 		return err
 	}
 	if err := h.store.DeletePost(c.Request.Context(), id, caller.ID, version); err != nil {
 		return err
 	}
+	h.invalidates(c, append(postWrite(caller.ID), postPath(id))...)
 	c.Status(http.StatusNoContent)
 	return nil
 }
@@ -202,12 +260,20 @@ func (h *handler) listPosts(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	page, err := h.store.Posts(c.Request.Context(), r.store())
+	res, err := h.allPosts(c, caller.ID, r)
 	if err != nil {
 		return err
 	}
-	res := postPage("/api/posts", page, caller.ID, r)
-	return h.render(c, http.StatusOK, res.AddTemplate("default", h.newPost()))
+	return h.render(c, http.StatusOK, res)
+}
+
+// allPosts is page r of all posts as caller sees it.
+func (h *handler) allPosts(c *gin.Context, caller int64, r pageRequest) (*hal.Resource, error) {
+	page, err := h.store.Posts(c.Request.Context(), r.store())
+	if err != nil {
+		return nil, err
+	}
+	return postPage("/api/posts", page, caller, r).AddTemplate("default", h.newPost()), nil
 }
 
 // listUserPosts serves GET /api/users/:id/posts, newest first.

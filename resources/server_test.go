@@ -215,7 +215,7 @@ func (s *testServer) checkResponse(t *testing.T, req request, res response) {
 		checkTemplates(t, res.body)
 	case ct == "application/problem+json":
 		checkProblem(t, res)
-	case res.code == http.StatusNoContent:
+	case res.code == http.StatusNoContent || res.code == http.StatusCreated && ct == "":
 		if len(res.body) != 0 {
 			t.Errorf("%s %s: 204 with a body: %s", req.method, req.path, res.body)
 		}

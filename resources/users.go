@@ -254,19 +254,26 @@ func (h *handler) followTarget(c *gin.Context, mine bool) (follower, followed in
 }
 
 // getFollow serves GET /api/users/:id/following/:target: 204 if user id
-// follows target, 404 if not.
+// follows target, 404 if not. The follow's validators are made from when it
+// began (followTag).
 func (h *handler) getFollow(c *gin.Context) error {
 	follower, followed, err := h.followTarget(c, false)
 	if err != nil {
 		return err
 	}
-	follows, err := h.store.Follows(c.Request.Context(), follower, followed)
+	since, err := h.store.FollowedSince(c.Request.Context(), follower, followed)
 	if err != nil {
 		return err
 	}
-	if !follows {
+	if since == nil {
 		return newError(http.StatusNotFound, "this user does not follow that one")
 	}
+	tag := followTag(follower, followed, *since)
+	if notModified(c, tag, *since) {
+		return nil
+	}
+	setValidators(c, tag, *since)
+	c.Header("Cache-Control", cachePrivate)
 	c.Status(http.StatusNoContent)
 	return nil
 }
@@ -292,10 +299,15 @@ func (h *handler) changeFollow(c *gin.Context, change func(ctx context.Context, 
 	if err != nil {
 		return err
 	}
+	if err := h.followPrecondition(c, follower, followed); err != nil {
+		return err
+	}
 	created, err := change(c.Request.Context(), follower, followed)
 	if err != nil {
 		return err
 	}
+	h.invalidates(c, followPath(follower, followed), userPath(follower), userPath(follower)+"/following",
+		userPath(followed), userPath(followed)+"/followers", "/api/me", "/api/feed")
 	if created {
 		c.Header("Location", h.base(c)+followPath(follower, followed))
 		c.Status(http.StatusCreated)
@@ -303,6 +315,31 @@ func (h *handler) changeFollow(c *gin.Context, change func(ctx context.Context, 
 	}
 	c.Status(http.StatusNoContent)
 	return nil
+}
+
+// followPrecondition evaluates the preconditions of a write to the follow
+// of followed by follower. Its validators are those GET gives, made from
+// when it began; a follow that does not exist has none, so any If-Match
+// fails on it, and If-None-Match: * on one that does. The check and the
+// write are two statements: only the follower may change their follows, so
+// only their own concurrent requests can come in between.
+func (h *handler) followPrecondition(c *gin.Context, follower, followed int64) error {
+	if !preconditioned(c) {
+		return nil
+	}
+	if follower == followed && c.Request.Method == http.MethodPut {
+		return persistence.ErrSelfFollow // a 400 comes before any precondition
+	}
+	since, err := h.store.FollowedSince(c.Request.Context(), follower, followed)
+	if err != nil {
+		return err
+	}
+	t := target{exists: since != nil}
+	if t.exists {
+		t.tags, t.modified = []string{followTag(follower, followed, *since)}, *since
+	}
+	_, err = checkPreconditions(c, t, false)
+	return err
 }
 
 // userValues are the members of a registration or an update that a request
@@ -355,6 +392,10 @@ func (h *handler) problems(values userValues) []invalidParam {
 
 // createUser serves POST /api/users: registration.
 func (h *handler) createUser(c *gin.Context) error {
+	// An anonymous client holds no copy of /api/users to name by its tag.
+	if _, err := checkPreconditions(c, target{exists: true}, false); err != nil {
+		return err
+	}
 	values, err := h.decodeUser(c, jsonType, hal.MediaType)
 	if err != nil {
 		return err
@@ -373,6 +414,8 @@ func (h *handler) createUser(c *gin.Context) error {
 		return err
 	}
 	c.Header("Location", h.base(c)+userPath(u.ID))
+	h.invalidates(c, "/api/users")
+	h.represents(c, userPath(u.ID))
 	return h.renderUser(c, http.StatusCreated, persistence.Profile{Caller: u, User: u})
 }
 
@@ -411,6 +454,8 @@ func (h *handler) updateUser(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	h.invalidates(c, userPath(u.ID), "/api/me", "/api/users")
+	h.represents(c, userPath(u.ID))
 	return h.renderUser(c, http.StatusOK, persistence.Profile{Caller: u, User: u, Posts: posts})
 }
 
@@ -430,16 +475,19 @@ func (h *handler) ownUser(c *gin.Context) (persistence.User, error) {
 	return caller, nil
 }
 
-// userPrecondition checks If-Match on a write of the caller's own user,
-// and returns the version the write must find, or nil when there is no
-// If-Match. The caller's own request may just have recorded last_seen, a
-// new version: the tag they read before it is still good.
+// userPrecondition evaluates the preconditions of a write of the caller's
+// own user, and returns the version the write must find, or nil when
+// neither If-Match nor If-Unmodified-Since was evaluated. The caller's own
+// request may just have recorded last_seen, a new version: the tag and the
+// time they read before it are still good.
 func (h *handler) userPrecondition(c *gin.Context, caller persistence.User) (*int64, error) {
-	err := h.checkIfMatch(c, func(mt string) []string {
-		return []string{h.userTag(c, caller.ID, caller.PriorVersion, caller.ID, mt),
-			h.userTag(c, caller.ID, caller.Version, caller.ID, mt)}
-	})
-	if err != nil || c.GetHeader("If-Match") == "" {
+	t := target{exists: true, modified: caller.PriorChangedAt}
+	for _, mt := range halOffers {
+		t.tags = append(t.tags, h.userTag(c, caller.ID, caller.PriorVersion, caller.ID, mt),
+			h.userTag(c, caller.ID, caller.Version, caller.ID, mt))
+	}
+	conditional, err := checkPreconditions(c, t, h.cfg.RequireIfMatch)
+	if err != nil || !conditional {
 		return nil, err
 	}
 	return &caller.Version, nil

@@ -127,7 +127,7 @@ func defineFlags(fs *flag.FlagSet, cfg *config, raw *rawSettings) {
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on SIGTERM")
 	fs.DurationVar(&cfg.shutdownDelay, "shutdown-delay", 0, "on SIGTERM, how long to keep serving with /readyz failing before stopping, for a load balancer to notice")
 	fs.DurationVar(&cfg.requestTimeout, "request-timeout", 3*time.Second, "the longest an API request may work, waiting for the database included, before a 503")
-	fs.BoolVar(&cfg.requireIfMatch, "require-if-match", false, "refuse a PUT, PATCH or DELETE without If-Match with 428")
+	fs.BoolVar(&cfg.requireIfMatch, "require-if-match", false, "refuse a PUT, PATCH or DELETE without If-Match or If-Unmodified-Since with 428")
 	fs.StringVar(&raw.corsOrigins, "cors-origins", "", "comma-separated origins allowed by CORS; empty turns CORS off")
 	fs.StringVar(&raw.trustedProxies, "trusted-proxies", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed")
 	fs.IntVar(&cfg.loginPerUser, "login-per-user", 10, "logins a minute per username, in bursts of half as many")
