@@ -29,3 +29,12 @@ func NewTestStore(t testing.TB) (*Store, *pgxpool.Pool) {
 	}
 	return NewStore(pool, hasher), pool
 }
+
+// WithFeedBudget returns a copy of s whose feed merges per-author lists up
+// to budget index entries: 0 makes it scan (but for an empty feed), a
+// large budget makes it merge.
+func (s *Store) WithFeedBudget(budget int64) *Store {
+	c := *s
+	c.feedBudget = budget
+	return &c
+}

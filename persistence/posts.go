@@ -229,53 +229,64 @@ const feedTotal = `
 		SELECT sum(x.post_count) FROM follows f JOIN users x ON x.id = f.followed_id
 		WHERE f.follower_id = $1), 0)::bigint AS total`
 
-// selectFeed reads the posts index newest first and keeps the posts of the
-// user and of their followees, whose ids it holds in a hash (PostgreSQL's
-// hashed SubPlan): one index scan that stops at the end of the page. Its
-// cost is the number of posts it passes over, small when followees post
-// often; see selectFeedFew for the other case. The cursor of the previous
-// page is found the same way, reading the index the other way.
+// selectFeed reads a page of the feed of $1 by one of two plans, both
+// clamped to the feed: $3 < total makes a page past its end the empty page
+// without reading a post, and a page by number asks the scan for no more
+// than the feed still holds, so that it stops at the feed's last post
+// rather than at the end of the table. t.few, which the statement decides
+// from $6 and the total before reading any post, picks the plan; the other
+// one is never run (a one-time filter).
+//
+//   - The scan reads the posts index newest first and keeps the posts of
+//     the user and of their followees, whose ids it holds in a hash
+//     (PostgreSQL's hashed SubPlan): one index scan that stops at the end
+//     of the page. Its cost is the number of posts it passes over, small
+//     when followees post often.
+//   - The merge takes the newest posts of each author of the feed from the
+//     author index and merges them: it reads at most the smaller of the
+//     total and (followees + 1) * (offset + limit) index entries, whatever
+//     the rest of the posts table holds. It is taken when that is at most
+//     $7: when Feed found the product small ($6), or the feed itself is.
+//
+// The cursor of the previous page is found the same way, reading the other
+// way, and only after a cursor ($5 before infinity): a page by number has
+// none to find. n is MATERIALIZED so that the total is summed once, not in
+// each branch that tests it.
 var selectFeed = `
+	WITH f AS (SELECT followed_id AS author FROM follows WHERE follower_id = $1 UNION ALL SELECT $1),
+	n AS MATERIALIZED (` + feedTotal + `),
+	t AS (SELECT total, $6 OR total <= $7 AS few FROM n)
 	SELECT t.total, pv.created_at, pv.id, ` + postAndAuthor + `
-	FROM (` + feedTotal + `) t
-	LEFT JOIN (
-		SELECT created_at, id FROM posts
-		WHERE (author_id = $1 OR author_id IN (SELECT followed_id FROM follows WHERE follower_id = $1))
-			AND (created_at, id) >= ($5, $4)
-		ORDER BY created_at, id LIMIT 1 OFFSET $2
-	) pv ON true
+	FROM t
 	LEFT JOIN LATERAL (
-		SELECT * FROM posts
-		WHERE (author_id = $1 OR author_id IN (SELECT followed_id FROM follows WHERE follower_id = $1))
-			AND (created_at, id) < ($5, $4)
-		ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3
-	) p ON true
-	LEFT JOIN LATERAL (SELECT * FROM users WHERE id = p.author_id LIMIT 1) a ON true
-	ORDER BY p.created_at DESC, p.id DESC`
-
-// selectFeedFew takes the newest posts of each of the few authors of a
-// feed from the author index and merges them: it reads at most
-// (followees + 1) * (offset + limit) index entries, whatever the rest of
-// the posts table holds, and as many again for the previous page's cursor.
-var selectFeedFew = `
-	WITH f AS (SELECT followed_id AS author FROM follows WHERE follower_id = $1 UNION ALL SELECT $1)
-	SELECT t.total, pv.created_at, pv.id, ` + postAndAuthor + `
-	FROM (` + feedTotal + `) t
-	LEFT JOIN (
-		SELECT p.created_at, p.id FROM f
-		CROSS JOIN LATERAL (
+		(SELECT created_at, id FROM posts
+		 WHERE NOT t.few AND $5::timestamptz < 'infinity'
+			AND (author_id = $1 OR author_id IN (SELECT followed_id FROM follows WHERE follower_id = $1))
+			AND (created_at, id) >= ($5, $4)
+		 ORDER BY created_at, id LIMIT 1 OFFSET $2)
+		UNION ALL
+		(SELECT p.created_at, p.id FROM f
+		 CROSS JOIN LATERAL (
 			SELECT created_at, id FROM posts WHERE author_id = f.author AND (created_at, id) >= ($5, $4)
 			ORDER BY created_at, id LIMIT $2::bigint + 1
-		) p
-		ORDER BY p.created_at, p.id LIMIT 1 OFFSET $2
+		 ) p
+		 WHERE t.few AND $5::timestamptz < 'infinity'
+		 ORDER BY p.created_at, p.id LIMIT 1 OFFSET $2)
 	) pv ON true
 	LEFT JOIN LATERAL (
-		SELECT p.* FROM f
-		CROSS JOIN LATERAL (
+		(SELECT * FROM posts
+		 WHERE NOT t.few AND $3 < t.total
+			AND (author_id = $1 OR author_id IN (SELECT followed_id FROM follows WHERE follower_id = $1))
+			AND (created_at, id) < ($5, $4)
+		 ORDER BY created_at DESC, id DESC LIMIT greatest(least($2, t.total - $3), 0) OFFSET $3)
+		UNION ALL
+		(SELECT p.* FROM f
+		 CROSS JOIN LATERAL (
 			SELECT * FROM posts WHERE author_id = f.author AND (created_at, id) < ($5, $4)
 			ORDER BY created_at DESC, id DESC LIMIT $2::bigint + $3::bigint
-		) p
-		ORDER BY p.created_at DESC, p.id DESC LIMIT $2 OFFSET $3
+		 ) p
+		 WHERE t.few AND $3 < t.total
+		 ORDER BY p.created_at DESC, p.id DESC LIMIT $2 OFFSET $3)
 	) p ON true
 	LEFT JOIN LATERAL (SELECT * FROM users WHERE id = p.author_id LIMIT 1) a ON true
 	ORDER BY p.created_at DESC, p.id DESC`
@@ -286,15 +297,15 @@ const feedFewBudget = 2000
 
 // Feed returns a page of the posts of user id, who follows following
 // users, and of the users they follow, newest first, and how many there
-// are. Of its two plans it takes the per-author merge when that reads few
-// entries (a user who follows few people, or a shallow page), else the
-// scan of all posts newest first, which is short when followees are active.
+// are. Of selectFeed's two plans it takes the per-author merge when that
+// reads few entries (a user who follows few people, a shallow page, or a
+// small feed), else the scan of all posts newest first, which is short
+// when followees are active.
 func (s *Store) Feed(ctx context.Context, id, following int64, pg Page) (PostPage, error) {
-	query := selectFeed
-	if pg.Offset <= feedFewBudget && (following+1)*(pg.Offset+pg.Limit) <= feedFewBudget {
-		query = selectFeedFew
-	}
-	return s.postPage(ctx, fmt.Sprintf("feed of %d", id), query, append([]any{id}, pg.args(feedKey)...)...)
+	budget := s.feedBudget
+	few := pg.Offset <= budget && (following+1)*(pg.Offset+pg.Limit) <= budget
+	args := append(append([]any{id}, pg.args(feedKey)...), few, budget)
+	return s.postPage(ctx, fmt.Sprintf("feed of %d", id), selectFeed, args...)
 }
 
 // postPage runs a page statement whose rows are the total, the key of the

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -57,6 +58,9 @@ func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
 type Store struct {
 	pool   *pgxpool.Pool
 	hasher *Hasher
+	// feedBudget is the most index entries for which the feed merges
+	// per-author lists (feedFewBudget; tests choose a plan with it).
+	feedBudget int64
 	// Now is the clock for every timestamp the store writes and for token
 	// expiry, so that tests can fix it and so that one clock (the server's)
 	// decides both when a token expires and whether it has.
@@ -95,9 +99,25 @@ func PoolConfig(url string) (*pgxpool.Config, error) {
 	return cfg, nil
 }
 
+// SetStatementTimeout bounds every statement on the connections of cfg to
+// d, PostgreSQL's statement_timeout, unless the URL set one; 0 leaves
+// statements unbounded. The server gives it less than a request may take:
+// a statement that would outlive its request stops in the database, which
+// keeps the connection, rather than by a cancel request racing the
+// deadline, and whatever a statement finds to do (a long scan, a lock
+// held elsewhere) the work stays bounded even if the client has gone. A
+// statement that runs past it is ErrUnavailable, a 503, like a database
+// out of reach.
+func SetStatementTimeout(cfg *pgxpool.Config, d time.Duration) {
+	if _, set := cfg.ConnConfig.RuntimeParams["statement_timeout"]; set || d <= 0 {
+		return
+	}
+	cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(max(d.Milliseconds(), 1), 10)
+}
+
 // NewStore returns a store over pool that hashes passwords with hasher.
 func NewStore(pool *pgxpool.Pool, hasher *Hasher) *Store {
-	return &Store{pool: pool, hasher: hasher, Now: time.Now}
+	return &Store{pool: pool, hasher: hasher, feedBudget: feedFewBudget, Now: time.Now}
 }
 
 // Ping reports whether the database answers.
@@ -163,8 +183,10 @@ func unavailable(err error) bool {
 	switch {
 	case errors.As(err, &pgErr):
 		// Class 08 is connection exceptions; 57P01-57P03 are shutdowns and
-		// a server not accepting connections yet.
-		return strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
+		// a server not accepting connections yet; 57014 a statement
+		// canceled, by statement_timeout or by a cancel request.
+		return strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02" ||
+			pgErr.Code == "57P03" || pgErr.Code == "57014"
 	case errors.As(err, &connectErr), errors.As(err, &netErr), pgconn.Timeout(err),
 		errors.Is(err, context.DeadlineExceeded), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):

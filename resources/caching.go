@@ -270,3 +270,16 @@ func (h *handler) renderWith(c *gin.Context, status int, res *hal.Resource, tag 
 	}
 	return h.render(c, status, res)
 }
+
+// cacheOwnEmail is the Cache-Control of a representation that carries the
+// caller's email address (API.md section 12): no cache keeps it at all,
+// not even the browser's on a shared machine.
+const cacheOwnEmail = "private, no-store"
+
+// storeNothingIf marks the response cacheOwnEmail when it carries the
+// caller's email address.
+func storeNothingIf(c *gin.Context, carriesEmail bool) {
+	if carriesEmail {
+		c.Header("Cache-Control", cacheOwnEmail)
+	}
+}

@@ -1,6 +1,7 @@
 package resources_test
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"strings"
@@ -64,8 +65,12 @@ func checkETag(t *testing.T, srv *testServer, token, path string, change func())
 		return
 	}
 	wantCache := "private, no-cache"
-	if path == "/api" {
+	switch {
+	case path == "/api":
 		wantCache = "public, max-age=300"
+	case bytes.Contains(first.body, []byte(`"email"`)):
+		// Only the caller's own email is ever shown.
+		wantCache = "private, no-store"
 	}
 	if got := first.header.Get("Cache-Control"); got != wantCache {
 		t.Errorf("GET %s: Cache-Control %q, want %q", path, got, wantCache)

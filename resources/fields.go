@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
@@ -90,8 +91,11 @@ func newFields(minPassword int) fields {
 			"username must be 1 to 64 characters, each a letter, a digit, '.', '_' or '-'"),
 		email: newField(hal.Property{Name: "email", Prompt: "Email address", Type: "email", Required: true,
 			MaxLength: 120}, ""),
+		// A password must hold something besides white space; the regex
+		// says so for a browser (JavaScript's \s, and U+0085, which it
+		// lacks), and passwordProblem checks it here.
 		password: newField(hal.Property{Name: "password", Prompt: "Password", Type: "password", Required: true,
-			MinLength: minPassword, MaxLength: 256}, ""),
+			Regex: `^[\s\S]*[^\s\x85][\s\S]*$`, MinLength: minPassword, MaxLength: 256}, passwordSpaces),
 		oldPassword: newField(hal.Property{Name: "old_password", Prompt: "Current password (to change it)",
 			Type: "password"}, ""),
 		aboutMe: newField(hal.Property{Name: "about_me", Prompt: "About me", Type: "textarea", MaxLength: 140}, ""),
@@ -104,6 +108,8 @@ func newFields(minPassword int) fields {
 	// An address in Unicode normal form C, so that two spellings of one
 	// address are one address to the uniqueness check.
 	f.email.normalize, f.email.valid = norm.NFC.String, emailProblem
+	f.password.normalize, f.password.valid = normalizePassword, passwordProblem
+	f.oldPassword.normalize = normalizePassword
 	f.aboutMe.removable = true
 	return f
 }
@@ -148,6 +154,30 @@ func emailProblem(email string) string {
 		return "email must be a single email address, such as susan@example.com"
 	}
 	return ""
+}
+
+// normalizePassword puts a password in Unicode normal form KC before it is
+// hashed or checked, so that the spellings of one password that keyboards
+// and systems produce (composed or not, full-width or not) are one password.
+func normalizePassword(p string) string { return norm.NFKC.String(p) }
+
+// passwordSpaces is what passwordProblem says of a password of white space.
+const passwordSpaces = "password must not be only white space"
+
+// passwordProblem says what is wrong with a normalized password of a
+// fitting length, or "": it must not be only white space, whether Unicode's
+// or JavaScript's, which the form's regex knows.
+func passwordProblem(p string) string {
+	if strings.TrimFunc(p, func(r rune) bool { return unicode.IsSpace(r) || isSpace(r) }) == "" {
+		return passwordSpaces
+	}
+	return ""
+}
+
+// passwordIsUsername reports whether password is username, in any case:
+// the first guess of anyone who knows the name.
+func passwordIsUsername(password, username string) bool {
+	return username != "" && strings.EqualFold(password, username)
 }
 
 // isSpace is JavaScript's \s: the white space a HAL-FORMS client's regex

@@ -116,8 +116,9 @@ func jsonProblem(err error) string {
 }
 
 // str returns member name as a string, nil when it is absent. A member that
-// is not a string is a 400 naming it; null is allowed only where nullable
-// (a merge patch removing an optional member), and reads as "".
+// is not a string, or that holds U+0000 (which no text column stores), is a
+// 400 naming it; null is allowed only where nullable (a merge patch
+// removing an optional member), and reads as "".
 func (o object) str(name string, nullable bool) (*string, error) {
 	raw, ok := o[name]
 	if !ok {
@@ -134,8 +135,15 @@ func (o object) str(name string, nullable bool) (*string, error) {
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return nil, fieldError(name, name+" must be a string")
 	}
+	if strings.ContainsRune(s, 0) {
+		return nil, fieldError(name, name+" must not contain U+0000 (NUL)")
+	}
 	return &s, nil
 }
+
+// text reports whether s is valid UTF-8 without U+0000: text PostgreSQL can
+// store and compare.
+func text(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
 
 // pageRequest is the page a collection request asks for: its number and
 // size, and the cursor of a next or prev link, which the page starts after.

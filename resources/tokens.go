@@ -28,6 +28,13 @@ func (h *handler) createToken(c *gin.Context) error {
 		return newError(http.StatusUnauthorized, "log in with HTTP Basic authentication: your username and password").
 			with("WWW-Authenticate", basicChallenge)
 	}
+	if !text(username) || !text(password) {
+		// No user has such a name or password, and the database cannot
+		// even compare them: refused before any limiter, hash or query.
+		return newError(http.StatusUnauthorized, "the username and password must be UTF-8 text without U+0000 (NUL)").
+			with("WWW-Authenticate", basicChallenge)
+	}
+	password = normalizePassword(password)
 	if err := h.admitLogin(c, username); err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -104,6 +105,7 @@ func (h *handler) fullUser(p persistence.Profile) *hal.Resource {
 // renderUser sends the representation of p.User with its validators, or a
 // 304 when the client has it already.
 func (h *handler) renderUser(c *gin.Context, status int, p persistence.Profile) error {
+	storeNothingIf(c, p.User.ID == p.Caller.ID)
 	return h.renderWith(c, status, h.fullUser(p), h.userTag(c, p.User.ID, p.User.Version, p.Caller.ID, mediaType(c)),
 		p.User.ChangedAt)
 }
@@ -143,6 +145,7 @@ func (h *handler) serveProfile(c *gin.Context, token string, id int64) error {
 			return err
 		}
 		h.locateMe(c, id, v.Caller.ID)
+		storeNothingIf(c, v.User.ID == v.Caller.ID)
 		if notModified(c, h.userTag(c, v.User.ID, v.User.Version, v.Caller.ID, mediaType(c)), v.User.ChangedAt) {
 			return nil
 		}
@@ -179,6 +182,7 @@ func (h *handler) listUsers(c *gin.Context) error {
 	}
 	res := userPage("/api/users", users, page)
 	res.AddTemplate("default", h.registration())
+	storeNothingIf(c, showsCaller(users))
 	return h.render(c, http.StatusOK, res)
 }
 
@@ -213,7 +217,14 @@ func (h *handler) listFollows(c *gin.Context, suffix string, list followList) er
 	if err != nil {
 		return err
 	}
+	storeNothingIf(c, showsCaller(users))
 	return h.render(c, http.StatusOK, userPage(userPath(id)+suffix, users, page))
+}
+
+// showsCaller reports whether a page of users shows the caller, whose
+// email it then carries.
+func showsCaller(page persistence.UserPage) bool {
+	return slices.ContainsFunc(page.Users, func(u persistence.User) bool { return u.ID == page.Caller.ID })
 }
 
 // collectionView is the properties of a collection page.
@@ -375,15 +386,20 @@ func (h *handler) decodeUser(c *gin.Context, accepted ...string) (userValues, er
 	return values, nil
 }
 
-// problems checks the members present and returns every problem.
-func (h *handler) problems(values userValues) []invalidParam {
+// problems checks the members present and returns every problem, one per
+// member; the password must not be username, the name the user will have.
+func (h *handler) problems(values userValues, username string) []invalidParam {
 	var params []invalidParam
 	for _, m := range h.fields.userMembers() {
 		v, ok := values[m.prop.Name]
 		if !ok {
 			continue
 		}
-		if reason := m.check(v); reason != "" {
+		reason := m.check(v)
+		if reason == "" && m.prop.Name == "password" && passwordIsUsername(v, username) {
+			reason = "password must not be the username"
+		}
+		if reason != "" {
 			params = append(params, invalidParam{Name: m.prop.Name, Reason: reason})
 		}
 	}
@@ -405,7 +421,7 @@ func (h *handler) createUser(c *gin.Context) error {
 			return fieldError(required, "must include username, email and password fields")
 		}
 	}
-	if params := h.problems(values); len(params) > 0 {
+	if params := h.problems(values, values["username"]); len(params) > 0 {
 		return invalid(params...)
 	}
 	u, err := h.store.CreateUser(c.Request.Context(), persistence.NewUser{Username: values["username"],
@@ -436,7 +452,11 @@ func (h *handler) updateUser(c *gin.Context) error {
 	}
 	h.dropUnchanged(values, caller)
 	up := h.userUpdate(values)
-	params := h.problems(values)
+	username := caller.Username
+	if v, ok := values["username"]; ok {
+		username = v
+	}
+	params := h.problems(values, username)
 	if _, ok := values["old_password"]; up.Password != nil && !ok {
 		params = append(params, invalidParam{Name: "old_password", Reason: "old_password is required to change the password"})
 	}

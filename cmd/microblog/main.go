@@ -126,7 +126,7 @@ func defineFlags(fs *flag.FlagSet, cfg *config, raw *rawSettings) {
 	fs.BoolVar(&cfg.trustForwardedPrefix, "trust-forwarded-prefix", false, "prefix hrefs with a proxy's X-Forwarded-Prefix")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on SIGTERM")
 	fs.DurationVar(&cfg.shutdownDelay, "shutdown-delay", 0, "on SIGTERM, how long to keep serving with /readyz failing before stopping, for a load balancer to notice")
-	fs.DurationVar(&cfg.requestTimeout, "request-timeout", 3*time.Second, "the longest an API request may work, waiting for the database included, before a 503")
+	fs.DurationVar(&cfg.requestTimeout, "request-timeout", 3*time.Second, "the longest an API request may work, waiting for the database included, before a 503; each database statement may take four fifths of it")
 	fs.BoolVar(&cfg.requireIfMatch, "require-if-match", false, "refuse a PUT, PATCH or DELETE without If-Match or If-Unmodified-Since with 428")
 	fs.StringVar(&raw.corsOrigins, "cors-origins", "", "comma-separated origins allowed by CORS; empty turns CORS off")
 	fs.StringVar(&raw.trustedProxies, "trusted-proxies", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed")
@@ -238,7 +238,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer stopDatabase()
-	pool, err := openPool(ctx, url)
+	var statementTimeout time.Duration
+	if cmd == "serve" {
+		// Below the request's own bound, so that a statement ends in the
+		// database before its request gives up on it; migrations and the
+		// seed run unbounded.
+		statementTimeout = cfg.requestTimeout * 4 / 5
+	}
+	pool, err := openPool(ctx, url, statementTimeout)
 	if err != nil {
 		return err
 	}
@@ -285,12 +292,14 @@ func database(ctx context.Context, cfg config, log *slog.Logger) (url string, st
 	}, nil
 }
 
-// openPool opens a connection pool to the database at url.
-func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
+// openPool opens a connection pool to the database at url whose
+// statements stop after statementTimeout (0: never).
+func openPool(ctx context.Context, url string, statementTimeout time.Duration) (*pgxpool.Pool, error) {
 	poolCfg, err := persistence.PoolConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
+	persistence.SetStatementTimeout(poolCfg, statementTimeout)
 	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
@@ -342,7 +351,11 @@ func newHandlers(store *persistence.Store, cfg config, draining *atomic.Bool, lo
 
 // migrate applies the migrations and logs what it applied.
 func migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
-	db := stdlib.OpenDBFromPool(pool)
+	// A migration may take longer than any request: it runs on connections
+	// of its own, as the pool makes them but without its statement timeout.
+	connCfg := pool.Config().ConnConfig
+	delete(connCfg.RuntimeParams, "statement_timeout")
+	db := stdlib.OpenDB(*connCfg)
 	defer db.Close()
 	results, err := migrations.Up(ctx, db)
 	if err != nil {
