@@ -233,7 +233,7 @@ func (e *env) startPostgres(ctx context.Context, root string) (*pglocal.Server, 
 		pgLog.Close()
 		return nil, nil, err
 	}
-	e.say("PostgreSQL on 127.0.0.1:%d, data in %s", pg.Port(), dataDir)
+	e.say("PostgreSQL on %s, data in %s", pg.Socket(), dataDir)
 	stop := func() {
 		if err := pg.Stop(); err != nil {
 			fmt.Fprintln(e.stderr, "loadbench: stopping PostgreSQL:", err)

@@ -283,7 +283,8 @@ func database(ctx context.Context, cfg config, log *slog.Logger) (url string, st
 	if err != nil {
 		return "", nil, err
 	}
-	log.Info("private PostgreSQL started", "data_dir", cfg.dataDir, "port", srv.Port(),
+	// The socket is the only way in: no TCP port, and for this OS user only.
+	log.Info("private PostgreSQL started", "data_dir", cfg.dataDir, "socket", srv.Socket(),
 		"duration_ms", time.Since(start).Milliseconds())
 	return srv.URL("postgres"), func() {
 		if err := srv.Stop(); err != nil {

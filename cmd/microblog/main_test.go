@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -76,8 +77,9 @@ func startRun(t *testing.T, args []string, env map[string]string) (string, func(
 }
 
 // TestZeroConfig is the README's first command: no DATABASE_URL, a private
-// PostgreSQL in the data dir, migrated, serving; stopped with the server;
-// and reused by the next start.
+// PostgreSQL in the data dir, migrated, serving; reached over its socket in
+// the data dir, with no TCP port; stopped with the server; and reused by the
+// next start.
 func TestZeroConfig(t *testing.T) {
 	dataDir := t.TempDir() + "/data"
 	args := []string{"--addr", "127.0.0.1:0", "--data-dir", dataDir, "--argon2-memory", "64", "--argon2-parallelism", "1"}
@@ -97,6 +99,11 @@ func TestZeroConfig(t *testing.T) {
 			t.Fatalf("%s: register: %d", name, res.StatusCode)
 		}
 		pgURL = findPGURL(t, dataDir)
+		port := pgPort(t, dataDir)
+		if conn, err := net.DialTimeout("tcp", "127.0.0.1:"+port, time.Second); err == nil {
+			conn.Close()
+			t.Errorf("%s: something listens on 127.0.0.1:%s, the private PostgreSQL's port", name, port)
+		}
 		if i == 1 {
 			var n int
 			conn, err := pgx.Connect(t.Context(), pgURL)
@@ -124,8 +131,17 @@ func TestZeroConfig(t *testing.T) {
 	}
 }
 
-// findPGURL reads the port of the private PostgreSQL from its pid file.
+// findPGURL returns the URL of the private PostgreSQL, whose socket is in
+// dataDir.
 func findPGURL(t *testing.T, dataDir string) string {
+	t.Helper()
+	query := url.Values{"host": {dataDir}, "port": {pgPort(t, dataDir)}, "sslmode": {"disable"}}
+	return "postgres://postgres@/postgres?" + query.Encode()
+}
+
+// pgPort reads the port, the number in the socket's name, of the private
+// PostgreSQL from its pid file.
+func pgPort(t *testing.T, dataDir string) string {
 	t.Helper()
 	raw, err := os.ReadFile(dataDir + "/postmaster.pid")
 	if err != nil {
@@ -135,7 +151,7 @@ func findPGURL(t *testing.T, dataDir string) string {
 	if len(lines) < 4 {
 		t.Fatalf("postmaster.pid: %q", raw)
 	}
-	return "postgres://postgres@127.0.0.1:" + strings.TrimSpace(lines[3]) + "/postgres?sslmode=disable"
+	return strings.TrimSpace(lines[3])
 }
 
 // TestMigrateConcurrently starts three "microblog migrate" against one empty

@@ -197,7 +197,7 @@ func (s *setup) startPostgres(ctx context.Context) error {
 		return err
 	}
 	s.db = db
-	s.say("PostgreSQL on 127.0.0.1:%d, the only thing the instances share", db.Port())
+	s.say("PostgreSQL on %s, the only thing the instances share", db.Socket())
 	return nil
 }
 

@@ -2,6 +2,14 @@
 // server binaries. cmd/microblog uses it when no DATABASE_URL is given (with
 // a data directory kept between runs), and pgtest uses it for a throwaway
 // cluster when TEST_DATABASE_URL is not set.
+//
+// The server is private: it listens on no TCP port, only on a Unix socket in
+// a directory no other user may enter, and it lets in only the postgres role
+// from this process's OS user (peer authentication), never on trust.
+//
+// It is Linux-only, as package child is: the server gets its data directory
+// as an open descriptor, /proc/self/fd/3, so that it needs no permission on
+// the directories above it.
 package pglocal
 
 import (
@@ -33,9 +41,9 @@ const (
 	// initdbGrace bounds the wait for an interrupted initdb to clean up.
 	initdbGrace = 5 * time.Second
 	pingTimeout = time.Second
-	// portAttempts bounds the retries when the free port we picked is taken
-	// by someone else before postgres binds it.
-	portAttempts = 3
+	// defaultPort names the socket when Options.Port is zero: psql's
+	// default, so that "psql -h <data dir> -U postgres" finds it.
+	defaultPort = 5432
 	// maxSocketPath is the longest path a Unix socket can have on Linux:
 	// sun_path holds 108 bytes including the terminating NUL.
 	maxSocketPath = 107
@@ -43,9 +51,6 @@ const (
 
 // ErrNoBinaries is returned when no PostgreSQL server binaries are found.
 var ErrNoBinaries = errors.New("pglocal: no PostgreSQL server binaries found (looked in `pg_config --bindir` and /usr/lib/postgresql/*/bin): install PostgreSQL (apt-get install postgresql) or set DATABASE_URL")
-
-// errPortInUse reports that postgres could not bind the port it was given.
-var errPortInUse = errors.New("port already in use")
 
 // Options configures Start.
 type Options struct {
@@ -61,49 +66,51 @@ type Options struct {
 	// StartTimeout bounds the wait for the server to accept connections;
 	// zero means 30 seconds.
 	StartTimeout time.Duration
-	// Port is the 127.0.0.1 TCP port to listen on; zero picks a free one.
-	// A fixed port lets a cluster that is stopped and started again come
-	// back where its clients expect it.
+	// Port is the number in the name of the server's Unix socket,
+	// .s.PGSQL.<Port>; zero means 5432. No TCP port is opened. The socket
+	// is in the data directory, so a cluster that is stopped and started
+	// again comes back where its clients expect it, unless the data
+	// directory's path is too long for a socket: the socket then goes to a
+	// new private directory at every start.
 	Port int
 }
 
 // Server is a running PostgreSQL server started by Start.
 type Server struct {
-	dataDir string
-	port    int
-	proc    *child.Process
+	dataDir   string
+	socketDir string
+	port      int
+	proc      *child.Process
+	// removeSocketDir removes a temporary socket directory once the
+	// server has stopped.
+	removeSocketDir func() error
 
 	stopOnce sync.Once
 	stopErr  error
 }
 
 // Start runs initdb on opts.DataDir if it holds no cluster yet, starts a
-// postgres server on 127.0.0.1, on opts.Port or a free port, and waits until
-// it accepts connections. The server runs until Stop is called or this
-// process dies.
+// postgres server on a Unix socket in it (see Options.Port), and waits
+// until it accepts connections. The server runs until Stop is called or
+// this process dies.
 //
+// The data directory must be a directory, not a symbolic link, that belongs
+// to this process's user, to root or to the user the server runs as, and no
+// directory above it may be writable by all without the sticky bit. It is
+// created if missing and given mode 0700; no directory above it changes.
 // When running as root, initdb and postgres run as the "postgres" OS user
-// (PostgreSQL refuses to run as root): the data directory is given to that
-// user and every directory above it is made traversable.
+// (PostgreSQL refuses to run as root), to whom the data directory is given.
+//
+// At every start, Start writes the cluster's pg_hba.conf and pg_ident.conf,
+// so that a data directory made by an earlier version, which trusted every
+// local connection, is closed too.
 //
 // The server is tied to the OS thread that starts it (see package child), so
 // Start must not run on a goroutine locked with runtime.LockOSThread.
 func Start(ctx context.Context, opts Options) (*Server, error) {
-	if opts.DataDir == "" {
-		return nil, errors.New("pglocal: start: Options.DataDir is empty")
-	}
-	dir, err := filepath.Abs(opts.DataDir)
+	opts, err := withDefaults(opts)
 	if err != nil {
-		return nil, fmt.Errorf("pglocal: start: %w", err)
-	}
-	if opts.Log == nil {
-		opts.Log = io.Discard
-	}
-	if opts.StartTimeout == 0 {
-		opts.StartTimeout = defaultStartTimeout
-	}
-	if opts.Port < 0 || opts.Port > 65535 {
-		return nil, fmt.Errorf("pglocal: start: Options.Port %d is not a TCP port", opts.Port)
+		return nil, err
 	}
 	bin, err := findBinDir(ctx)
 	if err != nil {
@@ -113,43 +120,71 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := prepareDataDir(dir, cred); err != nil {
+	dir, err := openDataDir(opts.DataDir, cred)
+	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(dir, "PG_VERSION")); errors.Is(err, fs.ErrNotExist) {
+	defer dir.close()
+	if _, err := dir.root.Stat("PG_VERSION"); errors.Is(err, fs.ErrNotExist) {
 		if err := initdb(ctx, bin, dir, opts, cred); err != nil {
 			return nil, err
 		}
 	} else if err != nil {
 		return nil, fmt.Errorf("pglocal: start: %w", err)
 	}
-	if opts.Port != 0 {
-		// The caller chose the port: another one would not do, so a port
-		// in use is an error rather than a reason to try again.
-		return launch(ctx, bin, dir, opts.Port, opts, cred)
+	if err := dir.writeAccessRules(cred); err != nil {
+		return nil, err
 	}
-	for attempt := 1; ; attempt++ {
-		port, err := child.FreePort()
-		if err != nil {
-			return nil, fmt.Errorf("pglocal: %w", err)
-		}
-		s, err := launch(ctx, bin, dir, port, opts, cred)
-		if errors.Is(err, errPortInUse) && attempt < portAttempts {
-			continue
-		}
-		return s, err
+	return launch(ctx, bin, dir, opts, cred)
+}
+
+// withDefaults checks opts and fills in its defaults; DataDir becomes
+// absolute.
+func withDefaults(opts Options) (Options, error) {
+	if opts.DataDir == "" {
+		return opts, errors.New("pglocal: start: Options.DataDir is empty")
 	}
+	dir, err := filepath.Abs(opts.DataDir)
+	if err != nil {
+		return opts, fmt.Errorf("pglocal: start: %w", err)
+	}
+	opts.DataDir = dir
+	if opts.Log == nil {
+		opts.Log = io.Discard
+	}
+	if opts.StartTimeout == 0 {
+		opts.StartTimeout = defaultStartTimeout
+	}
+	if opts.Port < 0 || opts.Port > 65535 {
+		return opts, fmt.Errorf("pglocal: start: Options.Port %d is not a port number", opts.Port)
+	}
+	if opts.Port == 0 {
+		opts.Port = defaultPort
+	}
+	return opts, nil
 }
 
 // URL returns a connection URL for the database dbname on s, as the
-// postgres superuser.
+// postgres superuser, over the Unix socket. It holds no secret: only this
+// process's OS user, and root, may connect.
 func (s *Server) URL(dbname string) string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", s.port, url.PathEscape(dbname))
+	u := url.URL{
+		Scheme:   "postgres",
+		User:     url.User("postgres"),
+		Path:     "/" + dbname,
+		RawQuery: url.Values{"host": {s.socketDir}, "port": {strconv.Itoa(s.port)}, "sslmode": {"disable"}}.Encode(),
+	}
+	return u.String()
 }
 
-// Port returns the TCP port s listens on.
+// Port returns the number in the name of s's Unix socket.
 func (s *Server) Port() int {
 	return s.port
+}
+
+// Socket returns the path of s's Unix socket.
+func (s *Server) Socket() string {
+	return filepath.Join(s.socketDir, ".s.PGSQL."+strconv.Itoa(s.port))
 }
 
 // Stop shuts the server down fast (SIGINT: open transactions are rolled back,
@@ -164,25 +199,34 @@ func (s *Server) Stop() error {
 // stop does the work of Stop, once.
 func (s *Server) stop() error {
 	if err := s.proc.Stop(stopTimeout); err != nil {
-		return fmt.Errorf("pglocal: stop postgres: %w", err)
+		return errors.Join(fmt.Errorf("pglocal: stop postgres: %w", err), s.removeSocketDir())
 	}
 	if err := s.proc.Wait(); err != nil {
-		return fmt.Errorf("pglocal: stop: %w", err)
+		return errors.Join(fmt.Errorf("pglocal: stop: %w", err), s.removeSocketDir())
 	}
-	return nil
+	return s.removeSocketDir()
 }
 
-// launch starts postgres on port and waits until it accepts connections.
-func launch(ctx context.Context, bin, dir string, port int, opts Options, cred *syscall.Credential) (*Server, error) {
-	cmd := exec.Command(filepath.Join(bin, "postgres"), serverArgs(dir, port, opts.Fsync)...)
-	cmd.Dir = dir
+// launch starts postgres on dir and waits until it accepts connections.
+func launch(ctx context.Context, bin string, dir *dataDir, opts Options, cred *syscall.Credential) (*Server, error) {
+	sock, err := openSocketDir(dir, opts.Port, cred)
+	if err != nil {
+		return nil, err
+	}
+	defer sock.file.Close() // postgres gets its own copy
+	cmd := exec.Command(filepath.Join(bin, "postgres"), serverArgs(opts.Port, opts.Fsync)...)
+	// The directories come as descriptors 3 (data) and 4 (socket), which
+	// serverArgs names as /proc/self/fd/3 and 4; the working directory is
+	// one every user may enter.
+	cmd.ExtraFiles = []*os.File{dir.file, sock.file}
+	cmd.Dir = "/"
 	// SIGINT is postgres's fast shutdown: open transactions are rolled
 	// back, then a checkpoint is written.
 	proc, err := child.Start("postgres", cmd, child.Options{Log: opts.Log, Quit: syscall.SIGINT, Credential: cred})
 	if err != nil {
-		return nil, fmt.Errorf("pglocal: %w", err)
+		return nil, errors.Join(fmt.Errorf("pglocal: %w", err), sock.remove())
 	}
-	s := &Server{dataDir: dir, port: port, proc: proc}
+	s := &Server{dataDir: dir.path, socketDir: sock.path, port: opts.Port, proc: proc, removeSocketDir: sock.remove}
 	if err := s.waitReady(ctx, opts.StartTimeout); err != nil {
 		// The start-up failure is the error worth reporting; Stop only
 		// makes sure no process is left behind.
@@ -198,10 +242,7 @@ func (s *Server) waitReady(ctx context.Context, timeout time.Duration) error {
 	err := s.proc.WaitReady(ctx, timeout, "an accepted connection", s.ping)
 	if errors.Is(err, child.ErrExited) {
 		output := s.proc.LastOutput()
-		switch {
-		case strings.Contains(output, "Address already in use"):
-			return fmt.Errorf("pglocal: start postgres on port %d: %w", s.port, errPortInUse)
-		case strings.Contains(output, `lock file "postmaster.pid" already exists`):
+		if strings.Contains(output, `lock file "postmaster.pid" already exists`) {
 			return fmt.Errorf("pglocal: start postgres: another PostgreSQL is already running on %s", s.dataDir)
 		}
 	}
@@ -213,6 +254,15 @@ func (s *Server) waitReady(ctx context.Context, timeout time.Duration) error {
 
 // ping connects to s once.
 func (s *Server) ping(ctx context.Context) error {
+	// Another server running on the data dir answers on the same socket:
+	// ours is the one once its pid file names it.
+	pidFile, err := os.ReadFile(filepath.Join(s.dataDir, "postmaster.pid"))
+	if err != nil {
+		return fmt.Errorf("pglocal: ping: %w", err)
+	}
+	if pid, _, _ := strings.Cut(string(pidFile), "\n"); pid != strconv.Itoa(s.proc.Cmd.Process.Pid) {
+		return errors.New("pglocal: ping: postmaster.pid names another server")
+	}
 	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, s.URL("postgres"))
@@ -222,15 +272,23 @@ func (s *Server) ping(ctx context.Context) error {
 	return conn.Close(ctx)
 }
 
-// serverArgs returns the postgres command line.
-func serverArgs(dir string, port int, fsync bool) []string {
+// serverArgs returns the postgres command line: the data directory is
+// descriptor 3 and the socket's directory descriptor 4.
+func serverArgs(port int, fsync bool) []string {
 	args := []string{
-		"-D", dir,
+		"-D", "/proc/self/fd/3",
 		"-p", strconv.Itoa(port),
-		"-c", "listen_addresses=127.0.0.1",
-		"-c", "unix_socket_directories=" + socketDirs(dir, port),
+		// No TCP: only the Unix socket, in a directory only the server's
+		// user may enter, and only for that user.
+		"-c", "listen_addresses=",
+		"-c", "unix_socket_directories=/proc/self/fd/4",
+		"-c", "unix_socket_permissions=0700",
 		// Logs go to stderr, hence to Options.Log, not to files in dir.
 		"-c", "logging_collector=off",
+		// The log says what failed but not with which values: no DETAIL
+		// (a unique violation's names the key, an email), no statement.
+		"-c", "log_error_verbosity=terse",
+		"-c", "log_min_error_statement=panic",
 		"-c", "max_connections=200",
 	}
 	if !fsync {
@@ -242,40 +300,33 @@ func serverArgs(dir string, port int, fsync bool) []string {
 	return args
 }
 
-// socketDirs returns the unix_socket_directories setting that puts the socket
-// in dir, or "" (TCP only) when the socket path would be too long.
-func socketDirs(dir string, port int) string {
-	if len(filepath.Join(dir, ".s.PGSQL."+strconv.Itoa(port))) > maxSocketPath {
-		return ""
-	}
-	// The setting is a comma-separated list in which double quotes protect
-	// a name and a doubled quote stands for one.
-	return `"` + strings.ReplaceAll(dir, `"`, `""`) + `"`
-}
-
 // initdb creates a cluster in dir, with a C.UTF-8 locale or, where the
 // machine does not know that locale, C.
-func initdb(ctx context.Context, bin, dir string, opts Options, cred *syscall.Credential) error {
+func initdb(ctx context.Context, bin string, dir *dataDir, opts Options, cred *syscall.Credential) error {
 	output, err := runInitdb(ctx, bin, dir, "C.UTF-8", opts, cred)
 	if err != nil && strings.Contains(output, "invalid locale name") {
 		output, err = runInitdb(ctx, bin, dir, "C", opts, cred)
 	}
 	if err != nil {
-		return fmt.Errorf("pglocal: initdb %s: %w; its last output:\n%s", dir, err, output)
+		return fmt.Errorf("pglocal: initdb %s: %w; its last output:\n%s", dir.path, err, output)
 	}
 	return nil
 }
 
 // runInitdb runs initdb once and returns the end of its output.
-func runInitdb(ctx context.Context, bin, dir, locale string, opts Options, cred *syscall.Credential) (string, error) {
-	args := []string{"-D", dir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=" + locale}
+func runInitdb(ctx context.Context, bin string, dir *dataDir, locale string, opts Options, cred *syscall.Credential) (string, error) {
+	// The pg_hba.conf initdb writes is replaced before the server starts;
+	// these only keep initdb from warning about trust.
+	args := []string{"-D", "/proc/self/fd/3", "-U", "postgres", "--auth-local=peer", "--auth-host=reject",
+		"-E", "UTF8", "--locale=" + locale}
 	if !opts.Fsync {
 		args = append(args, "--no-sync")
 	}
 	// Interrupted, initdb removes what it created; killed, it would leave
 	// a half-made cluster behind.
 	cmd := child.Command(ctx, syscall.SIGINT, initdbGrace, filepath.Join(bin, "initdb"), args...)
-	cmd.Dir = dir
+	cmd.ExtraFiles = []*os.File{dir.file}
+	cmd.Dir = "/"
 	// Start keeps the end of the output for the error, and runs initdb as
 	// cred; SIGINT is also what initdb gets should this process die.
 	proc, err := child.Start("initdb", cmd, child.Options{Log: opts.Log, Quit: syscall.SIGINT, Credential: cred})
@@ -305,70 +356,6 @@ func serverCredential() (*syscall.Credential, error) {
 		return nil, fmt.Errorf("pglocal: postgres group id %q: %w", u.Gid, err)
 	}
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
-}
-
-// prepareDataDir creates dir with mode 0700 and, when cred is set, hands it
-// to that user and opens the way to it.
-func prepareDataDir(dir string, cred *syscall.Credential) error {
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return fmt.Errorf("pglocal: create data dir: %w", err)
-	}
-	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("pglocal: create data dir: %w", err)
-	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return fmt.Errorf("pglocal: data dir mode: %w", err)
-	}
-	if cred == nil {
-		return nil
-	}
-	if err := chownTree(dir, int(cred.Uid), int(cred.Gid)); err != nil {
-		return err
-	}
-	return openParents(dir)
-}
-
-// chownTree gives dir and everything in it to uid and gid.
-func chownTree(dir string, uid, gid int) error {
-	err := filepath.WalkDir(dir, func(path string, _ fs.DirEntry, err error) error {
-		if err == nil {
-			err = os.Lchown(path, uid, gid)
-		}
-		// A running server may remove files while we walk.
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("pglocal: chown data dir: %w", err)
-	}
-	return nil
-}
-
-// openParents adds the group and other search (x) bits to every directory
-// above dir, so that another user can reach dir. No bit is removed.
-func openParents(dir string) error {
-	// The bits matter on the directories the path really goes through.
-	resolved, err := filepath.EvalSymlinks(dir)
-	if err != nil {
-		return fmt.Errorf("pglocal: open data dir parents: %w", err)
-	}
-	for p := filepath.Dir(resolved); ; p = filepath.Dir(p) {
-		fi, err := os.Stat(p)
-		if err != nil {
-			return fmt.Errorf("pglocal: open data dir parents: %w", err)
-		}
-		mode := fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
-		if mode&0o011 != 0o011 {
-			if err := os.Chmod(p, mode|0o011); err != nil {
-				return fmt.Errorf("pglocal: open data dir parents: %w", err)
-			}
-		}
-		if p == filepath.Dir(p) {
-			return nil
-		}
-	}
 }
 
 // findBinDir returns the directory holding the newest server binaries.

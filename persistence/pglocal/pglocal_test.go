@@ -4,10 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net"
+	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -68,7 +67,7 @@ func TestStartFixedPort(t *testing.T) {
 		t.Fatalf("Port() = %d, want %d", s.Port(), port)
 	}
 	url := s.URL("postgres")
-	if want := fmt.Sprintf("@127.0.0.1:%d/", port); !strings.Contains(url, want) {
+	if want := fmt.Sprintf("port=%d", port); !strings.Contains(url, want) {
 		t.Errorf("URL() = %q, want it to contain %q", url, want)
 	}
 	query(t, s, "CREATE TABLE kept AS SELECT 'before restart' AS v; SELECT 'created'")
@@ -82,27 +81,6 @@ func TestStartFixedPort(t *testing.T) {
 	}
 	if got := query(t, s, "SELECT v FROM kept"); got != "before restart" {
 		t.Errorf("after restart, kept holds %q, want %q", got, "before restart")
-	}
-}
-
-// TestStartFixedPortInUse asks for a port someone else holds: Start must
-// fail and say so, not move to another port.
-func TestStartFixedPortInUse(t *testing.T) {
-	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	port := l.Addr().(*net.TCPAddr).Port
-
-	s, err := Start(t.Context(), Options{DataDir: filepath.Join(t.TempDir(), "data"), Port: port})
-	if err == nil {
-		_ = s.Stop() // the test has failed already; this only cleans up
-		t.Fatalf("Start on port %d, which is in use, succeeded on port %d", port, s.Port())
-	}
-	if !errors.Is(err, errPortInUse) || !strings.Contains(err.Error(), strconv.Itoa(port)) {
-		t.Errorf("Start on a port in use: error = %q, want errPortInUse naming port %d", err, port)
 	}
 }
 
@@ -135,37 +113,30 @@ func TestStartAlreadyRunning(t *testing.T) {
 	}
 }
 
+// TestStartLongDataDir starts a cluster whose socket would not fit in its
+// data dir: the socket goes to a private directory of its own, removed
+// when the server stops.
 func TestStartLongDataDir(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), strings.Repeat("d", 100))
 	s := start(t, Options{DataDir: dir})
 
-	if got := query(t, s, "SHOW unix_socket_directories"); got != "" {
-		t.Errorf("unix_socket_directories = %q, want none (socket path too long)", got)
+	socket := s.Socket()
+	if len(socket) > maxSocketPath || strings.HasPrefix(socket, dir) {
+		t.Errorf("Socket() = %q, want a path of at most %d bytes outside the data dir", socket, maxSocketPath)
+	}
+	fi, err := os.Stat(filepath.Dir(socket))
+	if err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("socket dir: %v, %v; want mode 0700", fi.Mode(), err)
 	}
 	if got := query(t, s, "SELECT 1::text"); got != "1" {
 		t.Errorf("SELECT 1 = %q, want 1", got)
 	}
-}
-
-func TestSocketDirs(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name string
-		dir  string
-		want string
-	}{
-		{"short", "/tmp/data", `"/tmp/data"`},
-		{"quote and comma", `/tmp/a "b",c`, `"/tmp/a ""b"",c"`},
-		// 95 bytes + "/.s.PGSQL.54321" (15) = 110 > 107.
-		{"too long", "/" + strings.Repeat("x", 94), ""},
-		// 92 bytes + 15 = 107, the longest that fits.
-		{"just fits", "/" + strings.Repeat("x", 91), `"/` + strings.Repeat("x", 91) + `"`},
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
-		if got := socketDirs(tt.dir, 54321); got != tt.want {
-			t.Errorf("%s: socketDirs(%q) = %q, want %q", tt.name, tt.dir, got, tt.want)
-		}
+	if _, err := os.Stat(filepath.Dir(socket)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("socket dir after Stop: %v, want it removed", err)
 	}
 }
 

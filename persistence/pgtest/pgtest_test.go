@@ -80,6 +80,16 @@ func TestNewURL(t *testing.T) {
 	if !strings.HasPrefix(got, "mbtmpl_") {
 		t.Errorf("database %q is not named after the template", got)
 	}
+	if os.Getenv("TEST_DATABASE_URL") == "" {
+		// The throwaway cluster is as private as the server's: no TCP.
+		var listen string
+		if err := conn.QueryRow(t.Context(), "SHOW listen_addresses").Scan(&listen); err != nil {
+			t.Fatal(err)
+		}
+		if listen != "" || !strings.HasPrefix(u.Query().Get("host"), "/") {
+			t.Errorf("throwaway cluster: listen_addresses %q, URL %s; want no TCP, a socket directory", listen, databaseURL)
+		}
+	}
 }
 
 func TestNewDropsDatabase(t *testing.T) {
