@@ -60,6 +60,13 @@ func (d textDest) ScanText(v pgtype.Text) error {
 	return nil
 }
 
+type boolDest struct{ p *bool }
+
+func (d boolDest) ScanBool(v pgtype.Bool) error {
+	*d.p = v.Bool
+	return nil
+}
+
 type timeDest struct{ p *time.Time }
 
 func (d timeDest) ScanTimestamptz(v pgtype.Timestamptz) error {

@@ -28,25 +28,24 @@ func (p *Post) columns() []column {
 		{"changed_at", timeDest{&p.ChangedAt}}}
 }
 
-// Author is the part of a user that is embedded in their posts, with the
-// version and time of the user's last change as the read saw them.
+// Author is the part of a user that their posts show, with the version and
+// time of the user's last change as the read saw them.
 type Author struct {
 	ID        int64
 	Username  string
-	Email     string
 	Version   int64
 	ChangedAt time.Time
 }
 
 // columns are the columns of the author of a post, from their user row.
 func (a *Author) columns() []column {
-	return []column{{"id", int8Dest{&a.ID}}, {"username", textDest{&a.Username}}, {"email", textDest{&a.Email}},
+	return []column{{"id", int8Dest{&a.ID}}, {"username", textDest{&a.Username}},
 		{"version", int8Dest{&a.Version}}, {"changed_at", timeDest{&a.ChangedAt}}}
 }
 
 // author is u as the author of their posts.
 func (u User) author() Author {
-	return Author{ID: u.ID, Username: u.Username, Email: u.Email, Version: u.Version, ChangedAt: u.ChangedAt}
+	return Author{ID: u.ID, Username: u.Username, Version: u.Version, ChangedAt: u.ChangedAt}
 }
 
 // postColumns is the select list of a post row aliased alias.

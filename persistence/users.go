@@ -19,6 +19,7 @@ type User struct {
 	Username       string
 	Email          string
 	AboutMe        string
+	Gravatar       bool // shows their Gravatar rather than an identicon
 	LastSeen       *time.Time
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
@@ -48,11 +49,11 @@ type NewUser struct {
 }
 
 // UserUpdate holds the changes of an update. Set maps the columns to change
-// (username, email, about_me: those of User.columns a client may write) to
-// their new values; the others stay as they are. Password is changed only
-// when OldPassword is the current password. When Version is set, the update
-// happens only if the user is still at that version, else it gives
-// ErrStale.
+// (username, email, about_me, gravatar: those of User.columns a client may
+// write) to their new values, gravatar's as "true" or "false"; the others
+// stay as they are. Password is changed only when OldPassword is the
+// current password. When Version is set, the update happens only if the
+// user is still at that version, else it gives ErrStale.
 type UserUpdate struct {
 	Set         map[string]string
 	Password    *string
@@ -63,7 +64,7 @@ type UserUpdate struct {
 // columns are the columns of a user row and where a scan puts them.
 func (u *User) columns() []column {
 	return []column{{"id", int8Dest{&u.ID}}, {"username", textDest{&u.Username}}, {"email", textDest{&u.Email}},
-		{"about_me", textDest{&u.AboutMe}}, {"last_seen", timePtrDest{&u.LastSeen}},
+		{"about_me", textDest{&u.AboutMe}}, {"gravatar", boolDest{&u.Gravatar}}, {"last_seen", timePtrDest{&u.LastSeen}},
 		{"created_at", timeDest{&u.CreatedAt}}, {"updated_at", timeDest{&u.UpdatedAt}},
 		{"post_count", int8Dest{&u.PostCount}}, {"follower_count", int8Dest{&u.FollowerCount}},
 		{"following_count", int8Dest{&u.FollowingCount}}, {"version", int8Dest{&u.Version}},

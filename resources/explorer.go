@@ -23,7 +23,7 @@ var explorerFiles embed.FS
 
 // explorerCSP allows the page its own script and style and nothing inline,
 // so that markup in a post body can never run or restyle the page. Avatars
-// come from Gravatar.
+// come from the API itself or, for a user who chose it, from Gravatar.
 const explorerCSP = "default-src 'none'; script-src 'self'; style-src 'self'; " +
 	"img-src 'self' https://www.gravatar.com data:; connect-src 'self'; " +
 	"form-action 'none'; base-uri 'none'; frame-ancestors 'none'"

@@ -1,7 +1,8 @@
 package resources
 
 import (
-	"net/mail"
+	"encoding/json"
+	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -30,6 +31,11 @@ type field struct {
 	// valid, when set, checks what the property cannot say: it returns
 	// what is wrong with a value of a fitting length, or "".
 	valid func(string) string
+	// boolean members are JSON booleans, read as "true" and "false"; the
+	// strings "true" and "false", which a form sends, are taken too.
+	boolean bool
+	// updateOnly members are ignored in a registration, like unknown ones.
+	updateOnly bool
 }
 
 func newField(p hal.Property, patternReason string) field {
@@ -64,6 +70,33 @@ func characters(n int) string {
 	return strconv.Itoa(n) + " characters"
 }
 
+// read returns the member of o that f is, in a request of method, as a
+// string; nil when it is absent or ignored. A member of the wrong type is a
+// 400 naming it; a PATCH may set a removable member to null.
+func (f field) read(o object, method string) (*string, error) {
+	name := f.prop.Name
+	if f.updateOnly && method == http.MethodPost {
+		return nil, nil
+	}
+	if !f.boolean {
+		return o.str(name, f.removable && method == http.MethodPatch)
+	}
+	raw, ok := o[name]
+	if !ok {
+		return nil, nil
+	}
+	var b bool
+	if err := json.Unmarshal(raw, &b); err == nil && string(raw) != "null" {
+		s := strconv.FormatBool(b)
+		return &s, nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil || string(raw) == "null" {
+		return nil, fieldError(name, f.patternReason)
+	}
+	return &s, nil
+}
+
 // property is the field as a HAL-FORMS property, with value filled in.
 func (f field) property(value string) hal.Property {
 	p := f.prop
@@ -71,47 +104,86 @@ func (f field) property(value string) hal.Property {
 	return p
 }
 
-// optional is the property of the field as a member an update may leave
-// out.
-func (f field) optional(value string) hal.Property {
-	p := f.property(value)
-	p.Required = false
-	return p
-}
-
 // fields are the request members the API validates.
 type fields struct {
-	username, email, password, oldPassword, aboutMe, body field
+	username, email, password, oldPassword, aboutMe, gravatar, body field
 }
+
+// Lengths are counted in characters, which are Unicode code points; the
+// prompts say so, since HAL-FORMS clients (JavaScript's maxlength and
+// minlength) count UTF-16 code units. Counting more units than code points,
+// such a client never admits a value longer than maxLength, but it would
+// admit one shorter than minLength: see passwordRegex.
+const codePoints = "counted as Unicode code points"
 
 func newFields(minPassword int) fields {
 	f := fields{
-		username: newField(hal.Property{Name: "username", Prompt: "Username", Type: "text", Required: true,
-			Regex: `^[A-Za-z0-9._\-]{1,64}$`, MinLength: 1, MaxLength: 64},
+		username: newField(hal.Property{Name: "username", Prompt: "Username (1 to 64 letters, digits, '.', '_' or '-')",
+			Type: "text", Required: true, Regex: `^[A-Za-z0-9._\-]{1,64}$`, MinLength: 1, MaxLength: 64},
 			"username must be 1 to 64 characters, each a letter, a digit, '.', '_' or '-'"),
-		email: newField(hal.Property{Name: "email", Prompt: "Email address", Type: "email", Required: true,
-			MaxLength: 120}, ""),
-		// A password must hold something besides white space; the regex
-		// says so for a browser (JavaScript's \s, and U+0085, which it
-		// lacks), and passwordProblem checks it here.
-		password: newField(hal.Property{Name: "password", Prompt: "Password", Type: "password", Required: true,
-			Regex: `^[\s\S]*[^\s\x85][\s\S]*$`, MinLength: minPassword, MaxLength: 256}, passwordSpaces),
-		oldPassword: newField(hal.Property{Name: "old_password", Prompt: "Current password (to change it)",
-			Type: "password"}, ""),
-		aboutMe: newField(hal.Property{Name: "about_me", Prompt: "About me", Type: "textarea", MaxLength: 140}, ""),
+		email: newField(hal.Property{Name: "email", Prompt: "Email address (at most 120 characters, " + codePoints + ")",
+			Type: "email", Required: true, Regex: emailPattern, MaxLength: 120},
+			"email must be a single email address, such as susan@example.com"),
+		password: newField(hal.Property{Name: "password", Type: "password", Required: true,
+			Prompt: "Password (" + strconv.Itoa(minPassword) + " to 256 characters, " + codePoints +
+				"; characters beyond U+FFFF, such as emoji, do not count towards the " + strconv.Itoa(minPassword) + ")",
+			MinLength: minPassword, MaxLength: 256}, ""),
+		oldPassword: newField(hal.Property{Name: "old_password", Prompt: "Current password", Type: "password",
+			Required: true}, ""),
+		aboutMe: newField(hal.Property{Name: "about_me", Prompt: "About me (at most 140 characters, " + codePoints + ")",
+			Type: "textarea", MaxLength: 140}, ""),
+		gravatar: newField(hal.Property{Name: "gravatar", Type: "text", Required: true, Regex: `^(?:true|false)$`,
+			Prompt: "Show my Gravatar instead of an identicon: true or false (Gravatar's URL holds a hash of my " +
+				"email address)"}, "gravatar must be true or false"),
 		// A post must hold something besides white space. The regex says so
 		// for a browser (JavaScript's \s); the server trims exactly those
 		// characters (isSpace) before counting.
-		body: newField(hal.Property{Name: "body", Prompt: "What's happening?", Type: "textarea", Required: true,
-			Regex: `^[\s\S]*\S[\s\S]*$`, MinLength: 1, MaxLength: 140}, "body must not be only white space"),
+		body: newField(hal.Property{Name: "body", Prompt: "What's happening? (at most 140 characters, " + codePoints + ")",
+			Type: "textarea", Required: true, Regex: `^[\s\S]*\S[\s\S]*$`, MinLength: 1, MaxLength: 140},
+			"body must not be only white space"),
 	}
+	// The server counts the password's code points itself; the regex is
+	// for clients only.
+	f.password.prop.Regex = passwordRegex(minPassword)
 	// An address in Unicode normal form C, so that two spellings of one
 	// address are one address to the uniqueness check.
-	f.email.normalize, f.email.valid = norm.NFC.String, emailProblem
+	f.email.normalize = norm.NFC.String
 	f.password.normalize, f.password.valid = normalizePassword, passwordProblem
 	f.oldPassword.normalize = normalizePassword
 	f.aboutMe.removable = true
+	f.gravatar.boolean, f.gravatar.updateOnly = true, true
 	return f
+}
+
+// emailAtom is a dot-separated part of an address: a run of characters
+// other than ASCII controls, space, DEL and the specials of RFC 5322
+// ("(),.:;<>@[\]). Other characters, non-ASCII ones included (RFC 6532),
+// are allowed, except U+037E, which normal form C turns into ';'. It is
+// written for Go's regexp and for JavaScript's with and without the u and
+// v flags alike, and matches the same strings in all three.
+const emailAtom = `[^\x00-\x20\x7F"\(\),.:;<>@\[\\\]` + "\u037E" + `]+`
+
+// emailPattern is the shape of an email address, for the form's regex and
+// the server's check alike: a dot-atom, '@', a dot-atom (RFC 5322 section
+// 3.4.1 without quoted strings, comments or domain literals).
+const emailPattern = `^` + emailAtom + `(?:\.` + emailAtom + `)*@` + emailAtom + `(?:\.` + emailAtom + `)*$`
+
+// bmp is a class of the characters that are one UTF-16 code unit: those
+// up to U+FFFF that are not surrogates (U+FFFE and U+FFFF, which are no
+// characters, left out too). The bounds are the characters themselves:
+// Go's regexp and JavaScript's spell them differently.
+const bmp = `\x00-` + "\uD7FF\uE000" + `-` + "\uFFFD"
+
+// passwordRegex keeps a client that counts UTF-16 code units from
+// admitting a password of fewer than n code points: it asks for n
+// characters of one code unit each, which are n code points whichever way
+// they are counted. It matches the same strings in Go and in JavaScript,
+// with or without the u or v flag.
+func passwordRegex(n int) string {
+	if n <= 1 {
+		return "" // one code unit or more is one code point or more
+	}
+	return `^(?:[^` + bmp + `]*[` + bmp + `]){` + strconv.Itoa(n) + `}[\s\S]*$`
 }
 
 // userMember is a member of a registration or an update: the field that
@@ -131,6 +203,7 @@ func (f fields) userMembers() []userMember {
 		{f.password, nil},
 		{f.oldPassword, nil},
 		{f.aboutMe, func(u persistence.User) string { return u.AboutMe }},
+		{f.gravatar, func(u persistence.User) string { return strconv.FormatBool(u.Gravatar) }},
 	}
 }
 
@@ -140,20 +213,18 @@ func (f fields) registration() []hal.Property {
 		f.aboutMe.property("")}
 }
 
-// profile is the properties of the form that edits u.
+// profile is the properties of the form that edits u: each holds its
+// current value, so that the form sent back as shown changes nothing. Only
+// about_me may be empty: a form must not let "" through where the server
+// refuses it, and an empty optional field is exempt from its regex.
 func (f fields) profile(u persistence.User) []hal.Property {
-	return []hal.Property{f.username.optional(u.Username), f.email.optional(u.Email),
-		f.aboutMe.optional(u.AboutMe), f.password.optional(""), f.oldPassword.optional("")}
+	return []hal.Property{f.username.property(u.Username), f.email.property(u.Email),
+		f.aboutMe.property(u.AboutMe), f.gravatar.property(strconv.FormatBool(u.Gravatar))}
 }
 
-// emailProblem says what is wrong with an email address of a fitting
-// length, or "".
-func emailProblem(email string) string {
-	a, err := mail.ParseAddress(email)
-	if err != nil || a.Name != "" || a.Address != email {
-		return "email must be a single email address, such as susan@example.com"
-	}
-	return ""
+// passwordChange is the properties of the form that changes the password.
+func (f fields) passwordChange() []hal.Property {
+	return []hal.Property{f.oldPassword.property(""), f.password.property("")}
 }
 
 // normalizePassword puts a password in Unicode normal form KC before it is

@@ -3,11 +3,14 @@ package resources_test
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
 var formsAccept = map[string]string{"Accept": "application/prs.hal-forms+json"}
@@ -23,6 +26,7 @@ type template struct {
 
 type property struct {
 	Name      string `json:"name"`
+	Prompt    string `json:"prompt"`
 	Type      string `json:"type"`
 	Required  bool   `json:"required"`
 	Regex     string `json:"regex"`
@@ -72,8 +76,8 @@ func TestFormsDocuments(t *testing.T) {
 		golden string
 	}{
 		{"/api", "default", "forms_root.golden.json"},
-		{userPathOf(susan), "default", "forms_user_self.golden.json"},
-		{"/api/me", "default", ""},
+		{userPathOf(susan), "change-password default", "forms_user_self.golden.json"},
+		{"/api/me", "change-password default", ""},
 		{userPathOf(bob), "follow", "forms_user_other.golden.json"},
 		{postPathOf(mine), "default delete", "forms_post.golden.json"},
 		{postPathOf(theirs), "", ""},
@@ -162,21 +166,228 @@ func TestFormsPromiseOnlyWhatTheServerTakes(t *testing.T) {
 	if !regexp.MustCompile(body.Regex).MatchString("x") || regexp.MustCompile(body.Regex).MatchString(" \t\n") {
 		t.Errorf("body regex %q does not say 'not only white space'", body.Regex)
 	}
+}
 
-	tmpls, _ = srv.templates(t, token, "/api/me")
-	edit := tmpls["default"]
-	values := map[string]string{}
-	for _, p := range edit.Properties {
-		values[p.Name] = p.Value
-	}
-	if values["username"] != "susan" || values["email"] != "susan@example.com" {
+// TestOwnUserFormsAtTheirLimits fills the own user's profile and password
+// forms at the longest values their properties allow, then the password at
+// the shortest: the server takes each.
+func TestOwnUserFormsAtTheirLimits(t *testing.T) {
+	t.Parallel()
+	srv, _, token, edit, pw := ownUserForms(t)
+	values := asShown(edit, nil)
+	if values["username"] != "susan" || values["email"] != "susan@example.com" || values["gravatar"] != "false" {
 		t.Errorf("the edit form's current values: %v", values)
 	}
-	delete(values, "password")
-	delete(values, "old_password")
-	values["about_me"] = strings.Repeat("é", 140)
-	if res := srv.submit(t, token, edit, values); res.code != http.StatusOK {
-		t.Errorf("the edit form sent back with its values: %s", res)
+	for _, p := range edit.Properties {
+		if p.MaxLength > 0 {
+			values[p.Name] = fill(p, p.MaxLength, "p")
+		}
+	}
+	values["about_me"], values["gravatar"] = strings.Repeat("é", propertyOf(t, edit, "about_me").MaxLength), "true"
+	res := srv.submit(t, token, edit, values)
+	if res.code != http.StatusOK {
+		t.Fatalf("the edit form at its limits: %s", res)
+	}
+	name := res.json(t)["username"].(string)
+	password := propertyOf(t, pw, "password")
+	old := "pw-of-susan"
+	for _, n := range []int{password.MaxLength, password.MinLength} {
+		next := fill(password, n, "n")
+		if !admits(password, next) {
+			t.Fatalf("the test's password of %d does not fit the form", n)
+		}
+		srv.secrets = append(srv.secrets, next)
+		if res := srv.submit(t, token, pw, map[string]string{"old_password": old, "password": next}); res.code != http.StatusOK {
+			t.Errorf("the password form with a password of %d characters: %s", n, res)
+		}
+		srv.login(t, name, next)
+		old = next
+	}
+}
+
+// ownUserForms is a test server with the user susan, her token, and the
+// two templates of her own user: the profile and the password.
+func ownUserForms(t *testing.T) (srv *testServer, susan int64, token string, edit, pw template) {
+	t.Helper()
+	srv = newTestServer(t)
+	susan, token = srv.user(t, "susan")
+	tmpls, _ := srv.templates(t, token, "/api/me")
+	return srv, susan, token, tmpls["default"], tmpls["change-password"]
+}
+
+// asShown fills tmpl as a HAL-FORMS client does when the user changes
+// only changes: every property, with the value the template shows ("" for
+// one that shows none).
+func asShown(tmpl template, changes map[string]string) map[string]string {
+	values := map[string]string{}
+	for _, p := range tmpl.Properties {
+		values[p.Name] = p.Value
+	}
+	maps.Copy(values, changes)
+	return values
+}
+
+func propertyNames(tmpl template) string {
+	var names []string
+	for _, p := range tmpl.Properties {
+		names = append(names, p.Name)
+	}
+	return strings.Join(names, " ")
+}
+
+// TestOwnUserForms submits the own user's templates filled as a HAL-FORMS
+// client fills them, every property with the value shown: the profile form
+// saves unchanged values and clears about_me with "", and the password has
+// a form of its own.
+func TestOwnUserForms(t *testing.T) {
+	t.Parallel()
+	srv, susan, token, edit, pw := ownUserForms(t)
+	if got := propertyNames(edit); got != "username email about_me gravatar" {
+		t.Errorf("the default template's properties: %s", got)
+	}
+	if got := propertyNames(pw); got != "old_password password" || pw.Method != http.MethodPatch ||
+		pw.Target != userPathOf(susan) {
+		t.Errorf("the change-password template: %s %s with %q", pw.Method, pw.Target, got)
+	}
+	if res := srv.submit(t, token, edit, asShown(edit, nil)); res.code != http.StatusOK {
+		t.Fatalf("the profile form sent back as shown: %s", res)
+	}
+	if res := srv.submit(t, token, edit, asShown(edit, map[string]string{"about_me": "Hello!"})); res.code != http.StatusOK ||
+		res.json(t)["about_me"] != "Hello!" {
+		t.Fatalf("about_me through the form: %s", res)
+	}
+	tmpls, _ := srv.templates(t, token, "/api/me")
+	edit = tmpls["default"]
+	if res := srv.submit(t, token, edit, asShown(edit, map[string]string{"about_me": ""})); res.code != http.StatusOK ||
+		res.json(t)["about_me"] != "" {
+		t.Errorf("about_me cleared through the form: %s", res)
+	}
+	srv.secrets = append(srv.secrets, "a-new-password")
+	res := srv.submit(t, token, pw, asShown(pw, map[string]string{"old_password": "pw-of-susan", "password": "a-new-password"}))
+	if res.code != http.StatusOK {
+		t.Fatalf("the change-password form: %s", res)
+	}
+	srv.login(t, "susan", "a-new-password")
+}
+
+// emailCandidates are addresses that a form's email regex and the server
+// must judge alike.
+var emailCandidates = []string{
+	"susan@example.com", "a@b", "a.b@c.d", "!#$%&'*+-/=?^_`{|}~@example.com", "josé@exämple.com", "用户@例子.广告",
+	"a\u00a0b@c.d", "a..b@c.d", ".a@b.c", "a.@b.c", "a@b..c", "a@.b", "a@b.", "@b.c", "a@", "a", "", "a b@c.d",
+	"a@b c", `"a b"@c.d`, `"a"@c.d`, "a(x)@b.c", "Al <a@b.c>", "<a@b.c>", "a@b@c", "a@[127.0.0.1]", "a,b@c.d",
+	"a;b@c.d", "a:b@c.d", `a\b@c.d`, "a@b.c ", " a@b.c", "a\tb@c.d", "a\nb@c.d", "a\u037eb@c.d", "a\u007fb@c.d",
+}
+
+// TestEmailRegexAgreesWithServer: the email property's regex admits
+// exactly the addresses the server takes, at registration and in the
+// profile form.
+func TestEmailRegexAgreesWithServer(t *testing.T) {
+	t.Parallel()
+	// Two servers, so that the addresses registered on one are not taken
+	// on the other.
+	srv, registering := newTestServer(t), newTestServer(t)
+	_, token := srv.user(t, "susan")
+	tmpls, _ := registering.templates(t, "", "/api")
+	edit, _ := srv.templates(t, token, "/api/me")
+	for _, tmpl := range []template{tmpls["default"], edit["default"]} {
+		srv := srv
+		if tmpl.Method == http.MethodPost {
+			srv = registering
+		}
+		email := propertyOf(t, tmpl, "email")
+		if email.Regex == "" {
+			t.Fatalf("the email property of %q has no regex: a form cannot know the shape the server wants", tmpl.Title)
+		}
+		if described := emailSchemaPattern(t); described != email.Regex {
+			t.Errorf("openapi.json's Email pattern %q is not the form's regex %q", described, email.Regex)
+		}
+		re := regexp.MustCompile(email.Regex)
+		for i, addr := range emailCandidates {
+			admitted := re.MatchString(addr) && len(utf16.Encode([]rune(addr))) <= email.MaxLength
+			values := map[string]string{"username": fmt.Sprintf("e%d", i), "email": addr, "password": "12345678"}
+			tok, want := "", http.StatusCreated
+			if tmpl.Method != http.MethodPost {
+				tok, want, values = token, http.StatusOK, asShown(tmpl, map[string]string{"email": addr})
+			}
+			res := srv.submit(t, tok, tmpl, values)
+			if accepted := res.code == want; admitted != accepted {
+				t.Errorf("%s: email %q: the form's regex admits it: %v; the server: %s", tmpl.Title, addr, admitted, res)
+			}
+		}
+	}
+}
+
+// emailSchemaPattern is the pattern of the Email schema of openapi.json.
+func emailSchemaPattern(t *testing.T) string {
+	t.Helper()
+	var doc struct {
+		Components struct {
+			Schemas struct {
+				Email struct {
+					Pattern string `json:"pattern"`
+				} `json:"Email"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	decodeOpenAPI(t, &doc)
+	return doc.Components.Schemas.Email.Pattern
+}
+
+func propertyOf(t *testing.T, tmpl template, name string) property {
+	t.Helper()
+	for _, p := range tmpl.Properties {
+		if p.Name == name {
+			return p
+		}
+	}
+	t.Fatalf("template %q has no property %s", tmpl.Title, name)
+	return property{}
+}
+
+// admits reports whether a HAL-FORMS client lets v through p: it counts
+// minLength and maxLength in UTF-16 code units, as JavaScript does.
+func admits(p property, v string) bool {
+	n := len(utf16.Encode([]rune(v)))
+	switch {
+	case p.Required && v == "", p.MinLength > 0 && n < p.MinLength, p.MaxLength > 0 && n > p.MaxLength:
+		return false
+	}
+	return p.Regex == "" || regexp.MustCompile(p.Regex).MatchString(v)
+}
+
+// TestFormLengthsInCodePoints fills the password and about_me of the
+// registration form around their limits with characters of one, two and
+// four bytes, counted as code points and as UTF-16 code units: whatever a
+// client that counts code units admits, the server, which counts code
+// points, takes. The prompts say how characters are counted.
+func TestFormLengthsInCodePoints(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	tmpls, _ := srv.templates(t, "", "/api")
+	reg := tmpls["default"]
+	n := 0
+	for _, name := range []string{"password", "about_me"} {
+		p := propertyOf(t, reg, name)
+		if !strings.Contains(p.Prompt, "code points") {
+			t.Errorf("the prompt of %s does not say that characters are code points: %q", name, p.Prompt)
+		}
+		for _, length := range []int{p.MinLength - 1, p.MinLength, p.MinLength + 1, p.MaxLength - 1, p.MaxLength, p.MaxLength + 1} {
+			for _, c := range []string{"a", "é", "😀"} {
+				for _, v := range []string{strings.Repeat(c, max(length, 0)), strings.Repeat(c, max(length, 0)/2) + strings.Repeat("a", max(length, 0)-max(length, 0)/2)} {
+					if !admits(p, v) {
+						continue
+					}
+					n++
+					values := map[string]string{"username": fmt.Sprintf("l%d", n), "email": fmt.Sprintf("l%d@example.com", n),
+						"password": "12345678", name: v}
+					if res := srv.submit(t, "", reg, values); res.code != http.StatusCreated {
+						t.Errorf("%s of %d code points (%d UTF-16 units), admitted by the form: %s", name,
+							utf8.RuneCountInString(v), len(utf16.Encode([]rune(v))), res)
+					}
+				}
+			}
+		}
 	}
 }
 

@@ -372,10 +372,6 @@ func TestDocsPageRels(t *testing.T) {
 // documentedRels are the rels the OpenAPI document names, sorted.
 func documentedRels(t *testing.T) []string {
 	t.Helper()
-	spec, err := os.ReadFile(openAPIFile)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var doc struct {
 		Components struct {
 			Parameters map[string]struct {
@@ -385,10 +381,20 @@ func documentedRels(t *testing.T) []string {
 			} `json:"parameters"`
 		} `json:"components"`
 	}
-	if err := json.Unmarshal(spec, &doc); err != nil {
+	decodeOpenAPI(t, &doc)
+	return doc.Components.Parameters["Rel"].Schema.Enum
+}
+
+// decodeOpenAPI decodes openapi.json into v.
+func decodeOpenAPI(t *testing.T, v any) {
+	t.Helper()
+	spec, err := os.ReadFile(openAPIFile)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return doc.Components.Parameters["Rel"].Schema.Enum
+	if err := json.Unmarshal(spec, v); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestDocsPageContent checks that the documentation page is Markdown

@@ -25,25 +25,26 @@ type postView struct {
 	Timestamp time.Time `json:"timestamp"`
 }
 
-type authorView struct {
-	ID       int64  `json:"id"`
-	Username string `json:"username"`
-}
-
-// postResource is p as caller sees it, with its author embedded in part
-// and an edit link for the author.
+// postResource is p as caller sees it: its author linked, with the
+// username as the link's name, and an edit link for the author.
+//
+// The author is not embedded. A caching client (Ketting) stores every
+// embedded resource under its self link, so a partial copy of the author
+// would replace the whole user it had cached: in a user's own posts, and in
+// every page of posts. A full copy would need each author's counts and
+// whether the caller follows them in every read of posts, and would tie a
+// post's tag to all of that; a summary resource of its own would be one
+// more URL to keep and to cache. The link's name says who wrote the post,
+// and the user, a GET away, is cached whole.
 func postResource(p persistence.Post, caller int64) *hal.Resource {
 	path := postPath(p.ID)
-	author := hal.New(authorView{ID: p.Author.ID, Username: p.Author.Username}).
-		AddLink("self", hal.Link{Href: userPath(p.Author.ID)}).
-		AddLink(relAvatar, hal.Link{Href: avatarURL(p.Author.Email), Type: "image/png"})
 	res := hal.New(postView{ID: p.ID, Body: p.Body, Timestamp: p.CreatedAt.UTC()}).
 		AddLink("self", hal.Link{Href: path}).
-		AddLink("author", hal.Link{Href: userPath(p.Author.ID)})
+		AddLink("author", hal.Link{Href: userPath(p.Author.ID), Name: p.Author.Username})
 	if p.Author.ID == caller {
 		res.AddLink("edit", hal.Link{Href: path})
 	}
-	return res.Embed("author", author)
+	return res
 }
 
 func postResources(posts []persistence.Post, caller int64) []*hal.Resource {

@@ -33,6 +33,7 @@ func (h *handler) routes(r *gin.Engine) {
 	api.PUT("/users/:id/following/:target", h.handle(h.putFollow))
 	api.DELETE("/users/:id/following/:target", h.handle(h.deleteFollow))
 	api.GET("/users/:id/posts", h.handle(h.listUserPosts))
+	api.GET("/users/:id/avatar", h.handleAs(identiconOffers, h.getAvatar))
 
 	api.GET("/posts", h.handle(h.listPosts))
 	api.POST("/posts", h.handle(h.createPost))

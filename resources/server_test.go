@@ -227,6 +227,7 @@ func (s *testServer) checkResponse(t *testing.T, req request, res response) {
 	case ct == "application/health+json" && (req.path == "/healthz" || req.path == "/readyz"):
 	case strings.HasPrefix(ct, "text/plain") && req.path == "/metrics":
 	case ct == "application/openapi+json" && req.path == "/api/openapi.json":
+	case ct == "image/svg+xml" && strings.HasSuffix(req.path, "/avatar"):
 	case strings.HasPrefix(req.path, "/explorer") && (res.code == http.StatusMovedPermanently ||
 		strings.HasPrefix(ct, "text/javascript") || strings.HasPrefix(ct, "text/css")):
 	default:

@@ -30,6 +30,13 @@ const (
 
 func userPath(id int64) string { return "/api/users/" + strconv.FormatInt(id, 10) }
 
+// pagedLink is a link to the paged collection at path: templated with the
+// page and its size, as every link to a paged collection is, so that a
+// client can ask for the size it wants.
+func pagedLink(path string) hal.Link {
+	return hal.Link{Href: path + "{?page,per_page}", Templated: true}
+}
+
 func followPath(follower, followed int64) string {
 	return userPath(follower) + "/following/" + strconv.FormatInt(followed, 10)
 }
@@ -42,6 +49,7 @@ type userView struct {
 	Email          string     `json:"email,omitempty"`
 	LastSeen       *time.Time `json:"last_seen"`
 	AboutMe        string     `json:"about_me"`
+	Gravatar       bool       `json:"gravatar"`
 	PostCount      int64      `json:"post_count"`
 	FollowerCount  int64      `json:"follower_count"`
 	FollowingCount int64      `json:"following_count"`
@@ -50,9 +58,11 @@ type userView struct {
 
 // userResource is u as caller sees it: email and an edit link for the user
 // themself, is_following and a follow or unfollow link for anyone else. It
-// is the partial copy embedded in lists; fullUser adds the rest.
+// is the copy embedded in lists, with every member of the user, so that a
+// client caching it by self keeps them all; fullUser adds the newest posts
+// and the templates.
 func userResource(u persistence.User, caller int64) *hal.Resource {
-	v := userView{ID: u.ID, Username: u.Username, AboutMe: u.AboutMe, PostCount: u.PostCount,
+	v := userView{ID: u.ID, Username: u.Username, AboutMe: u.AboutMe, Gravatar: u.Gravatar, PostCount: u.PostCount,
 		FollowerCount: u.FollowerCount, FollowingCount: u.FollowingCount}
 	if u.LastSeen != nil {
 		t := u.LastSeen.UTC()
@@ -66,10 +76,10 @@ func userResource(u persistence.User, caller int64) *hal.Resource {
 	}
 	path := userPath(u.ID)
 	res := hal.New(v).AddLink("self", hal.Link{Href: path}).
-		AddLink(relFollowers, hal.Link{Href: path + "/followers"}).
-		AddLink(relFollowing, hal.Link{Href: path + "/following"}).
-		AddLink(relPosts, hal.Link{Href: path + "/posts"}).
-		AddLink(relAvatar, hal.Link{Href: avatarURL(u.Email), Type: "image/png"})
+		AddLink(relFollowers, pagedLink(path+"/followers")).
+		AddLink(relFollowing, pagedLink(path+"/following")).
+		AddLink(relPosts, pagedLink(path+"/posts")).
+		AddLink(relAvatar, avatarLink(u))
 	switch {
 	case self:
 		res.AddLink("edit", hal.Link{Href: path})
@@ -83,7 +93,10 @@ func userResource(u persistence.User, caller int64) *hal.Resource {
 
 // fullUser is the top-level representation of p.User: userResource with
 // curies, its newest posts embedded, and the templates of what the caller
-// may do.
+// may do. The caller's own user has two forms, so that each can be sent
+// back with every property as shown: the profile, and the password, which
+// is a member of the user like the others and so changes with a PATCH of
+// the user (no other URL, and the same checks as any change of the user).
 func (h *handler) fullUser(p persistence.Profile) *hal.Resource {
 	u, caller := p.User, p.Caller.ID
 	res := addCuries(userResource(u, caller)).EmbedAll(relPosts, postResources(p.Posts, caller))
@@ -91,7 +104,9 @@ func (h *handler) fullUser(p persistence.Profile) *hal.Resource {
 	switch {
 	case u.ID == caller:
 		res.AddTemplate("default", hal.Template{Title: "Edit your profile", Method: http.MethodPut,
-			Target: path, ContentType: jsonType, Properties: h.fields.profile(u)})
+			Target: path, ContentType: jsonType, Properties: h.fields.profile(u)}).
+			AddTemplate("change-password", hal.Template{Title: "Change your password", Method: http.MethodPatch,
+				Target: path, ContentType: jsonType, Properties: h.fields.passwordChange()})
 	case u.IsFollowing:
 		res.AddTemplate("unfollow", hal.Template{Title: "Unfollow " + u.Username, Method: http.MethodDelete,
 			Target: followPath(caller, u.ID)})
@@ -110,10 +125,15 @@ func (h *handler) renderUser(c *gin.Context, status int, p persistence.Profile) 
 		p.User.ChangedAt)
 }
 
-// avatarURL is the user's Gravatar, an identicon when they have none.
-func avatarURL(email string) string {
-	sum := md5.Sum([]byte(strings.ToLower(strings.TrimSpace(email))))
-	return "https://www.gravatar.com/avatar/" + hex.EncodeToString(sum[:]) + "?d=identicon&s=128"
+// avatarLink is u's avatar: the identicon the API draws from the id, or,
+// only for a user who chose it, their Gravatar (an identicon of Gravatar's
+// when they have none there), whose URL holds a hash of the email.
+func avatarLink(u persistence.User) hal.Link {
+	if !u.Gravatar {
+		return hal.Link{Href: userPath(u.ID) + "/avatar", Type: identiconType}
+	}
+	sum := md5.Sum([]byte(strings.ToLower(strings.TrimSpace(u.Email))))
+	return hal.Link{Href: "https://www.gravatar.com/avatar/" + hex.EncodeToString(sum[:]) + "?d=identicon&s=128"}
 }
 
 // getUser serves GET /api/users/:id.
@@ -367,7 +387,7 @@ func (h *handler) decodeUser(c *gin.Context, accepted ...string) (userValues, er
 	values := userValues{}
 	var params []invalidParam
 	for _, m := range h.fields.userMembers() {
-		v, err := obj.str(m.prop.Name, m.removable && c.Request.Method == http.MethodPatch)
+		v, err := m.read(obj, c.Request.Method)
 		if err != nil {
 			params = append(params, asHTTPError(err).params...)
 			continue

@@ -327,7 +327,13 @@ func findSeedUsers(ctx context.Context, c *client, firstPage string, user link) 
 	if err != nil {
 		return seedUsers{}, fmt.Errorf("user %s: %w", celebrity, err)
 	}
-	u.otherFollowers, u.celebrityFollowers = otherFollowers.Href, celebFollowers.Href
+	// The links are templated {?page,per_page}: the first page.
+	if u.otherFollowers, err = otherFollowers.expand(nil); err != nil {
+		return seedUsers{}, err
+	}
+	if u.celebrityFollowers, err = celebFollowers.expand(nil); err != nil {
+		return seedUsers{}, err
+	}
 	return u, nil
 }
 

@@ -293,16 +293,19 @@ function linkNode(rel, link, top) {
   if (rel === 'curies') return el('span', {}, el('code', {}, link.href), ...extra, el('span', { class: 'attr' }, ' (curie)'));
   if (link.templated === true) return el('span', {}, templatedLink(link), ...extra);
   const path = apiPath(link.href);
-  if (path) return el('span', {}, el('a', { class: 'link', href: `#${path}` }, link.href), ...extra);
-  // Not the API: shown, never followed. An avatar from Gravatar is shown as
-  // an image (the CSP allows that host and nothing else).
-  const text = el('code', { class: 'external' }, link.href);
-  if (top && rel === 'mb:avatar' && link.href.startsWith('https://www.gravatar.com/')) {
-    const img = el('img', { class: 'avatar', src: link.href, alt: 'avatar', width: 64, height: 64 });
+  // An avatar is an image, not a HAL resource: shown, never followed. It
+  // comes from the API, or from Gravatar for a user who chose it (the CSP
+  // allows the page itself and that host, nothing else).
+  if (rel === 'mb:avatar' && (path || link.href.startsWith('https://www.gravatar.com/'))) {
+    const text = el('code', { class: 'external' }, link.href);
+    if (!top) return el('span', {}, text, ...extra);
+    const img = el('img', { class: 'avatar', src: path ?? link.href, alt: 'avatar', width: 64, height: 64 });
     img.addEventListener('error', () => { img.hidden = true; });
     return el('span', {}, img, text, ...extra);
   }
-  return el('span', {}, text, ...extra);
+  if (path) return el('span', {}, el('a', { class: 'link', href: `#${path}` }, link.href), ...extra);
+  // Not the API: shown, never followed.
+  return el('span', {}, el('code', { class: 'external' }, link.href), ...extra);
 }
 
 function fillLinks(list, doc, top) {
@@ -424,16 +427,19 @@ async function submitTemplate(form, t, method, target, props) {
     say(`The form's target ${target} is not a path under ${apiRoot}: not sent.`);
     return;
   }
-  // Empty optional fields are left out, so that "no change" is not "make it
-  // empty".
+  // Every property is sent as the form shows it, "" for an empty one, as
+  // HAL-FORMS says: the server's forms hold the current values, so an
+  // untouched field changes nothing and an emptied one empties the member.
   const values = {};
   for (const p of props) {
     const input = form.elements.namedItem(p.name);
-    if (!input || input.value === '') continue;
-    values[p.name] = input.type === 'number' || input.type === 'range' ? Number(input.value) : input.value;
+    if (!input) continue;
+    const numeric = (input.type === 'number' || input.type === 'range') && input.value !== '';
+    values[p.name] = numeric ? Number(input.value) : input.value;
   }
   if (method === 'GET') {
-    const query = new URLSearchParams(values).toString();
+    // In a query, an empty field is one the client leaves out.
+    const query = new URLSearchParams(Object.entries(values).filter(([, v]) => v !== '')).toString();
     go(apiPath(query ? `${path}${path.includes('?') ? '&' : '?'}${query}` : path) ?? path);
     return;
   }

@@ -6,10 +6,12 @@ package explorertest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -87,8 +89,9 @@ func seedUsers(t *testing.T, origin string, n int) {
 }
 
 const (
-	username = "explorer"
-	password = "explorer-password"
+	username    = "explorer"
+	password    = "explorer-password"
+	newPassword = "another-explorer-password"
 	// postBody is markup that the explorer must show as text.
 	postBody = `<b>bold</b> & <script>window.pwned=1</script>`
 	// defaultForm is the form of a resource's default template.
@@ -107,14 +110,74 @@ func TestExplorerEndToEnd(t *testing.T) {
 
 	openRoot(b, origin)
 	register(b)
-	logIn(b)
+	logIn(b, password)
+	editProfile(b)
+	changePassword(b)
 	pageThroughUsers(b)
 	followFirstUser(b)
 	postToFeed(b)
+	logOut(b)
+	logIn(b, newPassword)
+}
+
+func logOut(b *browser) {
 	b.step("log out",
 		click(`#logout`),
 		visible(`#responses li[data-method="DELETE"][data-url="/api/tokens"][data-status="204"]`),
 		visible(`#login-submit`),
+	)
+}
+
+// editProfile opens the caller's own user, whose identicon shows, and sends
+// its profile form as shown, with about_me set, and with about_me emptied.
+func editProfile(b *browser) {
+	about := defaultForm + ` [name="about_me"]`
+	b.step("open the own user from the session's link",
+		click(`#session-user`),
+		visible(`#resource[data-path^="/api/users/"] `+about),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#links [data-rel="mb:avatar"] img.avatar')?.naturalWidth > 0`,
+			chromedp.WithPollingTimeout(10*time.Second)),
+	)
+	b.step("send the profile form as shown",
+		click(defaultForm+` button[type="submit"]`),
+		visible(`#responses li[data-method="PUT"][data-status="200"]`),
+	)
+	b.step("set about_me with the profile form",
+		chromedp.SetValue(chromedp.CSS(about), "Hello from the explorer"),
+		click(defaultForm+` button[type="submit"]`),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#properties [data-property="about_me"] td')?.textContent === 'Hello from the explorer'`,
+			chromedp.WithPollingTimeout(10*time.Second)),
+	)
+	// Gravatar cannot be reached from here: what matters is that the page
+	// asks for it, and that the CSP lets it (a violation fails the test).
+	b.step("show the Gravatar with the profile form",
+		chromedp.SetValue(chromedp.CSS(defaultForm+` [name="gravatar"]`), "true"),
+		click(defaultForm+` button[type="submit"]`),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#links [data-rel="mb:avatar"] img')?.src.startsWith('https://www.gravatar.com/avatar/')`,
+			chromedp.WithPollingTimeout(10*time.Second)),
+		chromedp.SetValue(chromedp.CSS(defaultForm+` [name="gravatar"]`), "false"),
+		click(defaultForm+` button[type="submit"]`),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#links [data-rel="mb:avatar"] img')?.src.endsWith('/avatar')`,
+			chromedp.WithPollingTimeout(10*time.Second)),
+	)
+	b.step("empty about_me with the profile form",
+		// SetValue cannot tell "" from no result: the page empties it.
+		chromedp.Evaluate[chromedp.Void](`document.querySelector(`+js(about)+`).value = ''`),
+		click(defaultForm+` button[type="submit"]`),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#properties [data-property="about_me"] td')?.textContent === '""'`,
+			chromedp.WithPollingTimeout(10*time.Second)),
+	)
+}
+
+// changePassword changes the password with the own user's change-password
+// form.
+func changePassword(b *browser) {
+	form := `[data-template="change-password"]`
+	b.step("change the password with its own form",
+		typeIn(form+` [name="old_password"]`, password),
+		typeIn(form+` [name="password"]`, newPassword),
+		click(form+` button[type="submit"]`),
+		visible(`#responses li[data-method="PATCH"][data-status="200"]`),
 	)
 }
 
@@ -147,9 +210,9 @@ func register(b *browser) {
 }
 
 // logIn logs the user of the test in; the token stays in memory.
-func logIn(b *browser) {
+func logIn(b *browser, password string) {
 	b.step("log in",
-		typeIn(`#login-username`, username),
+		chromedp.SetValue(chromedp.CSS(`#login-username`), username),
 		typeIn(`#login-password`, password),
 		click(`#login-submit`),
 		visible(`#logout`),
@@ -226,4 +289,102 @@ func postToFeed(b *browser) {
 		`document.querySelectorAll('#resource b, #resource script').length === 0 && document.scripts.length === 1`)
 	b.check("the fragment names the feed", `location.hash.startsWith('#/api/feed')`)
 	b.screenshot()
+}
+
+// TestFormRegexesInJavaScript checks that the registration form's regexes
+// judge strings in JavaScript as in Go, where the server checks them: as
+// Ketting compiles a regex (no flags) and as the explorer's form applies it
+// (a pattern attribute, which the browser compiles with the v flag, on the
+// value as the browser sanitizes it).
+func TestFormRegexesInJavaScript(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	b := newBrowser(ctx, t)
+	origin := newServer(t)
+	openRoot(b, origin)
+	candidates := []string{"susan@example.com", "a@b", "a..b@c.d", ".a@b.c", "a@b.", "a b@c.d", `"a b"@c.d`,
+		"Al <a@b.c>", "a@[127.0.0.1]", "a@b@c", "josé@exämple.com", "a\u037eb@c.d", "a\u00a0b@c.d", " a@b.c",
+		"a\nb@c.d", "explorer", "su/san", strings.Repeat("x", 64), strings.Repeat("x", 65), "12345678", "1234567",
+		strings.Repeat("😀", 4), strings.Repeat("😀", 8), strings.Repeat("😀", 7) + "a", "😀a😀b😀c😀d😀e😀f😀g😀h",
+		"é\u0301é\u0301é\u0301é\u0301", "\ue000\ue000\ue000\ue000\ue000\ue000\ue000\ue000", "true", "false"}
+	list, _ := json.Marshal(candidates)
+	var checked []string
+	for _, p := range registrationProperties(t, origin) {
+		if p.Regex == "" {
+			continue
+		}
+		checked = append(checked, p.Name)
+		re := regexp.MustCompile(p.Regex)
+		expr := fmt.Sprintf(`(() => {
+			const input = document.querySelector('[data-template="default"] [name=%s]');
+			const re = new RegExp(%s);
+			return %s.map((c) => {
+				input.value = c;
+				return {plain: re.test(c), value: input.value, pattern: !input.validity.patternMismatch, hasOne: input.pattern !== ''};
+			});
+		})()`, p.Name, js(p.Regex), list)
+		got, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]verdict](expr))
+		if err != nil {
+			t.Fatalf("%s: %v", p.Name, err)
+		}
+		for i, c := range candidates {
+			g := got[i]
+			if !g.HasOne {
+				t.Errorf("%s: the form has no pattern attribute for %q", p.Name, p.Regex)
+			}
+			if want := re.MatchString(c); g.Plain != want {
+				t.Errorf("%s: new RegExp(regex).test(%q) = %v, Go: %v", p.Name, c, g.Plain, want)
+			}
+			if want := re.MatchString(g.Value); g.Pattern != want {
+				t.Errorf("%s: the pattern attribute passes %q: %v, Go: %v", p.Name, g.Value, g.Pattern, want)
+			}
+		}
+	}
+	if got := strings.Join(checked, " "); got != "username email password" {
+		t.Errorf("the registration properties with a regex: %s, want username email password", got)
+	}
+}
+
+// verdict is what JavaScript made of a candidate value: whether the regex
+// compiled without flags matches it, the value as the browser sanitized
+// it in the form's input, and whether the input's pattern attribute (which
+// the input must have) passes it.
+type verdict struct {
+	Plain   bool   `json:"plain"`
+	Value   string `json:"value"`
+	Pattern bool   `json:"pattern"`
+	HasOne  bool   `json:"hasOne"`
+}
+
+// property is a HAL-FORMS property as a client reads it.
+type property struct {
+	Name  string `json:"name"`
+	Regex string `json:"regex"`
+}
+
+// registrationProperties are the properties of the root's registration
+// template.
+func registrationProperties(t *testing.T, origin string) []property {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, origin+"/api", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "application/prs.hal-forms+json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var doc struct {
+		Templates struct {
+			Default struct {
+				Properties []property `json:"properties"`
+			} `json:"default"`
+		} `json:"_templates"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc.Templates.Default.Properties
 }
