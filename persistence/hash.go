@@ -15,8 +15,8 @@ import (
 type Hasher struct {
 	params *argon2id.Params
 	slots  chan struct{}
-	// waiting counts the hashes queued for a slot.
-	waiting atomic.Int64
+	// waiting counts the hashes queued for a slot, done those computed.
+	waiting, done atomic.Int64
 	// dummy is a hash of a random password, checked when a username is
 	// unknown so that a wrong username costs as much as a wrong password.
 	dummy string
@@ -51,8 +51,14 @@ func (h *Hasher) Queue() (waiting, running int) {
 	return int(h.waiting.Load()), len(h.slots)
 }
 
+// Done returns how many hashes have been computed, checks included.
+func (h *Hasher) Done() int64 {
+	return h.done.Load()
+}
+
 // release frees a slot, and the last hash to finish gives memory back.
 func (h *Hasher) release() {
+	h.done.Add(1)
 	<-h.slots
 	if len(h.slots) == 0 {
 		h.giveBack()
@@ -101,3 +107,7 @@ func (h *Hasher) Check(ctx context.Context, password, hash string) (bool, error)
 	}
 	return ok && known, nil
 }
+
+// HashesDone returns how many password hashes the store has computed,
+// checks included.
+func (s *Store) HashesDone() int64 { return s.hasher.Done() }

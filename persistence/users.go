@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -59,6 +60,9 @@ type UserUpdate struct {
 	Password    *string
 	OldPassword string
 	Version     *int64
+	// Token is the token of the request, which a password change keeps
+	// while it revokes every other token of the user.
+	Token string
 }
 
 // columns are the columns of a user row and where a scan puts them.
@@ -87,9 +91,13 @@ const selectTaken = `
 	WHERE lower(username) = lower($1) OR lower(email) = lower($2)`
 
 // CreateUser stores a new user. A username or email already taken, compared
-// without regard to case, gives a *ConflictError naming the username first.
-// Of two registrations racing for one name, exactly one succeeds.
+// without regard to case, gives a *ConflictError naming the username first,
+// before the password is hashed. Of two registrations racing for one name,
+// exactly one succeeds.
 func (s *Store) CreateUser(ctx context.Context, nu NewUser) (User, error) {
+	if err := s.taken(ctx, nu); err != nil {
+		return User{}, err
+	}
 	hash, err := s.hasher.Hash(ctx, nu.Password)
 	if err != nil {
 		return User{}, err
@@ -103,16 +111,29 @@ func (s *Store) CreateUser(ctx context.Context, nu NewUser) (User, error) {
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return User{}, wrap("create user", err)
 	}
-	// ON CONFLICT DO NOTHING waited for any racing insert to finish, so what
-	// blocked this one is committed and visible now.
+	// A registration raced this one and won. ON CONFLICT DO NOTHING waited
+	// for it to finish, so what blocked this insert is committed and
+	// visible now.
+	if err := s.taken(ctx, nu); err != nil {
+		return User{}, err
+	}
+	return User{}, &ConflictError{Field: "username"}
+}
+
+// taken is a *ConflictError when nu's username or email is taken, naming
+// the username first.
+func (s *Store) taken(ctx context.Context, nu NewUser) error {
 	var nameTaken, emailTaken bool
 	if err := s.pool.QueryRow(ctx, selectTaken, nu.Username, nu.Email).Scan(&nameTaken, &emailTaken); err != nil {
-		return User{}, wrap("create user", err)
+		return wrap("create user", err)
 	}
-	if nameTaken || !emailTaken {
-		return User{}, &ConflictError{Field: "username"}
+	switch {
+	case nameTaken:
+		return &ConflictError{Field: "username"}
+	case emailTaken:
+		return &ConflictError{Field: "email"}
 	}
-	return User{}, &ConflictError{Field: "email"}
+	return nil
 }
 
 var selectUser = `SELECT ` + userColumns("u") + ` FROM users u WHERE u.id = $1`
@@ -319,96 +340,187 @@ func (s *Store) userPage(ctx context.Context, op, query, token string, args ...a
 	return page, nil
 }
 
-const selectPasswordHash = `SELECT password_hash FROM users WHERE id = $1 FOR NO KEY UPDATE`
+// selectUserState reads what decides whether an update of user $1 may
+// happen: its version, its password hash, and whether another user has the
+// username $2 or the email $3 (NULL when the update leaves them).
+const selectUserState = `
+	SELECT u.version, u.password_hash,
+	       EXISTS (SELECT 1 FROM users o WHERE o.id <> u.id AND lower(o.username) = lower($2)),
+	       EXISTS (SELECT 1 FROM users o WHERE o.id <> u.id AND lower(o.email) = lower($3))
+	FROM users u WHERE u.id = $1`
 
-// updateUserSQL is the statement of an update of the columns of set, with
-// its arguments after the id ($1), the new password hash or NULL ($2), the
-// time ($3) and the version the user must be at or NULL ($4).
-func updateUserSQL(set map[string]string) (string, []any, error) {
+// userState is what selectUserState reads.
+type userState struct {
+	version               int64
+	hash                  string
+	nameTaken, emailTaken bool
+}
+
+// userState reads the state of user id that update up depends on, or
+// ErrNotFound.
+func (s *Store) userState(ctx context.Context, id int64, up UserUpdate) (userState, error) {
 	var (
-		sets []string
-		args []any
+		st          userState
+		name, email *string
 	)
-	for _, name := range slices.Sorted(maps.Keys(set)) {
+	if v, ok := up.Set["username"]; ok {
+		name = &v
+	}
+	if v, ok := up.Set["email"]; ok {
+		email = &v
+	}
+	err := s.pool.QueryRow(ctx, selectUserState, id, name, email).Scan(&st.version, &st.hash, &st.nameTaken, &st.emailTaken)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return userState{}, ErrNotFound
+	}
+	if err != nil {
+		return userState{}, wrap(fmt.Sprintf("update user %d", id), err)
+	}
+	return st, nil
+}
+
+// refusal is why update up cannot apply to a user in state st, or nil.
+// checked is the password hash the old password was checked against, if
+// any: the update replaces only that one.
+func (st userState) refusal(up UserUpdate, checked string) error {
+	switch {
+	case up.Version != nil && st.version != *up.Version:
+		return ErrStale
+	case checked != "" && st.hash != checked:
+		return ErrWrongPassword
+	case st.nameTaken:
+		return &ConflictError{Field: "username"}
+	case st.emailTaken:
+		return &ConflictError{Field: "email"}
+	}
+	return nil
+}
+
+// passwordChange is the password hash an update replaces and the one it
+// puts in its place; both are empty when the password stays.
+type passwordChange struct {
+	old, new string
+}
+
+// updateUserSQL is the statement and arguments of update up of user id at
+// time now. It changes the row only if the user is at up.Version (when
+// set), still has the password hash pw.old (when set), and no other user
+// has the new username or email: a taken one is then no row rather than a
+// unique violation, whose detail would write the email into the database
+// server's log; the unique indexes stay the final word on a race. A
+// password change also revokes every token of the user but up.Token, in
+// the same statement.
+func updateUserSQL(id int64, up UserUpdate, now time.Time, pw passwordChange) (string, []any, error) {
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	where := []string{"u.id = " + arg(id)}
+	sets := []string{"updated_at = " + arg(now)}
+	var taken []string
+	for _, name := range slices.Sorted(maps.Keys(up.Set)) {
 		if !slices.ContainsFunc(new(User).columns(), func(c column) bool { return c.name == name }) {
 			return "", nil, fmt.Errorf("persistence: update user: no column %q", name)
 		}
-		args = append(args, set[name])
-		sets = append(sets, fmt.Sprintf("%s = $%d", name, 4+len(args)))
+		value := arg(up.Set[name])
+		sets = append(sets, name+" = "+value)
+		if name == "username" || name == "email" {
+			taken = append(taken, fmt.Sprintf("lower(o.%s) = lower(%s)", name, value))
+		}
 	}
+	if up.Version != nil {
+		where = append(where, "u.version = "+arg(*up.Version))
+	}
+	if len(taken) > 0 {
+		where = append(where, "NOT EXISTS (SELECT 1 FROM users o WHERE o.id <> u.id AND ("+strings.Join(taken, " OR ")+"))")
+	}
+	if pw.new != "" {
+		sets = append(sets, "password_hash = "+arg(pw.new))
+		where = append(where, "u.password_hash = "+arg(pw.old))
+	}
+	update := `
+	UPDATE users AS u SET ` + strings.Join(sets, ", ") + `
+	WHERE ` + strings.Join(where, " AND ") + `
+	RETURNING ` + userColumns("u")
+	if pw.new == "" {
+		return update, args, nil
+	}
+	keep := tokenHash(up.Token)
 	return `
-	UPDATE users AS u SET ` + strings.Join(append(sets, "password_hash = coalesce($2, password_hash)"), ", ") + `,
-		updated_at = $3
-	WHERE id = $1 AND ($4::bigint IS NULL OR version = $4)
-	RETURNING ` + userColumns("u"), args, nil
+	WITH changed AS (` + update + `
+	), revoked AS (
+		DELETE FROM tokens WHERE user_id = (SELECT id FROM changed) AND hash <> ` + arg(keep[:]) + `
+	)
+	SELECT * FROM changed`, args, nil
 }
 
 // UpdateUser changes the members of up that are set and returns the user as
 // it is then. A taken username or email gives a *ConflictError; a password
-// change with the wrong old password gives ErrWrongPassword.
+// change with the wrong old password gives ErrWrongPassword, and a password
+// change revokes every other token of the user.
 func (s *Store) UpdateUser(ctx context.Context, id int64, up UserUpdate) (User, error) {
-	op := fmt.Sprintf("update user %d", id)
-	if up.Password == nil {
-		return s.updateUser(ctx, s.pool, op, id, up, nil)
-	}
-	newHash, err := s.hasher.Hash(ctx, *up.Password)
-	if err != nil {
-		return User{}, err
-	}
-	var u User
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		// The row lock keeps a concurrent password change from slipping in
-		// between the check of the old password and the update.
-		var hash string
-		err := tx.QueryRow(ctx, selectPasswordHash, id).Scan(&hash)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrNotFound
-		}
-		if err != nil {
-			return wrap(op, err)
-		}
-		ok, err := s.hasher.Check(ctx, up.OldPassword, hash)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return ErrWrongPassword
-		}
-		u, err = s.updateUser(ctx, tx, op, id, up, &newHash)
-		return err
-	})
-	if err != nil {
-		// Errors of the function keep their kind through wrap; those of
-		// BEGIN and COMMIT get one.
-		return User{}, wrap(op, err)
-	}
-	return u, nil
-}
-
-// querier is what a pool and a transaction have in common.
-type querier interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
-func (s *Store) updateUser(ctx context.Context, q querier, op string, id int64, up UserUpdate, newHash *string) (User, error) {
-	query, args, err := updateUserSQL(up.Set)
-	if err != nil {
-		return User{}, err
-	}
-	var u User
-	err = q.QueryRow(ctx, query, append([]any{id, newHash, s.now(), up.Version}, args...)...).Scan(dests(u.columns())...)
-	if errors.Is(err, pgx.ErrNoRows) {
-		if up.Version == nil {
-			return User{}, ErrNotFound
-		}
-		// Only on this error path: was the user gone, or changed?
-		if _, err := s.User(ctx, id); err != nil {
+	var pw passwordChange
+	if up.Password != nil {
+		var err error
+		if pw, err = s.changePassword(ctx, id, up); err != nil {
 			return User{}, err
 		}
-		return User{}, ErrStale
+	}
+	query, args, err := updateUserSQL(id, up, s.now(), pw)
+	if err != nil {
+		return User{}, err
+	}
+	var u User
+	err = s.pool.QueryRow(ctx, query, args...).Scan(dests(u.columns())...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// Only on this path: was the user gone, changed, or the name or
+		// email taken?
+		st, err := s.userState(ctx, id, up)
+		if err != nil {
+			return User{}, err
+		}
+		if err := st.refusal(up, pw.old); err != nil {
+			return User{}, err
+		}
+		// Nothing stops the update now: the username or email it sets was
+		// taken when it ran, and given up since.
+		field := "email"
+		if _, ok := up.Set["username"]; ok {
+			field = "username"
+		}
+		return User{}, &ConflictError{Field: field}
 	}
 	if err != nil {
-		return User{}, wrap(op, err)
+		return User{}, wrap(fmt.Sprintf("update user %d", id), err)
 	}
 	return u, nil
+}
+
+// changePassword checks up.OldPassword against user id's password and
+// hashes up.Password. It reads the password hash without a lock and holds
+// no connection while it hashes, so that a wait for a hashing slot holds up
+// no one else: the update then replaces the hash only if it is still the
+// one checked. An update that would be refused anyway is refused before
+// any hashing.
+func (s *Store) changePassword(ctx context.Context, id int64, up UserUpdate) (passwordChange, error) {
+	st, err := s.userState(ctx, id, up)
+	if err != nil {
+		return passwordChange{}, err
+	}
+	if err := st.refusal(up, ""); err != nil {
+		return passwordChange{}, err
+	}
+	ok, err := s.hasher.Check(ctx, up.OldPassword, st.hash)
+	if err != nil {
+		return passwordChange{}, err
+	}
+	if !ok {
+		return passwordChange{}, ErrWrongPassword
+	}
+	hash, err := s.hasher.Hash(ctx, *up.Password)
+	if err != nil {
+		return passwordChange{}, err
+	}
+	return passwordChange{old: st.hash, new: hash}, nil
 }

@@ -34,9 +34,15 @@ type Config struct {
 	// that a reverse proxy sends. Only a proxy that sets or strips that
 	// header may be trusted with it.
 	TrustForwardedPrefix bool
-	// LoginPerUser and LoginPerAddress limit POST /api/tokens per username
-	// and per client address; zero values take the defaults.
-	LoginPerUser, LoginPerAddress RateLimit
+	// LoginPerUser, LoginPerAccount and LoginPerAddress limit the attempts
+	// at a password (POST /api/tokens, and a change of password or email)
+	// per username from one client address, per username from all
+	// addresses together (looser, so that one address cannot lock a user
+	// out), and per client address; zero values take the defaults.
+	LoginPerUser, LoginPerAccount, LoginPerAddress RateLimit
+	// RegisterPerAddress limits registrations (POST /api/users) per client
+	// address; a zero value takes the default.
+	RegisterPerAddress RateLimit
 	// TrustedProxies are the addresses (or CIDR ranges) of reverse proxies
 	// whose X-Forwarded-For names the client; none means the client is the
 	// peer of the connection.
@@ -87,9 +93,10 @@ type handler struct {
 	cfg    Config
 	log    *slog.Logger
 	fields fields
-	// loginByUser and loginByAddress bound login attempts, and so the
-	// argon2id work a client can ask for.
-	loginByUser, loginByAddress *limiter
+	// loginByUser, loginByAccount, loginByAddress and registerByAddress
+	// bound attempts at a password and registrations, and so the argon2id
+	// work a client can ask for.
+	loginByUser, loginByAccount, loginByAddress, registerByAddress *limiter
 	// tagSalt is mixed into the entity tags made from versions.
 	tagSalt string
 	// bodies keeps the buffers that render marshals into, which a page
@@ -206,9 +213,14 @@ func newHandler(store *persistence.Store, cfg Config) (*handler, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	// The default login limits allow a person a few mistyped passwords,
-	// and a household or office behind one address its logins.
+	// and a household or office behind one address its logins; a username
+	// from everywhere gets six times what one address may spend of it.
+	// People register once: an address gets a few registrations at once.
 	if cfg.LoginPerUser.Events == 0 {
 		cfg.LoginPerUser = RateLimit{Events: 10, Period: time.Minute, Burst: 5}
+	}
+	if cfg.LoginPerAccount.Events == 0 {
+		cfg.LoginPerAccount = RateLimit{Events: 60, Period: time.Minute, Burst: 30}
 	}
 	if cfg.LoginPerAddress.Events == 0 {
 		cfg.LoginPerAddress = RateLimit{Events: 60, Period: time.Minute, Burst: 20}
@@ -216,8 +228,12 @@ func newHandler(store *persistence.Store, cfg Config) (*handler, error) {
 	if cfg.BodyTimeout == 0 {
 		cfg.BodyTimeout = 10 * time.Second
 	}
+	if cfg.RegisterPerAddress.Events == 0 {
+		cfg.RegisterPerAddress = RateLimit{Events: 20, Period: time.Minute, Burst: 6}
+	}
 	h := &handler{store: store, cfg: cfg, log: cfg.Logger, fields: newFields(cfg.MinPasswordLength),
-		loginByUser: newLimiter(cfg.LoginPerUser), loginByAddress: newLimiter(cfg.LoginPerAddress),
+		loginByUser: newLimiter(cfg.LoginPerUser), loginByAccount: newLimiter(cfg.LoginPerAccount),
+		loginByAddress: newLimiter(cfg.LoginPerAddress), registerByAddress: newLimiter(cfg.RegisterPerAddress),
 		tagSalt: tagSalt(cfg.MinPasswordLength), metrics: newMetrics(store)}
 	var err error
 	if h.rels, err = readRels(); err != nil {

@@ -54,6 +54,9 @@ func newMetrics(store *persistence.Store) *metrics {
 			func() float64 { w, _ := store.HashQueue(); return float64(w) }),
 		gauge("microblog_argon2_running", "Password hashes running.",
 			func() float64 { _, r := store.HashQueue(); return float64(r) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "microblog_argon2_hashes_total",
+			Help: "Password hashes computed, checks included."},
+			func() float64 { return float64(store.HashesDone()) }),
 	)
 	m.handler = promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
 	return m

@@ -41,32 +41,91 @@ func (l *limiter) idle() time.Duration {
 	return l.limit.Period * time.Duration(max(l.limit.Burst, 1)) / time.Duration(max(l.limit.Events, 1))
 }
 
-// allow takes one event for key if the bucket has one, and otherwise says
-// how long until it will. remaining is what the bucket holds afterwards.
-func (l *limiter) allow(key string, now time.Time) (ok bool, retry time.Duration, remaining int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now.Sub(l.swept) > l.idle() {
-		for k, b := range l.keys {
-			if now.Sub(b.seen) > l.idle() {
-				delete(l.keys, k)
-			}
+// sweep forgets the buckets idle long enough to have refilled, at most
+// once per idle period. l.mu is held.
+func (l *limiter) sweep(now time.Time) {
+	if now.Sub(l.swept) <= l.idle() {
+		return
+	}
+	for k, b := range l.keys {
+		if now.Sub(b.seen) > l.idle() {
+			delete(l.keys, k)
 		}
-		l.swept = now
 	}
-	b, ok := l.keys[key]
+	l.swept = now
+}
+
+// check is a limiter and the key under which it counts an event.
+type check struct {
+	l   *limiter
+	key string
+}
+
+// reservation is one event reserved in a check's bucket. A bucket the
+// limiter did not hold is made full, and kept only if the event is: a
+// refused event leaves no bucket behind, so a flood of refused keys costs
+// no memory.
+type reservation struct {
+	check
+	b     *bucket
+	fresh bool
+	r     *rate.Reservation
+}
+
+// reserve reserves an event of c at now. c.l.mu is held.
+func (c check) reserve(now time.Time) reservation {
+	c.l.sweep(now)
+	b, ok := c.l.keys[c.key]
 	if !ok {
-		every := rate.Every(l.limit.Period / time.Duration(max(l.limit.Events, 1)))
-		b = &bucket{lim: rate.NewLimiter(every, l.limit.Burst)}
-		l.keys[key] = b
+		every := rate.Every(c.l.limit.Period / time.Duration(max(c.l.limit.Events, 1)))
+		b = &bucket{lim: rate.NewLimiter(every, c.l.limit.Burst)}
 	}
-	b.seen = now
-	r := b.lim.ReserveN(now, 1)
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return false, d, 0
+	return reservation{check: c, b: b, fresh: !ok, r: b.lim.ReserveN(now, 1)}
+}
+
+// verdict is what admit decided, with the limit that tells the client
+// most: the refusing one with the longest wait, or else the one with the
+// fewest events left.
+type verdict struct {
+	limit     RateLimit
+	remaining int
+	retry     time.Duration
+}
+
+// admit counts an event in the bucket of every check if each has one, and
+// otherwise in none: an event refused by one limiter spends nothing of the
+// others. Checks of the same limiters must come in the same order, which
+// is the order their locks are taken in.
+func admit(now time.Time, checks ...check) verdict {
+	for _, c := range checks {
+		c.l.mu.Lock()
+		defer c.l.mu.Unlock()
 	}
-	return true, 0, int(math.Floor(b.lim.TokensAt(now)))
+	rs := make([]reservation, len(checks))
+	v := verdict{remaining: -1}
+	for i, c := range checks {
+		rs[i] = c.reserve(now)
+		if d := rs[i].r.DelayFrom(now); d > v.retry {
+			v = verdict{limit: c.l.limit, retry: d}
+		}
+	}
+	for _, r := range rs {
+		if v.retry > 0 {
+			// With every lock held, nothing was reserved since: the
+			// cancellation gives back exactly what was taken.
+			r.r.CancelAt(now)
+			continue
+		}
+		if r.fresh {
+			r.l.keys[r.key] = r.b
+		}
+		r.b.seen = now
+		if left := int(math.Floor(r.b.lim.TokensAt(now))); v.remaining < 0 || left < v.remaining {
+			v.limit, v.remaining = r.l.limit, left
+		}
+	}
+	v.remaining = max(v.remaining, 0)
+	return v
 }
 
 // rateHeaders are the RateLimit fields of the IETF draft (limit, remaining,

@@ -87,10 +87,11 @@ func newTestServer(t testing.TB, opts ...func(*resources.Config)) *testServer {
 	store, pool := storeOver(t, pgtest.New(t), counter)
 	clk := &clock{now: epoch}
 	store.Now = clk.Now
-	// Tests log in far more often than people do; TestLoginRateLimits
-	// sets its own limits.
+	// Tests log in and register far more often than people do, all from
+	// one address; the tests of the limits set their own.
 	generous := resources.RateLimit{Events: 10000, Period: time.Minute, Burst: 10000}
-	cfg := resources.Config{TokenTTL: time.Hour, MinPasswordLength: 8, LoginPerUser: generous, LoginPerAddress: generous}
+	cfg := resources.Config{TokenTTL: time.Hour, MinPasswordLength: 8, LoginPerUser: generous, LoginPerAccount: generous,
+		LoginPerAddress: generous, RegisterPerAddress: generous}
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -48,37 +48,32 @@ func (h *handler) createToken(c *gin.Context) error {
 	return h.render(c, http.StatusOK, res)
 }
 
-// admitLogin takes a login attempt from the username's budget and from the
-// client address's, before any password is hashed: 429 when either is
-// spent. The RateLimit headers describe the tighter of the two.
+// admitLogin counts a login attempt with username's password, before any
+// password is hashed: 429 when a limit is spent.
 func (h *handler) admitLogin(c *gin.Context, username string) error {
-	now := time.Now()
-	var (
-		tightest  RateLimit
-		remaining = -1
-		retry     time.Duration
-	)
-	for _, check := range []struct {
-		l   *limiter
-		key string
-	}{
-		{h.loginByUser, strings.ToLower(username)},
-		{h.loginByAddress, c.ClientIP()},
-	} {
-		ok, wait, left := check.l.allow(check.key, now)
-		if !ok || remaining < 0 || left < remaining {
-			tightest, remaining, retry = check.l.limit, left, wait
-		}
-		if !ok {
-			break
-		}
+	return h.admit(c, "login attempts", h.passwordChecks(c, username)...)
+}
+
+// passwordChecks are the limits of an attempt at username's password from
+// the client's address: one for the username from that address, strict;
+// one for the username from anywhere, looser, so that one address cannot
+// spend it and lock the user out elsewhere; and one for the address.
+func (h *handler) passwordChecks(c *gin.Context, username string) []check {
+	name, addr := strings.ToLower(username), c.ClientIP()
+	return []check{{h.loginByUser, addr + " " + name}, {h.loginByAccount, name}, {h.loginByAddress, addr}}
+}
+
+// admit counts an event in every limiter of checks, or in none of them
+// when one is spent: then a 429 that says what was too many. The RateLimit
+// headers describe the limit that decided.
+func (h *handler) admit(c *gin.Context, what string, checks ...check) error {
+	v := admit(time.Now(), checks...)
+	for k, val := range rateHeaders(v.limit, v.remaining, v.retry) {
+		c.Header(k, val)
 	}
-	for k, v := range rateHeaders(tightest, remaining, retry) {
-		c.Header(k, v)
-	}
-	if retry > 0 {
-		return newError(http.StatusTooManyRequests, "too many login attempts: try again in "+
-			c.Writer.Header().Get("Retry-After")+" s")
+	if v.retry > 0 {
+		return newError(http.StatusTooManyRequests, "too many "+what+": try again in "+
+			c.Writer.Header().Get("Retry-After")+" s").with("Cache-Control", "no-store")
 	}
 	return nil
 }

@@ -184,34 +184,91 @@ func TestLastSeen(t *testing.T) {
 	}
 }
 
+// TestLoginRateLimits: a username from one address, a username from
+// anywhere and an address each have a budget; a refused attempt spends
+// nothing of the others, and the RateLimit headers name the limit that
+// decided.
 func TestLoginRateLimits(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t, func(c *resources.Config) {
 		c.LoginPerUser = resources.RateLimit{Events: 3, Period: time.Hour, Burst: 3}
-		c.LoginPerAddress = resources.RateLimit{Events: 5, Period: time.Hour, Burst: 5}
+		c.LoginPerAccount = resources.RateLimit{Events: 4, Period: time.Hour, Burst: 4}
+		c.LoginPerAddress = resources.RateLimit{Events: 6, Period: time.Hour, Burst: 6}
 	})
 	srv.register(t, "susan", "cat-in-the-hat")
 	login := func(username, addr string) response {
 		return srv.do(t, request{method: http.MethodPost, path: "/api/tokens", remoteAddr: addr,
 			header: map[string]string{"Authorization": basic(username, "cat-in-the-hat")}})
 	}
+	expect := func(what string, res response, code int, limit, remaining string) {
+		t.Helper()
+		h := res.header
+		if res.code != code || h.Get("RateLimit-Limit") != limit || h.Get("RateLimit-Remaining") != remaining ||
+			(code == http.StatusTooManyRequests) != (h.Get("Retry-After") != "") {
+			t.Errorf("%s: %d RateLimit-Limit %q RateLimit-Remaining %q Retry-After %q, want %d %s %s",
+				what, res.code, h.Get("RateLimit-Limit"), h.Get("RateLimit-Remaining"), h.Get("Retry-After"), code, limit, remaining)
+		}
+	}
 	for i := range 3 {
-		if res := login("susan", "192.0.2.1"); res.code != http.StatusOK || res.header.Get("RateLimit-Remaining") != fmt.Sprint(2-i) {
-			t.Errorf("login %d: %d RateLimit-Remaining %q", i, res.code, res.header.Get("RateLimit-Remaining"))
-		}
+		expect(fmt.Sprintf("login %d", i), login("susan", "192.0.2.1"), http.StatusOK, "3", fmt.Sprint(2-i))
 	}
-	// The username's budget is spent, whatever the case and the address.
+	// The username's budget at that address is spent, whatever the case.
 	for _, name := range []string{"susan", "SUSAN"} {
-		res := login(name, "198.51.100.7")
-		if res.code != http.StatusTooManyRequests || res.header.Get("Retry-After") == "" || res.header.Get("RateLimit-Limit") != "3" {
-			t.Errorf("login %s after the limit: %d %v", name, res.code, res.header)
+		expect(name+" from the same address", login(name, "192.0.2.1"), http.StatusTooManyRequests, "3", "0")
+	}
+	// From another address the username has one attempt left of the four
+	// it may have from anywhere.
+	expect("from a second address", login("susan", "198.51.100.7"), http.StatusOK, "4", "0")
+	expect("from a third address", login("susan", "203.0.113.9"), http.StatusTooManyRequests, "4", "0")
+	// The refused attempts spent nothing of their addresses: the first
+	// has the 3 of 6 its logins left, the third all 6.
+	for i, left := range []struct{ limit, remaining string }{{"3", "2"}, {"6", "1"}, {"6", "0"}} {
+		expect(fmt.Sprintf("other user %d from the first address", i), login(fmt.Sprintf("other%d", i), "192.0.2.1"),
+			http.StatusUnauthorized, left.limit, left.remaining)
+	}
+	expect("the first address spent", login("other9", "192.0.2.1"), http.StatusTooManyRequests, "6", "0")
+	expect("another user from the third address", login("bob", "203.0.113.9"), http.StatusUnauthorized, "3", "2")
+}
+
+// TestLoginLockout is the lockout an address could cause with the default
+// limits: it spends its own budget with any names, then names lockme, and a
+// stranger guesses lockme's password until refused. Neither keeps lockme
+// from logging in from elsewhere, or from lockme's own address.
+func TestLoginLockout(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t, func(c *resources.Config) {
+		c.LoginPerUser, c.LoginPerAccount, c.LoginPerAddress = resources.RateLimit{}, resources.RateLimit{}, resources.RateLimit{}
+	})
+	srv.register(t, "lockme", "the-right-password")
+	login := func(username, password, addr string) response {
+		return srv.do(t, request{method: http.MethodPost, path: "/api/tokens", remoteAddr: addr,
+			header: map[string]string{"Authorization": basic(username, password)}})
+	}
+	codes := map[int]int{}
+	for i := 0; ; i++ {
+		code := login(fmt.Sprintf("anyone%d", i), "a-guess", "192.0.2.66").code
+		codes[code]++
+		if code != http.StatusUnauthorized || i > 100 {
+			break
 		}
 	}
-	// The first address has 2 attempts left, for any username.
-	for i, want := range []int{http.StatusUnauthorized, http.StatusUnauthorized, http.StatusTooManyRequests} {
-		if res := login(fmt.Sprintf("other%d", i), "192.0.2.1"); res.code != want {
-			t.Errorf("attempt %d from the busy address: %d, want %d", i, res.code, want)
-		}
+	for range 6 {
+		codes[login("lockme", "a-guess", "192.0.2.66").code]++
+	}
+	t.Logf("from the spent address: %v", codes)
+	if res := login("lockme", "the-right-password", "198.51.100.1"); res.code != http.StatusOK {
+		t.Errorf("lockme from a fresh address after 6 refused attempts elsewhere: %s", res)
+	}
+	codes = map[int]int{}
+	for range 6 {
+		codes[login("lockme", "a-guess", "203.0.113.66").code]++
+	}
+	t.Logf("a stranger guessing lockme's password: %v", codes)
+	if codes[http.StatusTooManyRequests] == 0 {
+		t.Errorf("6 guesses at lockme's password from one address: %v, want the last refused", codes)
+	}
+	if res := login("lockme", "the-right-password", "198.51.100.2"); res.code != http.StatusOK {
+		t.Errorf("lockme from their own address after a stranger's guesses: %s", res)
 	}
 }
 

@@ -444,6 +444,11 @@ func (h *handler) createUser(c *gin.Context) error {
 	if params := h.problems(values, values["username"]); len(params) > 0 {
 		return invalid(params...)
 	}
+	// Before the store looks at the name and email or hashes the password:
+	// registrations are a hash each, and would tell whose email is taken.
+	if err := h.admit(c, "registrations", check{h.registerByAddress, c.ClientIP()}); err != nil {
+		return err
+	}
 	u, err := h.store.CreateUser(c.Request.Context(), persistence.NewUser{Username: values["username"],
 		Email: values["email"], Password: values["password"], AboutMe: values["about_me"]})
 	if err != nil {
@@ -483,9 +488,19 @@ func (h *handler) updateUser(c *gin.Context) error {
 	if len(params) > 0 {
 		return invalid(params...)
 	}
+	if _, email := up.Set["email"]; email || up.Password != nil {
+		// An old password checked is a guess at it, and a new email tells
+		// whether someone has it: both count as attempts at a login.
+		if err := h.admit(c, "attempts at your password or email", h.passwordChecks(c, caller.Username)...); err != nil {
+			return err
+		}
+	}
 	u := caller
 	if len(up.Set) > 0 || up.Password != nil {
 		up.Version = version
+		// A password change keeps the token of the request, and only it;
+		// ownUser has checked it already.
+		up.Token, _ = requireToken(c)
 		if u, err = h.store.UpdateUser(c.Request.Context(), caller.ID, up); err != nil {
 			return err
 		}

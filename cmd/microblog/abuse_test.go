@@ -189,7 +189,7 @@ func startLoginServer(t *testing.T) (string, int) {
 	bin := buildBinary(t)
 	port := freeTCPPort(t)
 	cmd := exec.Command(bin, "--addr", "127.0.0.1:"+strconv.Itoa(port), "--data-dir", filepath.Join(dir, "data"),
-		"--login-per-user", "100000", "--login-per-address", "100000",
+		"--login-per-user", "100000", "--login-per-account", "100000", "--login-per-address", "100000",
 		// The logins queue for the hashing slots longer than the default
 		// request timeout, past which they would be shed with 503s.
 		"--request-timeout", "2m")

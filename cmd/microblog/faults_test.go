@@ -131,7 +131,8 @@ func TestDatabaseOutage(t *testing.T) {
 	// The URL is the plain one an operator would write: recovery must not
 	// depend on pool settings in it.
 	dbURL := db.URL("postgres")
-	api, stopRun := startRun(t, append([]string{"--addr", "127.0.0.1:0"}, cheapArgon2...),
+	// The load registers from one address, far more often than people do.
+	api, stopRun := startRun(t, append([]string{"--addr", "127.0.0.1:0", "--register-per-address", "1000000"}, cheapArgon2...),
 		map[string]string{"DATABASE_URL": dbURL})
 	origin := strings.TrimSuffix(api, "/api")
 	// The timeout only keeps a hung server from hanging the test; latency
@@ -469,7 +470,7 @@ func TestGracefulStop(t *testing.T) {
 	// The default argon2id settings: a registration costs tens of
 	// milliseconds of hashing, so some are in flight at any moment.
 	p := startProcess(t, bin, "--addr", addr, "--data-dir", dataDir, "--log-format", "json",
-		"--shutdown-timeout", shutdownTimeout.String())
+		"--shutdown-timeout", shutdownTimeout.String(), "--register-per-address", "1000000")
 	origin := "http://" + addr
 	waitReadyz(t, origin, p.exited, p.stdout, p.stderr)
 	pgURL := findPGURL(t, dataDir)

@@ -67,7 +67,9 @@ type config struct {
 	corsOrigins          []string
 	trustedProxies       []string
 	loginPerUser         int
+	loginPerAccount      int
 	loginPerAddress      int
+	registerPerAddress   int
 	seed                 persistence.SeedOptions
 	argon2               argon2id.Params
 	hashConcurrency      int
@@ -130,8 +132,10 @@ func defineFlags(fs *flag.FlagSet, cfg *config, raw *rawSettings) {
 	fs.BoolVar(&cfg.requireIfMatch, "require-if-match", false, "refuse a PUT, PATCH or DELETE without If-Match or If-Unmodified-Since with 428")
 	fs.StringVar(&raw.corsOrigins, "cors-origins", "", "comma-separated origins allowed by CORS; empty turns CORS off")
 	fs.StringVar(&raw.trustedProxies, "trusted-proxies", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed")
-	fs.IntVar(&cfg.loginPerUser, "login-per-user", 10, "logins a minute per username, in bursts of half as many")
+	fs.IntVar(&cfg.loginPerUser, "login-per-user", 10, "logins a minute per username from one client address, in bursts of half as many")
+	fs.IntVar(&cfg.loginPerAccount, "login-per-account", 60, "logins a minute per username from all addresses together, in bursts of half as many")
 	fs.IntVar(&cfg.loginPerAddress, "login-per-address", 60, "logins a minute per client address, in bursts of a third as many")
+	fs.IntVar(&cfg.registerPerAddress, "register-per-address", 20, "registrations a minute per client address, in bursts of a third as many")
 	fs.IntVar(&raw.memory, "argon2-memory", int(def.Memory), "argon2id memory per hash, KiB")
 	fs.IntVar(&raw.iterations, "argon2-iterations", int(def.Iterations), "argon2id passes")
 	fs.IntVar(&raw.parallelism, "argon2-parallelism", int(def.Parallelism), "argon2id lanes")
@@ -201,8 +205,8 @@ func (cfg *config) check(raw rawSettings) error {
 		return errors.New("--hash-concurrency must be at least 1")
 	case cfg.maxConnections < 1:
 		return errors.New("--max-connections must be at least 1")
-	case cfg.loginPerUser < 1 || cfg.loginPerAddress < 1:
-		return errors.New("--login-per-user and --login-per-address must be at least 1")
+	case cfg.loginPerUser < 1 || cfg.loginPerAccount < 1 || cfg.loginPerAddress < 1 || cfg.registerPerAddress < 1:
+		return errors.New("--login-per-user, --login-per-account, --login-per-address and --register-per-address must be at least 1")
 	}
 	return nil
 }
@@ -340,7 +344,9 @@ func newHandlers(store *persistence.Store, cfg config, draining *atomic.Bool, lo
 		Draining:             draining,
 		TrustedProxies:       cfg.trustedProxies,
 		LoginPerUser:         resources.RateLimit{Events: cfg.loginPerUser, Period: time.Minute, Burst: max(cfg.loginPerUser/2, 1)},
+		LoginPerAccount:      resources.RateLimit{Events: cfg.loginPerAccount, Period: time.Minute, Burst: max(cfg.loginPerAccount/2, 1)},
 		LoginPerAddress:      resources.RateLimit{Events: cfg.loginPerAddress, Period: time.Minute, Burst: max(cfg.loginPerAddress/3, 1)},
+		RegisterPerAddress:   resources.RateLimit{Events: cfg.registerPerAddress, Period: time.Minute, Burst: max(cfg.registerPerAddress/3, 1)},
 		Logger:               log,
 	}
 	if cfg.adminAddr != "" {

@@ -213,9 +213,15 @@ func TestFlags(t *testing.T) {
 	if err != nil || cfg.addr != ":1" || cfg.minPasswordLength != 12 {
 		t.Errorf("flags over the environment: %+v, %v", cfg, err)
 	}
+	cfg, err = parseFlags("microblog", false, []string{"--login-per-account", "90"},
+		envOf(map[string]string{"MICROBLOG_REGISTER_PER_ADDRESS": "7"}), io.Discard)
+	if err != nil || cfg.loginPerAccount != 90 || cfg.registerPerAddress != 7 || cfg.loginPerUser != 10 {
+		t.Errorf("login and registration limits: %+v, %v", cfg, err)
+	}
 	for _, bad := range [][]string{
 		{"--token-ttl", "0s"}, {"--min-password-length", "0"}, {"--log-format", "xml"},
 		{"--argon2-memory", "1"}, {"--hash-concurrency", "0"}, {"--max-connections", "0"}, {"--no-such-flag"}, {"stray"},
+		{"--login-per-account", "0"}, {"--register-per-address", "0"},
 	} {
 		if _, err := parseFlags("microblog", false, bad, envOf(nil), io.Discard); err == nil {
 			t.Errorf("%v: accepted", bad)

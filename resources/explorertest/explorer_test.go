@@ -68,7 +68,9 @@ func newHandler(t *testing.T, databaseURL string) (http.Handler, error) {
 	// depend on when the test runs.
 	epoch := time.Date(2026, 11, 27, 18, 15, 47, 123456000, time.UTC)
 	store.Now = func() time.Time { return epoch }
-	return resources.NewHandler(store, resources.Config{TokenTTL: time.Hour, MinPasswordLength: 8})
+	// The test registers a dozen users from one address at once.
+	many := resources.RateLimit{Events: 1000, Period: time.Minute, Burst: 1000}
+	return resources.NewHandler(store, resources.Config{TokenTTL: time.Hour, MinPasswordLength: 8, RegisterPerAddress: many})
 }
 
 // seedUsers registers users seed01, seed02 … seedNN through the API.
