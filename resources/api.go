@@ -229,7 +229,7 @@ func newHandler(store *persistence.Store, cfg Config) (*handler, error) {
 		cfg.BodyTimeout = 10 * time.Second
 	}
 	if cfg.RegisterPerAddress.Events == 0 {
-		cfg.RegisterPerAddress = RateLimit{Events: 20, Period: time.Minute, Burst: 6}
+		cfg.RegisterPerAddress = RateLimit{Events: 60, Period: time.Minute, Burst: 20}
 	}
 	h := &handler{store: store, cfg: cfg, log: cfg.Logger, fields: newFields(cfg.MinPasswordLength),
 		loginByUser: newLimiter(cfg.LoginPerUser), loginByAccount: newLimiter(cfg.LoginPerAccount),

@@ -135,7 +135,7 @@ func defineFlags(fs *flag.FlagSet, cfg *config, raw *rawSettings) {
 	fs.IntVar(&cfg.loginPerUser, "login-per-user", 10, "logins a minute per username from one client address, in bursts of half as many")
 	fs.IntVar(&cfg.loginPerAccount, "login-per-account", 60, "logins a minute per username from all addresses together, in bursts of half as many")
 	fs.IntVar(&cfg.loginPerAddress, "login-per-address", 60, "logins a minute per client address, in bursts of a third as many")
-	fs.IntVar(&cfg.registerPerAddress, "register-per-address", 20, "registrations a minute per client address, in bursts of a third as many")
+	fs.IntVar(&cfg.registerPerAddress, "register-per-address", 60, "registrations a minute per client address, in bursts of a third as many")
 	fs.IntVar(&raw.memory, "argon2-memory", int(def.Memory), "argon2id memory per hash, KiB")
 	fs.IntVar(&raw.iterations, "argon2-iterations", int(def.Iterations), "argon2id passes")
 	fs.IntVar(&raw.parallelism, "argon2-parallelism", int(def.Parallelism), "argon2id lanes")
