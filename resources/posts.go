@@ -207,14 +207,22 @@ func (h *handler) postPrecondition(c *gin.Context, id int64, caller persistence.
 	return &p.Version, nil
 }
 
-// updatePost serves PUT and PATCH /api/posts/:id, for the author only.
-func (h *handler) updatePost(c *gin.Context) error {
+// startPostWrite authenticates a write of post :id and checks its
+// preconditions: it returns the caller, the id and the version the write
+// must find (nil when the request names none).
+func (h *handler) startPostWrite(c *gin.Context) (persistence.User, int64, *int64, error) {
 	caller, id, err := h.callerAndID(c)
 	if err != nil {
-		return err
+		return persistence.User{}, 0, nil, err
 	}
-	// Preconditions come before the body is read (RFC 9110 13.2.1).
 	version, err := h.postPrecondition(c, id, caller)
+	return caller, id, version, err
+}
+
+// updatePost serves PUT and PATCH /api/posts/:id, for the author only.
+func (h *handler) updatePost(c *gin.Context) error {
+	// Preconditions come before the body is read (RFC 9110 13.2.1).
+	caller, id, version, err := h.startPostWrite(c)
 	if err != nil {
 		return err
 	}
@@ -233,11 +241,7 @@ func (h *handler) updatePost(c *gin.Context) error {
 
 // deletePost serves DELETE /api/posts/:id, for the author only.
 func (h *handler) deletePost(c *gin.Context) error {
-	caller, id, err := h.callerAndID(c)
-	if err != nil {
-		return err
-	}
-	version, err := h.postPrecondition(c, id, caller)
+	caller, id, version, err := h.startPostWrite(c)
 	if err != nil {
 		return err
 	}
