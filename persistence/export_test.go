@@ -11,12 +11,15 @@ import (
 
 // NewTestStore returns a store over a fresh migrated database, with cheap
 // password hashing, and its pool: for the tests of this package and of
-// persistence_test.
-func NewTestStore(t testing.TB) (*Store, *pgxpool.Pool) {
+// persistence_test. configure, if any, may change the pool's settings.
+func NewTestStore(t testing.TB, configure ...func(*pgxpool.Config)) (*Store, *pgxpool.Pool) {
 	t.Helper()
 	cfg, err := PoolConfig(pgtest.New(t))
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range configure {
+		f(cfg)
 	}
 	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alexedwards/argon2id"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"microblog/persistence"
@@ -78,19 +77,7 @@ func seedFeed(t *testing.T, s *persistence.Store, pool *pgxpool.Pool) []int64 {
 // that the statistics postScans reads can hold.
 func singleConnectionStore(t *testing.T) (*persistence.Store, *pgxpool.Pool) {
 	t.Helper()
-	_, fresh := persistence.NewTestStore(t)
-	cfg := fresh.Config()
-	cfg.MaxConns = 1
-	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	hasher, err := persistence.NewHasher(&argon2id.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return persistence.NewStore(pool, hasher), pool
+	return persistence.NewTestStore(t, func(c *pgxpool.Config) { c.MaxConns = 1 })
 }
 
 // postScans is how many scans of the posts table, sequential or by an
