@@ -74,3 +74,30 @@ func FuzzAuthorization(f *testing.F) {
 		c.Request.BasicAuth()
 	})
 }
+
+// FuzzWriteHeaders feeds arbitrary Prefer and X-Forwarded-For values to
+// their parsers: returnPreference never panics and finds a preference
+// only where the header names one, and dropForwardedPorts keeps every
+// entry, drops only ports, and changes nothing the second time.
+func FuzzWriteHeaders(f *testing.F) {
+	for _, s := range []string{"", "return=minimal", `RETURN = "Representation"; x=1`, "respond-async, return=minimal",
+		"return", "return=", ",,,", "192.0.2.7:4711", "[2001:db8::7]:4711, 198.51.100.1", "a:b:c, :80,", "\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, value string) {
+		c, _ := gin.CreateTestContext(httptest.NewRecorder())
+		c.Request = &http.Request{Method: http.MethodPost, Header: http.Header{"Prefer": {value}, "X-Forwarded-For": {value}}}
+		if pref := returnPreference(c); !strings.Contains(strings.ToLower(value), "return") && pref != "" {
+			t.Fatalf("returnPreference(%q) = %q, from a header that names no return preference", value, pref)
+		}
+		dropForwardedPorts(c)
+		once := c.Request.Header.Get("X-Forwarded-For")
+		if strings.Count(once, ",") != strings.Count(value, ",") {
+			t.Fatalf("dropForwardedPorts(%q) = %q: entries lost or added", value, once)
+		}
+		dropForwardedPorts(c)
+		if twice := c.Request.Header.Get("X-Forwarded-For"); twice != once {
+			t.Fatalf("dropForwardedPorts(%q): %q, then %q", value, once, twice)
+		}
+	})
+}
