@@ -13,32 +13,60 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// TestPasswordChangeHoldsNothingWhileHashing holds the hasher's one slot
-// and, each time a password change waits for it, looks at what the change
-// holds meanwhile: no connection of the pool, and no lock on the user's
-// row.
-func TestPasswordChangeHoldsNothingWhileHashing(t *testing.T) {
+// TestHashingHoldsNothing holds the hasher's one slot and, each time a
+// registration, a login or a password change waits for it, looks at what
+// the operation holds meanwhile: no connection of the pool, and no lock on
+// the user's row. A password change hashes twice (the old password, then
+// the new one), the others once.
+func TestHashingHoldsNothing(t *testing.T) {
 	t.Parallel()
-	s, pool := NewTestStore(t)
-	ctx := t.Context()
-	u, err := s.CreateUser(ctx, NewUser{Username: "susan", Email: "susan@example.com", Password: "old-password"})
-	if err != nil {
-		t.Fatal(err)
+	newPassword := "new-password"
+	for _, tt := range []struct {
+		name  string
+		waits int
+		op    func(ctx context.Context, s *Store, id int64) error
+	}{
+		{"registration", 1, func(ctx context.Context, s *Store, _ int64) error {
+			_, err := s.CreateUser(ctx, NewUser{Username: "bob", Email: "bob@example.com", Password: "a-password"})
+			return err
+		}},
+		{"login", 1, func(ctx context.Context, s *Store, _ int64) error {
+			_, err := s.Login(ctx, "susan", "old-password", time.Hour)
+			return err
+		}},
+		{"password change", 2, func(ctx context.Context, s *Store, id int64) error {
+			_, err := s.UpdateUser(ctx, id, UserUpdate{Password: &newPassword, OldPassword: "old-password"})
+			return err
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s, pool := NewTestStore(t)
+			u, err := s.CreateUser(t.Context(), NewUser{Username: "susan", Email: "susan@example.com", Password: "old-password"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkHoldsNothingWhileHashing(t, s, pool, u.ID, tt.waits, func(ctx context.Context) error { return tt.op(ctx, s, u.ID) })
+		})
 	}
+}
+
+// checkHoldsNothingWhileHashing runs op with the hasher's only slot held
+// by the test, and hands the slot over each time op waits for it, after
+// checking that op holds no connection and no lock on user id's row.
+func checkHoldsNothingWhileHashing(t *testing.T, s *Store, pool *pgxpool.Pool, id int64, wantWaits int, op func(context.Context) error) {
+	t.Helper()
+	ctx := t.Context()
 	s.hasher.slots = make(chan struct{}, 1)
 	s.hasher.slots <- struct{}{} // the test holds the only slot
-	newPassword := "new-password"
 	done := make(chan error, 1)
-	go func() {
-		_, err := s.UpdateUser(ctx, u.ID, UserUpdate{Password: &newPassword, OldPassword: "old-password"})
-		done <- err
-	}()
+	go func() { done <- op(ctx) }()
 	for waits := 0; ; {
 		select {
 		case err := <-done:
 			<-s.hasher.slots
-			if err != nil || waits != 2 {
-				t.Fatalf("the change: %v after %d waits for a hashing slot, want 2 (old and new password)", err, waits)
+			if err != nil || waits != wantWaits {
+				t.Fatalf("%v after %d waits for a hashing slot, want %d", err, waits, wantWaits)
 			}
 			return
 		case <-time.After(time.Millisecond):
@@ -48,16 +76,15 @@ func TestPasswordChangeHoldsNothingWhileHashing(t *testing.T) {
 		}
 		waits++
 		if n := pool.Stat().AcquiredConns(); n != 0 {
-			t.Errorf("wait %d for a hashing slot: the change holds %d connections", waits, n)
+			t.Errorf("wait %d for a hashing slot: %d connections held", waits, n)
 		}
 		lockCtx, cancel := context.WithTimeout(ctx, time.Second)
-		_, err := pool.Exec(lockCtx, `SELECT 1 FROM users WHERE id = $1 FOR UPDATE NOWAIT`, u.ID)
+		_, err := pool.Exec(lockCtx, `SELECT 1 FROM users WHERE id = $1 FOR UPDATE NOWAIT`, id)
 		cancel()
 		if err != nil {
 			t.Errorf("wait %d for a hashing slot: the user's row is locked: %v", waits, err)
 		}
-		// Hand the slot over to the change, and take it back once its hash
-		// is done.
+		// Hand the slot over, and take it back once that hash is done.
 		<-s.hasher.slots
 		s.hasher.slots <- struct{}{}
 	}
