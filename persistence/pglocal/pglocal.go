@@ -177,11 +177,6 @@ func (s *Server) URL(dbname string) string {
 	return u.String()
 }
 
-// Port returns the number in the name of s's Unix socket.
-func (s *Server) Port() int {
-	return s.port
-}
-
 // Socket returns the path of s's Unix socket.
 func (s *Server) Socket() string {
 	return filepath.Join(s.socketDir, ".s.PGSQL."+strconv.Itoa(s.port))

@@ -63,8 +63,8 @@ func TestStartFixedPort(t *testing.T) {
 	opts := Options{DataDir: dir, Port: port}
 
 	s := start(t, opts)
-	if s.Port() != port {
-		t.Fatalf("Port() = %d, want %d", s.Port(), port)
+	if s.port != port {
+		t.Fatalf("port = %d, want %d", s.port, port)
 	}
 	url := s.URL("postgres")
 	if want := fmt.Sprintf("port=%d", port); !strings.Contains(url, want) {

@@ -76,7 +76,7 @@ func checkOnlyThisUser(t *testing.T, s *Server, dir string) {
 	if rules != "local {all} {postgres} peer" {
 		t.Errorf("pg_hba.conf rules: %q, want only local {all} {postgres} peer", rules)
 	}
-	tcp := fmt.Sprintf("127.0.0.1:%d", s.Port())
+	tcp := fmt.Sprintf("127.0.0.1:%d", s.port)
 	if conn, err := net.DialTimeout("tcp", tcp, time.Second); err == nil {
 		conn.Close()
 		t.Errorf("something listens on %s", tcp)
@@ -85,7 +85,7 @@ func checkOnlyThisUser(t *testing.T, s *Server, dir string) {
 		t.Log("not root: cannot try the server as nobody")
 		return
 	}
-	port := strconv.Itoa(s.Port())
+	port := strconv.Itoa(s.port)
 	psqlAsNobody(t, "Connection refused", "-h", "127.0.0.1", "-p", port)
 	psqlAsNobody(t, "Permission denied", "-h", dir, "-p", port)
 	// Opened by hand, the way to the socket still leads nowhere.
