@@ -15,6 +15,9 @@ import (
 type column struct {
 	name string
 	dest any
+	// expr, when set, is the column's value computed from the row aliased
+	// alias, in place of alias.name.
+	expr func(alias string) string
 }
 
 // columnList is the select list of cols from the table or row aliased
@@ -22,7 +25,11 @@ type column struct {
 func columnList(alias string, cols []column) string {
 	names := make([]string, len(cols))
 	for i, c := range cols {
-		names[i] = alias + "." + c.name
+		if c.expr != nil {
+			names[i] = c.expr(alias)
+		} else {
+			names[i] = alias + "." + c.name
+		}
 	}
 	return strings.Join(names, ", ")
 }

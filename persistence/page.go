@@ -21,10 +21,14 @@ type Page struct {
 
 // Cursor names an item of a list by the key the list is sorted on: the
 // time of the item (a post's creation, a follow's) for the lists newest
-// first, and the id, which alone orders the list of all users.
+// first, and the id, which alone orders the list of all users. Search
+// results come first by Rank, and users found by a search by Name (see
+// search.go).
 type Cursor struct {
-	At time.Time
-	ID int64
+	At   time.Time
+	ID   int64
+	Rank float32
+	Name string
 }
 
 // Listing is what a page query tells besides the items of the page.

@@ -19,13 +19,54 @@ type Post struct {
 	Version   int64
 	ChangedAt time.Time
 	Author    Author
+	// Tags are the post's hashtags (Hashtags).
+	Tags []string
+	// mentionIDs are the users the post mentioned when it was written or
+	// last edited, and mentionNames their usernames now, "" for a user
+	// who is gone.
+	mentionIDs   []int64
+	mentionNames []string
+}
+
+// Mention is a user a post mentions.
+type Mention struct {
+	ID       int64
+	Username string
+}
+
+// Mentions are the users the post mentions who still exist, in the order
+// the post names them.
+func (p Post) Mentions() []Mention {
+	var ms []Mention
+	for i, id := range p.mentionIDs {
+		if i < len(p.mentionNames) && p.mentionNames[i] != "" {
+			ms = append(ms, Mention{ID: id, Username: p.mentionNames[i]})
+		}
+	}
+	return ms
 }
 
 // columns are the columns of a post row and where a scan puts them.
 func (p *Post) columns() []column {
-	return []column{{"id", int8Dest{&p.ID}}, {"body", textDest{&p.Body}}, {"created_at", timeDest{&p.CreatedAt}},
-		{"updated_at", timeDest{&p.UpdatedAt}}, {"version", int8Dest{&p.Version}},
-		{"changed_at", timeDest{&p.ChangedAt}}}
+	return []column{{name: "id", dest: int8Dest{&p.ID}}, {name: "body", dest: textDest{&p.Body}},
+		{name: "created_at", dest: timeDest{&p.CreatedAt}}, {name: "updated_at", dest: timeDest{&p.UpdatedAt}},
+		{name: "version", dest: int8Dest{&p.Version}}, {name: "changed_at", dest: timeDest{&p.ChangedAt}},
+		{name: "tags", dest: &p.Tags}, {name: "mentions", dest: &p.mentionIDs},
+		{name: "mention_names", dest: &p.mentionNames, expr: mentionedUsernames}}
+}
+
+// mentionedUsernames is the usernames of the users the post aliased alias
+// mentions, in order, "" for a user who is gone.
+func mentionedUsernames(alias string) string {
+	return `ARRAY(SELECT coalesce(m.username, '') FROM unnest(` + alias + `.mentions) WITH ORDINALITY AS n (id, i)
+		LEFT JOIN users m ON m.id = n.id ORDER BY n.i)`
+}
+
+// mentionIDs is the ids of the users whose usernames, in any case, are in
+// the text array param, in its order.
+func mentionIDs(param string) string {
+	return `ARRAY(SELECT u.id FROM unnest(` + param + `::text[]) WITH ORDINALITY AS n (name, i)
+		JOIN users u ON lower(u.username) = lower(n.name) ORDER BY n.i)`
 }
 
 // Author is the part of a user that their posts show, with the version and
@@ -39,8 +80,8 @@ type Author struct {
 
 // columns are the columns of the author of a post, from their user row.
 func (a *Author) columns() []column {
-	return []column{{"id", int8Dest{&a.ID}}, {"username", textDest{&a.Username}},
-		{"version", int8Dest{&a.Version}}, {"changed_at", timeDest{&a.ChangedAt}}}
+	return []column{{name: "id", dest: int8Dest{&a.ID}}, {name: "username", dest: textDest{&a.Username}},
+		{name: "version", dest: int8Dest{&a.Version}}, {name: "changed_at", dest: timeDest{&a.ChangedAt}}}
 }
 
 // author is u as the author of their posts.
@@ -73,14 +114,25 @@ func (s *Store) readPost(ctx context.Context, op, query string, args ...any) (Po
 
 var insertPost = `
 	WITH p AS (
-		INSERT INTO posts (author_id, body, created_at, updated_at) VALUES ($1, $2, $3, $3)
+		INSERT INTO posts (author_id, body, created_at, updated_at, tags, mentions)
+		VALUES ($1, $2, $3, $3, $4, ` + mentionIDs("$5") + `)
 		RETURNING *
 	)
 	SELECT ` + postAndAuthor + ` FROM p JOIN users a ON a.id = p.author_id`
 
-// CreatePost stores a post by author.
+// CreatePost stores a post by author, with its hashtags and the users it
+// mentions.
 func (s *Store) CreatePost(ctx context.Context, author int64, body string) (Post, error) {
-	return s.readPost(ctx, "create post", insertPost, author, body, s.now())
+	return s.readPost(ctx, "create post", insertPost, author, body, s.now(), tagsOf(body), Mentions(body))
+}
+
+// tagsOf is Hashtags(body), never nil: the tags of a post are an array,
+// empty when there are none, not NULL.
+func tagsOf(body string) []string {
+	if tags := Hashtags(body); tags != nil {
+		return tags
+	}
+	return []string{}
 }
 
 var selectPost = `SELECT ` + postAndAuthor + ` FROM posts p JOIN users a ON a.id = p.author_id WHERE p.id = $1`
@@ -126,18 +178,20 @@ func (s *Store) PostFor(ctx context.Context, token string, id int64) (CallerPost
 
 var updatePost = `
 	WITH p AS (
-		UPDATE posts SET body = $3, updated_at = $4
+		UPDATE posts SET body = $3, updated_at = $4, tags = $6, mentions = ` + mentionIDs("$7") + `
 		WHERE id = $1 AND author_id = $2 AND ($5::bigint IS NULL OR version = $5)
 		RETURNING *
 	)
 	SELECT ` + postAndAuthor + ` FROM p JOIN users a ON a.id = p.author_id`
 
-// UpdatePost sets the body of post id, which author must have written. It
+// UpdatePost sets the body of post id, which author must have written, and
+// its hashtags and mentions with it. It
 // returns ErrNotFound when there is no such post, ErrForbidden when someone
 // else wrote it, and, when version is set, ErrStale when the post is no
 // longer at that version.
 func (s *Store) UpdatePost(ctx context.Context, id, author int64, body string, version *int64) (Post, error) {
-	p, err := s.readPost(ctx, fmt.Sprintf("update post %d", id), updatePost, id, author, body, s.now(), version)
+	p, err := s.readPost(ctx, fmt.Sprintf("update post %d", id), updatePost, id, author, body, s.now(), version,
+		tagsOf(body), Mentions(body))
 	if errors.Is(err, ErrNotFound) {
 		return Post{}, s.whyNotYours(ctx, id, author)
 	}

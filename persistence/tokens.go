@@ -97,8 +97,8 @@ type caller struct {
 }
 
 func (c *caller) seenColumns() []column {
-	return []column{{"last_seen", timePtrDest{&c.seen}}, {"version", int8Dest{&c.seenVersion}},
-		{"changed_at", timeDest{&c.seenChanged}}}
+	return []column{{name: "last_seen", dest: timePtrDest{&c.seen}}, {name: "version", dest: int8Dest{&c.seenVersion}},
+		{name: "changed_at", dest: timeDest{&c.seenChanged}}}
 }
 
 // callerColumns are the caller's columns.

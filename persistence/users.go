@@ -67,12 +67,12 @@ type UserUpdate struct {
 
 // columns are the columns of a user row and where a scan puts them.
 func (u *User) columns() []column {
-	return []column{{"id", int8Dest{&u.ID}}, {"username", textDest{&u.Username}}, {"email", textDest{&u.Email}},
-		{"about_me", textDest{&u.AboutMe}}, {"gravatar", boolDest{&u.Gravatar}}, {"last_seen", timePtrDest{&u.LastSeen}},
-		{"created_at", timeDest{&u.CreatedAt}}, {"updated_at", timeDest{&u.UpdatedAt}},
-		{"post_count", int8Dest{&u.PostCount}}, {"follower_count", int8Dest{&u.FollowerCount}},
-		{"following_count", int8Dest{&u.FollowingCount}}, {"version", int8Dest{&u.Version}},
-		{"changed_at", timeDest{&u.ChangedAt}}}
+	return []column{{name: "id", dest: int8Dest{&u.ID}}, {name: "username", dest: textDest{&u.Username}}, {name: "email", dest: textDest{&u.Email}},
+		{name: "about_me", dest: textDest{&u.AboutMe}}, {name: "gravatar", dest: boolDest{&u.Gravatar}}, {name: "last_seen", dest: timePtrDest{&u.LastSeen}},
+		{name: "created_at", dest: timeDest{&u.CreatedAt}}, {name: "updated_at", dest: timeDest{&u.UpdatedAt}},
+		{name: "post_count", dest: int8Dest{&u.PostCount}}, {name: "follower_count", dest: int8Dest{&u.FollowerCount}},
+		{name: "following_count", dest: int8Dest{&u.FollowingCount}}, {name: "version", dest: int8Dest{&u.Version}},
+		{name: "changed_at", dest: timeDest{&u.ChangedAt}}}
 }
 
 // userColumns is the select list of a user row aliased alias.

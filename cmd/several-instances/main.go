@@ -22,7 +22,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"maps"
 	"net/http"
 	"os"
@@ -221,9 +220,9 @@ func (s *setup) startInstances(ctx context.Context, bin string) error {
 		return err
 	}
 	s.say("instances on %s, started at once; migrations applied by each: %v, of %d in all",
-		strings.Join(s.upstreams, " and "), applied, migrationCount())
-	if total := applied[0] + applied[1]; total != migrationCount() {
-		return fmt.Errorf("the instances applied %d migrations between them, want each of %d once", total, migrationCount())
+		strings.Join(s.upstreams, " and "), applied, migrations.Count())
+	if total := applied[0] + applied[1]; total != migrations.Count() {
+		return fmt.Errorf("the instances applied %d migrations between them, want each of %d once", total, migrations.Count())
 	}
 	return nil
 }
@@ -377,12 +376,6 @@ func migrationsApplied(children []*child.Process) ([]int, error) {
 		counts = append(counts, n)
 	}
 	return counts, nil
-}
-
-// migrationCount is how many migrations the binary embeds.
-func migrationCount() int {
-	files, _ := fs.Glob(migrations.FS, "*.sql") // the pattern is valid
-	return len(files)
 }
 
 // registerAndLogIn registers the user the load acts as and returns a
