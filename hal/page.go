@@ -14,8 +14,11 @@ import (
 // through an index, at the same cost however deep it is. End says that the
 // page is known to end the collection, having fewer items than its size:
 // it gets no next link, even when TotalItems, which counts items added
-// since the walk began, says there are more pages.
+// since the walk began, says there are more pages. Query holds the
+// parameters that pick the collection, such as a search's terms, which
+// every link keeps.
 type Page struct {
+	Query      url.Values
 	Number     int64
 	Size       int64
 	TotalItems int64
@@ -51,6 +54,9 @@ func (p Page) Meta() PageMeta {
 // the cursor after when it is not empty.
 func (p Page) href(path string, n int64, after string) string {
 	q := url.Values{}
+	for k, v := range p.Query {
+		q[k] = v
+	}
 	if after != "" {
 		q.Set("after", after)
 	}

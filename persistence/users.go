@@ -136,6 +136,22 @@ func (s *Store) taken(ctx context.Context, nu NewUser) error {
 	return nil
 }
 
+const selectUserID = `SELECT id FROM users WHERE lower(username) = lower($1)`
+
+// UserID returns the id of the user whose username is name in any case, or
+// ErrNotFound.
+func (s *Store) UserID(ctx context.Context, name string) (int64, error) {
+	var id int64
+	err := s.pool.QueryRow(ctx, selectUserID, name).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, ErrNotFound
+	}
+	if err != nil {
+		return 0, wrap("user by name", err)
+	}
+	return id, nil
+}
+
 var selectUser = `SELECT ` + userColumns("u") + ` FROM users u WHERE u.id = $1`
 
 // User returns the user with the given id, or ErrNotFound.

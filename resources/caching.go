@@ -64,15 +64,20 @@ func (h *handler) userTag(c *gin.Context, id, version, viewer int64, mt string) 
 }
 
 // postTag is the entity tag of p as viewer sees it in media type mt: the
-// post's version and the parts of its author it shows.
+// post's version and the parts of its author and of the users it mentions
+// that it shows.
 //
 // No tag is made of anything secret, an email least of all: a tag anyone
 // can see must not let them test a guessed address offline. So there is no
 // key to keep either (a key per process would change every tag at each
 // restart and differ between instances).
 func (h *handler) postTag(c *gin.Context, p persistence.Post, viewer int64, mt string) string {
-	return entityTag(h.tagSalt, "post", strconv.FormatInt(p.ID, 10), strconv.FormatInt(p.Version, 10),
-		strconv.FormatInt(p.Author.ID, 10), p.Author.Username, strconv.FormatInt(viewer, 10), mt, h.base(c))
+	parts := []string{h.tagSalt, "post", strconv.FormatInt(p.ID, 10), strconv.FormatInt(p.Version, 10),
+		strconv.FormatInt(p.Author.ID, 10), p.Author.Username, strconv.FormatInt(viewer, 10), mt, h.base(c)}
+	for _, m := range p.Mentions() {
+		parts = append(parts, strconv.FormatInt(m.ID, 10), m.Username)
+	}
+	return entityTag(parts...)
 }
 
 // postModified is when p's representation last changed, its author

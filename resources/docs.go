@@ -106,7 +106,8 @@ func (h *handler) formsCases() []formsCase {
 	followed.IsFollowing = true
 	post := persistence.Post{ID: 1, Body: "Hello, world!", Author: persistence.Author{ID: susan.ID, Username: susan.Username}}
 	return []formsCase{
-		{"The root and every page of users, for anyone", hal.New(nil).AddTemplate("default", h.registration())},
+		{"The root, for anyone", h.rootTemplates(hal.New(nil))},
+		{"Every page of users", hal.New(nil).AddTemplate("default", h.registration())},
 		{"The caller's own user, and `/api/me`", h.fullUser(persistence.Profile{Caller: susan, User: susan})},
 		{"A user the caller does not follow", h.fullUser(persistence.Profile{Caller: susan, User: bob})},
 		{"A user the caller follows", h.fullUser(persistence.Profile{Caller: susan, User: followed})},

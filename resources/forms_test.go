@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -55,6 +56,14 @@ func (s *testServer) templates(t *testing.T, token, path string) (map[string]tem
 func (s *testServer) submit(t *testing.T, token string, tmpl template, values map[string]string) response {
 	t.Helper()
 	req := request{method: tmpl.Method, path: tmpl.Target, token: token}
+	if tmpl.Method == http.MethodGet {
+		query := url.Values{}
+		for k, v := range values {
+			query.Set(k, v)
+		}
+		req.path += "?" + query.Encode()
+		return s.do(t, req)
+	}
 	if len(tmpl.Properties) > 0 {
 		b, _ := json.Marshal(values)
 		req.body = string(b)
@@ -75,7 +84,7 @@ func TestFormsDocuments(t *testing.T) {
 		keys   string // the template keys, sorted; "" for a plain HAL answer
 		golden string
 	}{
-		{"/api", "default", "forms_root.golden.json"},
+		{"/api", "default search-posts search-users", "forms_root.golden.json"},
 		{userPathOf(susan), "change-password default", "forms_user_self.golden.json"},
 		{"/api/me", "change-password default", ""},
 		{userPathOf(bob), "follow", "forms_user_other.golden.json"},

@@ -351,7 +351,7 @@ func TestDocsPageRels(t *testing.T) {
 	rels := documentedRels(t)
 	page := string(srv.do(t, request{method: http.MethodGet, path: "/api/docs"}).body)
 	var anchors []string
-	for _, m := range regexp.MustCompile(`<section id="rel-([a-z]+)">`).FindAllStringSubmatch(page, -1) {
+	for _, m := range regexp.MustCompile(`<section id="rel-([a-z-]+)">`).FindAllStringSubmatch(page, -1) {
 		anchors = append(anchors, m[1])
 	}
 	slices.Sort(anchors)

@@ -23,6 +23,7 @@ type postView struct {
 	ID        int64     `json:"id"`
 	Body      string    `json:"body"`
 	Timestamp time.Time `json:"timestamp"`
+	Tags      []string  `json:"tags"`
 }
 
 // postResource is p as caller sees it: its author linked, with the
@@ -38,9 +39,19 @@ type postView struct {
 // and the user, a GET away, is cached whole.
 func postResource(p persistence.Post, caller int64) *hal.Resource {
 	path := postPath(p.ID)
-	res := hal.New(postView{ID: p.ID, Body: p.Body, Timestamp: p.CreatedAt.UTC()}).
+	tags := make([]hal.Link, len(p.Tags))
+	for i, t := range p.Tags {
+		tags[i] = hal.Link{Href: tagPath(t), Name: t}
+	}
+	var mentions []hal.Link
+	for _, m := range p.Mentions() {
+		mentions = append(mentions, hal.Link{Href: userPath(m.ID), Name: m.Username})
+	}
+	res := hal.New(postView{ID: p.ID, Body: p.Body, Timestamp: p.CreatedAt.UTC(), Tags: append([]string{}, p.Tags...)}).
 		AddLink("self", hal.Link{Href: path}).
-		AddLink("author", hal.Link{Href: userPath(p.Author.ID), Name: p.Author.Username})
+		AddLink("author", hal.Link{Href: userPath(p.Author.ID), Name: p.Author.Username}).
+		AddLinks(relTags, tags...).
+		AddLinks(relMentions, mentions...)
 	if p.Author.ID == caller {
 		res.AddLink("edit", hal.Link{Href: path})
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -150,13 +151,22 @@ func text(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s
 type pageRequest struct {
 	number, size int64
 	after        *persistence.Cursor
+	// cursors is the format of the list's cursors; the zero value is
+	// listCursors.
+	cursors *cursorFormat
+	// query holds the parameters that pick the list, which its links keep.
+	query url.Values
 }
 
 // pageParams reads page, per_page and after from the query string: page >=
 // 1 (default 1), per_page >= 1 (default 10, above 100 taken as 100), after
 // a cursor as formatCursor writes them.
-func pageParams(c *gin.Context) (pageRequest, error) {
-	p := pageRequest{number: 1, size: 10}
+func pageParams(c *gin.Context) (pageRequest, error) { return pageParamsIn(c, nil) }
+
+// pageParamsIn is pageParams for a list whose cursors are in format f (nil
+// for listCursors).
+func pageParamsIn(c *gin.Context, f *cursorFormat) (pageRequest, error) {
+	p := pageRequest{number: 1, size: 10, cursors: f}
 	if v, ok := c.GetQuery("page"); ok {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 1 {
@@ -175,7 +185,7 @@ func pageParams(c *gin.Context) (pageRequest, error) {
 		p.size = min(n, 100)
 	}
 	if v, ok := c.GetQuery("after"); ok {
-		cur, err := parseCursor(v)
+		cur, err := p.format().parse(v)
 		if err != nil {
 			return pageRequest{}, fieldError("after", "after must be a cursor from a next or prev link")
 		}
@@ -205,13 +215,32 @@ func (p pageRequest) store() persistence.Page {
 // read by cursor, and not for page 1, which is the head of the list by
 // definition; elsewhere the previous page is found by its number.
 func (p pageRequest) hal(l persistence.Listing, items int) hal.Page {
-	hp := hal.Page{Number: p.number, Size: p.size, TotalItems: l.Total,
-		After: formatCursor(p.after), NextAfter: formatCursor(l.Next), End: int64(items) < p.size}
+	f := p.format()
+	hp := hal.Page{Number: p.number, Size: p.size, TotalItems: l.Total, Query: p.query,
+		After: f.format(p.after), NextAfter: f.format(l.Next), End: int64(items) < p.size}
 	if p.after != nil && p.number > 2 {
-		hp.PrevAfter = formatCursor(l.Prev)
+		hp.PrevAfter = f.format(l.Prev)
 	}
 	return hp
 }
+
+// format is the format of the list's cursors.
+func (p pageRequest) format() *cursorFormat {
+	if p.cursors == nil {
+		return &listCursors
+	}
+	return p.cursors
+}
+
+// A cursorFormat reads and writes the cursors of a kind of list: format
+// writes "" for no cursor.
+type cursorFormat struct {
+	parse  func(string) (*persistence.Cursor, error)
+	format func(*persistence.Cursor) string
+}
+
+// listCursors are those of the lists by id or newest first.
+var listCursors = cursorFormat{parse: parseCursor, format: formatCursor}
 
 // A cursor is the id of an item, for the list of users, or the time of the
 // item in microseconds since 1970, a dot and the id, for the lists sorted

@@ -36,13 +36,24 @@ func (h *handler) getRoot(c *gin.Context) error {
 		AddLink(relMe, hal.Link{Href: "/api/me"}).
 		AddLink(relPosts, hal.MustTemplated("/api/posts{?page,per_page}")).
 		AddLink(relFeed, hal.MustTemplated("/api/feed{?page,per_page}")).
+		AddLink(relUserByName, hal.MustTemplated("/api/users/by-name/{username}")).
+		AddLink(relSearchUsers, hal.MustTemplated(searchUsersPath+"{?q,page,per_page}")).
+		AddLink(relSearchPosts, hal.MustTemplated(searchPostsPath+"{?q,page,per_page}")).
+		AddLink(relTag, hal.MustTemplated("/api/tags/{tag}{?page,per_page}")).
 		AddLink(relExplorer, hal.Link{Href: "/explorer/", Type: "text/html"}).
 		AddLink(relRels, hal.Link{Href: "/api/rels"}).
 		AddLink("service-desc", hal.Link{Href: "/api/openapi.json", Type: "application/openapi+json"}).
-		AddLink("service-doc", hal.Link{Href: "/api/docs", Type: "text/html"}).
-		AddTemplate("default", h.registration())
+		AddLink("service-doc", hal.Link{Href: "/api/docs", Type: "text/html"})
 	c.Header("Cache-Control", cachePublic)
-	return h.render(c, http.StatusOK, res)
+	return h.render(c, http.StatusOK, h.rootTemplates(res))
+}
+
+// rootTemplates adds the root's templates to res: registration and the
+// two searches.
+func (h *handler) rootTemplates(res *hal.Resource) *hal.Resource {
+	return res.AddTemplate("default", h.registration()).
+		AddTemplate("search-users", searchForm("Find people by username", searchUsersPath)).
+		AddTemplate("search-posts", searchForm("Search posts", searchPostsPath))
 }
 
 // relDoc documents one of the API's own link relations.

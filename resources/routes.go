@@ -34,6 +34,10 @@ func (h *handler) routes(r *gin.Engine) {
 	api.DELETE("/users/:id/following/:target", h.handle(h.deleteFollow))
 	api.GET("/users/:id/posts", h.handle(h.listUserPosts))
 	api.GET("/users/:id/avatar", h.handleAs(identiconOffers, h.getAvatar))
+	api.GET("/users/by-name/:username", h.handle(h.getUserByName))
+	api.GET("/search/users", h.handle(h.searchUsers))
+	api.GET("/search/posts", h.handle(h.searchPosts))
+	api.GET("/tags/:tag", h.handle(h.listTagged))
 
 	api.GET("/posts", h.handle(h.listPosts))
 	api.POST("/posts", h.handle(h.createPost))

@@ -220,7 +220,7 @@ func (s *testServer) checkResponse(t *testing.T, req request, res response) {
 		if len(res.body) != 0 {
 			t.Errorf("%s %s: 204 with a body: %s", req.method, req.path, res.body)
 		}
-	case res.code == http.StatusCreated && ct == "":
+	case (res.code == http.StatusCreated || res.code == http.StatusSeeOther) && ct == "":
 		if len(res.body) != 0 || res.header.Get("Location") == "" {
 			t.Errorf("%s %s: 201 without a Content-Type, with a body or without Location: %s", req.method, req.path, res.body)
 		}
@@ -263,9 +263,10 @@ func checkTemplates(t *testing.T, body []byte) {
 	t.Helper()
 	var doc struct {
 		Templates map[string]struct {
-			Method     string           `json:"method"`
-			Target     string           `json:"target"`
-			Properties []map[string]any `json:"properties"`
+			Method      string           `json:"method"`
+			Target      string           `json:"target"`
+			ContentType string           `json:"contentType"`
+			Properties  []map[string]any `json:"properties"`
 		} `json:"_templates"`
 	}
 	if err := json.Unmarshal(body, &doc); err != nil {
@@ -277,6 +278,10 @@ func checkTemplates(t *testing.T, body []byte) {
 	for key, tmpl := range doc.Templates {
 		switch tmpl.Method {
 		case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		case http.MethodGet:
+			if tmpl.ContentType != "" {
+				t.Errorf("template %s: a GET with a contentType, %q: its properties go in the query", key, tmpl.ContentType)
+			}
 		default:
 			t.Errorf("template %s: method %q", key, tmpl.Method)
 		}

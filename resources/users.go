@@ -5,6 +5,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -186,11 +187,17 @@ func (h *handler) locateMe(c *gin.Context, id, caller int64) {
 	}
 }
 
-// listUsers serves GET /api/users: every user, by id.
+// listUsers serves GET /api/users: every user, by id. Asked for the one
+// with a username, it sends the client to mb:user-by-name.
 func (h *handler) listUsers(c *gin.Context) error {
 	token, err := requireToken(c)
 	if err != nil {
 		return err
+	}
+	if name, ok := c.GetQuery("username"); ok {
+		c.Header("Location", h.base(c)+"/api/users/by-name/"+url.PathEscape(name))
+		c.Status(http.StatusSeeOther)
+		return nil
 	}
 	page, err := pageParams(c)
 	if err != nil {
