@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 )
@@ -98,6 +99,43 @@ func FuzzWriteHeaders(f *testing.F) {
 		dropForwardedPorts(c)
 		if twice := c.Request.Header.Get("X-Forwarded-For"); twice != once {
 			t.Fatalf("dropForwardedPorts(%q): %q, then %q", value, once, twice)
+		}
+	})
+}
+
+// FuzzSearchParams feeds arbitrary query strings to the parser of a
+// search's q and page, with either search's cursors: no panic, a q of 1 to
+// maxQuery characters of text, trimmed, cursors written back as they were
+// read, and the rest refused with a 400 naming one parameter.
+func FuzzSearchParams(f *testing.F) {
+	for _, q := range []string{"", "q=", "q=%20", "q=sue", "q=a%00b", "q=%ff", "q=sue&after=1~suez", "q=x&after=2~A",
+		"q=cat&after=0.0607927~1767225600000001.9", "q=cat&after=NaN~1.1", "q=cat&after=-1~1.1", "q=cat&after=1e40~1.1",
+		"q=cat&after=0x1p-2~1.1", "q=%22a%22+or+-b"} {
+		f.Add(q)
+	}
+	f.Fuzz(func(t *testing.T, query string) {
+		if _, err := url.ParseQuery(query); err != nil {
+			return
+		}
+		for _, format := range []*cursorFormat{&nameCursors, &rankCursors} {
+			c, _ := gin.CreateTestContext(httptest.NewRecorder())
+			c.Request = &http.Request{Method: http.MethodGet, URL: &url.URL{Path: "/api/search/posts", RawQuery: query}}
+			q, p, err := searchParams(c, format)
+			if err != nil {
+				if he := asHTTPError(err); he.status != http.StatusBadRequest || len(he.params) != 1 {
+					t.Fatalf("searchParams(%q): %v", query, err)
+				}
+				continue
+			}
+			if n := utf8.RuneCountInString(q); n < 1 || n > maxQuery || trimSpace(q) != q || !text(q) {
+				t.Fatalf("searchParams(%q) took q %q", query, q)
+			}
+			if p.after != nil {
+				back, err := format.parse(format.format(p.after))
+				if err != nil || *back != *p.after {
+					t.Fatalf("cursor %+v of %q written as %q reads back as %v, %v", *p.after, query, format.format(p.after), back, err)
+				}
+			}
 		}
 	})
 }
