@@ -202,3 +202,28 @@ func equalJSON(got any, want []any) bool {
 		return a == b
 	})
 }
+
+// TestMentionRenamed checks that a post, and its author's user, which
+// shows it, change when a user the post mentions changes their username:
+// a client revalidating with its ETag gets the new name, not a 304.
+func TestMentionRenamed(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	susan, token := srv.user(t, "susan")
+	bob, bobToken := srv.user(t, "bob")
+	post := srv.post(t, token, "hi @bob")
+	var tags []string
+	for _, path := range []string{postPathOf(post), userPathOf(susan)} {
+		tags = append(tags, srv.do(t, request{method: http.MethodGet, path: path, token: token}).header.Get("ETag"))
+	}
+	res := srv.do(t, request{method: http.MethodPatch, path: userPathOf(bob), token: bobToken, body: `{"username": "robert"}`})
+	if res.code != http.StatusOK {
+		t.Fatalf("rename: %s", res)
+	}
+	for i, path := range []string{postPathOf(post), userPathOf(susan)} {
+		res := srv.do(t, request{method: http.MethodGet, path: path, token: token, header: map[string]string{"If-None-Match": tags[i]}})
+		if res.code != http.StatusOK || !strings.Contains(string(res.body), `"name":"robert"`) {
+			t.Errorf("GET %s after the rename, with the ETag from before: %s, want the new name", path, res)
+		}
+	}
+}
