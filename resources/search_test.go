@@ -27,6 +27,7 @@ func TestSearchByLinksAndForms(t *testing.T) {
 	root := c.get("/api")
 
 	usersHref, _ := c.link(root, "mb:search-users", map[string]string{"q": "SUE", "per_page": "2"})
+	golden(t, "search_users.golden.json", srv.do(t, request{method: http.MethodGet, path: usersHref, token: token}).body)
 	if got := c.walkNames(usersHref, "mb:users", "username"); !slices.Equal(got, []string{"sue", "Suez", "a-sue"}) {
 		t.Errorf("search users for SUE, 2 a page: %q, want [sue Suez a-sue]", got)
 	}
@@ -164,7 +165,9 @@ func TestPostTagsAndMentionLinks(t *testing.T) {
 	bob, _ := srv.user(t, "bob")
 	id := srv.post(t, token, "Hi @Bob and @nobody, #Café #cafe\u0301 #News")
 	plain := srv.post(t, token, "nothing here")
-	doc := srv.do(t, request{method: http.MethodGet, path: postPathOf(id), token: token}).json(t)
+	res := srv.do(t, request{method: http.MethodGet, path: postPathOf(id), token: token})
+	golden(t, "post_tags_mentions.golden.json", res.body)
+	doc := res.json(t)
 	if got := doc["tags"]; !equalJSON(got, []any{"café", "news"}) {
 		t.Errorf("tags %v, want [café news]", got)
 	}
