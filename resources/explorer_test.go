@@ -3,8 +3,12 @@ package resources_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/yosida95/uritemplate/v3"
+	"golang.org/x/net/html"
 )
 
 func TestExplorerServesItsFiles(t *testing.T) {
@@ -60,4 +64,86 @@ func TestExplorerServesItsFiles(t *testing.T) {
 	if rec.Code != http.StatusNotFound {
 		t.Errorf("GET /explorer/index.html = %d, want 404", rec.Code)
 	}
+}
+
+// TestExplorerPageKeepsToItsCSP checks that the page holds no code or
+// style of its own, which its Content-Security-Policy would block: no
+// inline script or style, no event handler attribute, no javascript: URL.
+func TestExplorerPageKeepsToItsCSP(t *testing.T) {
+	t.Parallel()
+	page := explorerFile(t, newTestServer(t), "/explorer/")
+	doc, err := html.Parse(strings.NewReader(page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := range doc.Descendants() {
+		if n.Type != html.ElementNode {
+			continue
+		}
+		if n.Data == "style" || n.Data == "script" && attr(n, "src") == "" {
+			t.Errorf("the page has an inline <%s>", n.Data)
+		}
+		for _, a := range n.Attr {
+			if a.Key == "style" || strings.HasPrefix(a.Key, "on") || strings.HasPrefix(strings.TrimSpace(a.Val), "javascript:") {
+				t.Errorf("<%s> has the attribute %s=%q, which the CSP blocks", n.Data, a.Key, a.Val)
+			}
+		}
+	}
+}
+
+// TestExplorerSearchesByTheRootsLinks checks the search box's side of the
+// contract with the API: the page has a search form; its script reads
+// the rels and expands them, naming no URL of the API; and the root has
+// each rel, templated with the variable the script fills in.
+func TestExplorerSearchesByTheRootsLinks(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	page := explorerFile(t, srv, "/explorer/")
+	for _, want := range []string{`<form id="search"`, `role="search"`, `<input id="search-q" name="q" type="search"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %s", want)
+		}
+	}
+	script := explorerFile(t, srv, "/explorer/explorer.js")
+	for _, path := range []string{"/api/search", "/api/tags", "/by-name"} {
+		if strings.Contains(script, path) {
+			t.Errorf("explorer.js names %s: it must follow the root's links", path)
+		}
+	}
+	links := srv.do(t, request{method: http.MethodGet, path: "/api"}).json(t)["_links"].(map[string]any)
+	tests := []struct{ rel, variable string }{
+		{"mb:search-users", "q"}, {"mb:search-posts", "q"}, {"mb:tag", "tag"}, {"mb:user-by-name", "username"},
+	}
+	for _, tt := range tests {
+		if !strings.Contains(script, "'"+tt.rel+"'") {
+			t.Errorf("explorer.js does not read %s", tt.rel)
+		}
+		link, _ := links[tt.rel].(map[string]any)
+		href, _ := link["href"].(string)
+		tmpl, err := uritemplate.New(href)
+		if err != nil || link["templated"] != true || !slices.Contains(tmpl.Varnames(), tt.variable) {
+			t.Errorf("the root's %s is %v, want a template with the variable %s the explorer fills (%v)", tt.rel, link, tt.variable, err)
+		}
+	}
+}
+
+// explorerFile returns the body of the explorer's file at path.
+func explorerFile(t *testing.T, srv *testServer, path string) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	srv.handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET %s = %d", path, rec.Code)
+	}
+	return rec.Body.String()
+}
+
+// attr is the value of n's attribute key, "" when it has none.
+func attr(n *html.Node, key string) string {
+	for _, a := range n.Attr {
+		if a.Key == key {
+			return a.Val
+		}
+	}
+	return ""
 }

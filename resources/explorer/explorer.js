@@ -29,6 +29,7 @@ const state = {
   shown: null, // the path of the resource on screen (or being fetched)
   self: null, // its self href, the target of templates without one
   seq: 0, // the number of the latest navigation
+  searches: 0, // the number of the latest search, or of a page of its results
   ids: 0, // for unique element ids
 };
 
@@ -193,6 +194,12 @@ function problemParts(p, status) {
   };
 }
 
+// problemNode shows a problem document where it was met.
+function problemNode(p, status) {
+  const parts = problemParts(p, status);
+  return el('div', { class: 'problem' }, el('strong', {}, parts.title), el('p', {}, parts.detail), parts.params);
+}
+
 function showExchange(x) {
   const line = x.error ? `network error: ${x.error}` : `${x.status} ${x.statusText}`.trim();
   const status = $('status');
@@ -216,10 +223,7 @@ function showExchange(x) {
       el('strong', { class: 'code' }, line)));
   details.append(el('p', { class: 'caption' }, 'Request headers'), headerTable(x.requestHeaders));
   if (x.requestBody !== undefined) details.append(el('p', { class: 'caption' }, 'Request body'), el('pre', {}, x.requestBody));
-  if (x.problem) {
-    const parts = problemParts(x.problem, x.status);
-    details.append(el('div', { class: 'problem' }, el('strong', {}, parts.title), el('p', {}, parts.detail), parts.params));
-  }
+  if (x.problem) details.append(problemNode(x.problem, x.status));
   if (x.headers) details.append(el('p', { class: 'caption' }, 'Response headers'), headerTable(x.headers));
   if (x.text) {
     const shown = x.data !== undefined ? JSON.stringify(x.data, redact, 2) : x.text.slice(0, 100000);
@@ -287,12 +291,15 @@ function templatedLink(link) {
 
 function linkNode(rel, link, top) {
   if (!isObject(link) || typeof link.href !== 'string') return el('span', { class: 'none' }, '(a link with no href)');
+  const path = apiPath(link.href);
+  // A link the API names (a tag, a mentioned user, an author) is labelled
+  // with its name, and its href follows.
+  const named = path && rel !== 'curies' && link.templated !== true && typeof link.name === 'string' && link.name !== '';
   const extra = ['title', 'name', 'type', 'hreflang', 'deprecation']
-    .filter((k) => typeof link[k] === 'string')
+    .filter((k) => typeof link[k] === 'string' && !(named && k === 'name'))
     .map((k) => el('span', { class: 'attr' }, ` ${k}: ${link[k]}`));
   if (rel === 'curies') return el('span', {}, el('code', {}, link.href), ...extra, el('span', { class: 'attr' }, ' (curie)'));
   if (link.templated === true) return el('span', {}, templatedLink(link), ...extra);
-  const path = apiPath(link.href);
   // An avatar is an image, not a HAL resource: shown, never followed. It
   // comes from the API, or from Gravatar for a user who chose it (the CSP
   // allows the page itself and that host, nothing else).
@@ -302,6 +309,10 @@ function linkNode(rel, link, top) {
     const img = el('img', { class: 'avatar', src: path ?? link.href, alt: 'avatar', width: 64, height: 64 });
     img.addEventListener('error', () => { img.hidden = true; });
     return el('span', {}, img, text, ...extra);
+  }
+  if (named) {
+    return el('span', {}, el('a', { class: 'link', href: `#${path}` }, link.name),
+      el('code', { class: 'attr' }, ` ${link.href}`), ...extra);
   }
   if (path) return el('span', {}, el('a', { class: 'link', href: `#${path}` }, link.href), ...extra);
   // Not the API: shown, never followed.
@@ -315,6 +326,7 @@ function fillLinks(list, doc, top) {
   for (const [rel, value] of Object.entries(links)) {
     const hrefs = el('ul', { class: 'hrefs' });
     for (const link of asArray(value)) hrefs.append(el('li', {}, linkNode(rel, link, top)));
+    if (Array.isArray(value) && value.length === 0) hrefs.append(el('li', { class: 'none' }, 'none (an empty array)'));
     list.append(el('li', { 'data-rel': rel }, relLabel(rel, curies), hrefs));
   }
   if (!list.children.length) list.append(el('li', { class: 'none' }, 'No links.'));
@@ -542,6 +554,106 @@ function onHashChange() {
   if (path !== state.shown) navigate(path);
 }
 
+// --- The search box. It knows no URL of the API: it expands the root's
+// templated links, mb:search-users and mb:search-posts for words, mb:tag
+// for "#tag" and mb:user-by-name for "@username".
+
+// FOUND are the collections a search for words shows, side by side, by
+// the id of their box.
+const FOUND = { 'search-users': 'mb:search-users', 'search-posts': 'mb:search-posts' };
+// JUMPS are the resources "#tag" and "@username" open, by their first
+// character: the rel and the variable it is expanded with.
+const JUMPS = { '#': ['mb:tag', 'tag'], '@': ['mb:user-by-name', 'username'] };
+const PAGE_RELS = new Set(['first', 'prev', 'next', 'last']);
+
+// relPath expands the link rel of the root with values into an API path,
+// or says why it cannot.
+function relPath(root, rel, values) {
+  const link = isObject(root?._links) ? asArray(root._links[rel])[0] : undefined;
+  if (!isObject(link) || typeof link.href !== 'string') {
+    say(`The API root has no ${rel} link: cannot search.`);
+    return null;
+  }
+  const href = link.templated === true ? expand(link.href, values) : link.href;
+  const path = apiPath(href);
+  if (!path) say(`${href} is not a path under ${apiRoot}: not followed.`);
+  return path;
+}
+
+async function search(e) {
+  e.preventDefault();
+  const q = $('search-q').value;
+  const seq = ++state.searches;
+  const root = await loadRoot();
+  if (seq !== state.searches) return; // a later search won
+  if (!root) {
+    say('The API root could not be read: cannot search.');
+    return;
+  }
+  const jump = q.trim().match(/^([#@])(\S+)$/);
+  if (jump) {
+    const [rel, name] = JUMPS[jump[1]];
+    const path = relPath(root, rel, { [name]: jump[2] });
+    if (path) {
+      closeSearch();
+      go(path);
+    }
+    return;
+  }
+  // The words go as typed: the server judges them, and says why not.
+  $('search-title').textContent = `Search for “${q}”`;
+  $('search-results').hidden = false;
+  await Promise.all(Object.entries(FOUND).map(([id, rel]) => {
+    const path = relPath(root, rel, { q });
+    return path ? showFound($(id), path) : $(id).replaceChildren();
+  }));
+}
+
+// showFound shows in box the collection at path, a page of search results,
+// as the explorer shows any resource.
+async function showFound(box, path) {
+  const seq = String(++state.searches);
+  box.dataset.seq = seq;
+  box.dataset.path = path;
+  box.setAttribute('aria-busy', 'true');
+  const x = await request('GET', path);
+  if (box.dataset.seq !== seq) return; // a later search or page won
+  box.removeAttribute('aria-busy');
+  if (!x || !x.ok || !isObject(x.data)) {
+    const why = x ? `The server answered ${x.status} ${x.statusText}.` : 'The request failed.';
+    box.replaceChildren(x?.problem ? problemNode(x.problem, x.status) : el('p', { class: 'note' }, why));
+    return;
+  }
+  const properties = el('tbody');
+  fillProperties(properties, x.data);
+  const links = el('ul', { class: 'links' });
+  fillLinks(links, x.data, false);
+  const found = el('div');
+  fillEmbedded(found, x.data, 0);
+  box.replaceChildren(el('table', { class: 'properties' }, properties), links, found);
+}
+
+// pageFound follows a paging link of search results in their own box;
+// every other link opens in the resource view.
+function pageFound(e) {
+  const box = e.currentTarget;
+  const a = e.target.closest('a.link');
+  if (!a || a.closest('ul.links') !== box.querySelector(':scope > ul.links')) return;
+  const path = apiPath(a.getAttribute('href').slice(1));
+  if (!path || !PAGE_RELS.has(a.closest('li[data-rel]')?.dataset.rel)) return;
+  e.preventDefault();
+  showFound(box, path);
+}
+
+function closeSearch() {
+  state.searches++;
+  $('search-results').hidden = true;
+  for (const id of Object.keys(FOUND)) {
+    delete $(id).dataset.seq;
+    $(id).replaceChildren();
+  }
+}
+
 // --- Logging in and out.
 
 async function loadRoot() {
@@ -604,8 +716,12 @@ $('login').addEventListener('submit', logIn);
 $('logout').addEventListener('click', logOut);
 $('home').addEventListener('click', () => go(apiRoot));
 $('reload').addEventListener('click', () => state.shown && navigate(state.shown));
+$('search').addEventListener('submit', search);
+$('search-close').addEventListener('click', closeSearch);
+for (const id of Object.keys(FOUND)) $(id).addEventListener('click', pageFound);
 // A link to the resource on screen changes no fragment: reload it instead.
 document.addEventListener('click', (e) => {
+  if (e.defaultPrevented) return;
   const a = e.target.closest('a[href^="#/"]');
   const path = a && apiPath(a.getAttribute('href').slice(1));
   if (path && path === hashPath()) {

@@ -155,12 +155,19 @@ func (b *browser) text(sel string) string {
 // screenshot saves the whole page outside the repository and logs where.
 func (b *browser) screenshot() {
 	b.t.Helper()
+	b.screenshotAs("microblog-explorer-e2e.png")
+}
+
+// screenshotAs saves the whole page in the temporary directory as name
+// and logs where.
+func (b *browser) screenshotAs(name string) {
+	b.t.Helper()
 	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		b.t.Logf("screenshot: %v", err)
 		return
 	}
-	path := filepath.Join(os.TempDir(), "microblog-explorer-e2e.png")
+	path := filepath.Join(os.TempDir(), name)
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		b.t.Logf("screenshot: %v", err)
 		return

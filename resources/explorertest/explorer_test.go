@@ -77,16 +77,21 @@ func newHandler(t *testing.T, databaseURL string) (http.Handler, error) {
 func seedUsers(t *testing.T, origin string, n int) {
 	t.Helper()
 	for i := 1; i <= n; i++ {
-		name := fmt.Sprintf("seed%02d", i)
-		body := fmt.Sprintf(`{"username": %q, "email": "%s@example.com", "password": "seed-password"}`, name, name)
-		res, err := http.Post(origin+"/api/users", "application/json", strings.NewReader(body))
-		if err != nil {
-			t.Fatalf("register %s: %v", name, err)
-		}
-		res.Body.Close()
-		if res.StatusCode != http.StatusCreated {
-			t.Fatalf("register %s: %s", name, res.Status)
-		}
+		registerAs(t, origin, fmt.Sprintf("seed%02d", i), "seed-password")
+	}
+}
+
+// registerAs registers the user name with password through the API.
+func registerAs(t *testing.T, origin, name, password string) {
+	t.Helper()
+	body := fmt.Sprintf(`{"username": %q, "email": "%s@example.com", "password": %q}`, name, name, password)
+	res, err := http.Post(origin+"/api/users", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("register %s: %v", name, err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("register %s: %s", name, res.Status)
 	}
 }
 
