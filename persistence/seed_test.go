@@ -81,7 +81,7 @@ func TestSeedKeepsIndexesAndTriggers(t *testing.T) {
 		}
 	}
 	want := []string{"users", "follows", "posts", "counts", "index follows_followed_idx", "index follows_follower_idx",
-		"index posts_author_idx", "index posts_body_idx", "index posts_created_idx", "index posts_mentions_idx", "index posts_search_idx",
+		"index posts_author_idx", "index posts_body_idx", "index posts_created_idx", "index posts_mentions_idx", "index posts_parent_idx", "index posts_search_idx",
 		"index users_username_prefix_idx", "index users_username_trgm_idx", "vacuum users", "analyze"}
 	if diff := cmp.Diff(want, ended); diff != "" {
 		t.Errorf("steps ended (-want +got):\n%s", diff)
