@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Post is a post with the part of its author that a post shows.
@@ -21,6 +22,13 @@ type Post struct {
 	Author    Author
 	// Tags are the post's hashtags (Hashtags).
 	Tags []string
+	// ParentID is the post this one replies to, 0 for none (or one
+	// deleted since).
+	ParentID   int64
+	ReplyCount int64
+	LikeCount  int64
+	// Liked says whether the viewer of a read likes the post.
+	Liked bool
 	// mentionIDs are the users the post mentioned when it was written or
 	// last edited, and mentionNames their usernames now, "" for a user
 	// who is gone.
@@ -52,7 +60,15 @@ func (p *Post) columns() []column {
 		{name: "created_at", dest: timeDest{&p.CreatedAt}}, {name: "updated_at", dest: timeDest{&p.UpdatedAt}},
 		{name: "version", dest: int8Dest{&p.Version}}, {name: "changed_at", dest: timeDest{&p.ChangedAt}},
 		{name: "tags", dest: &p.Tags}, {name: "mentions", dest: &p.mentionIDs},
-		{name: "mention_names", dest: &p.mentionNames, expr: mentionedUsernames}}
+		{name: "mention_names", dest: &p.mentionNames, expr: mentionedUsernames},
+		{name: "parent_id", dest: int8Dest{&p.ParentID}}, {name: "reply_count", dest: int8Dest{&p.ReplyCount}},
+		{name: "like_count", dest: int8Dest{&p.LikeCount}}}
+}
+
+// liked is whether the user whose id is viewer likes the post aliased
+// alias; Post.dests reads it after the post and its author.
+func liked(alias, viewer string) string {
+	return `EXISTS (SELECT 1 FROM likes WHERE post_id = ` + alias + `.id AND user_id = ` + viewer + `)`
 }
 
 // mentionedUsernames is the usernames of the users the post aliased alias
@@ -92,12 +108,17 @@ func (u User) author() Author {
 // postColumns is the select list of a post row aliased alias.
 func postColumns(alias string) string { return columnList(alias, new(Post).columns()) }
 
-// postAndAuthor is the select list of a post p and its author a, which
-// Post.dests scans.
-var postAndAuthor = postColumns("p") + ", " + columnList("a", new(Author).columns())
+// postAndAuthor is the select list of a post p, its author a and whether
+// the user whose id is viewer (an expression) likes it, which Post.dests
+// scans.
+func postAndAuthor(viewer string) string {
+	return postColumns("p") + ", " + columnList("a", new(Author).columns()) + ", " + liked("p", viewer)
+}
 
 // dests are the destinations of postAndAuthor.
-func (p *Post) dests() []any { return dests(p.columns(), p.Author.columns()) }
+func (p *Post) dests() []any {
+	return append(dests(p.columns(), p.Author.columns()), boolDest{&p.Liked})
+}
 
 // readPost runs a statement that returns one row of postAndAuthor.
 func (s *Store) readPost(ctx context.Context, op, query string, args ...any) (Post, error) {
@@ -114,16 +135,28 @@ func (s *Store) readPost(ctx context.Context, op, query string, args ...any) (Po
 
 var insertPost = `
 	WITH p AS (
-		INSERT INTO posts (author_id, body, created_at, updated_at, tags, mentions)
-		VALUES ($1, $2, $3, $3, $4, ` + mentionIDs("$5") + `)
+		INSERT INTO posts (author_id, body, created_at, updated_at, tags, mentions, parent_id)
+		VALUES ($1, $2, $3, $3, $4, ` + mentionIDs("$5") + `, $6)
 		RETURNING *
 	)
-	SELECT ` + postAndAuthor + ` FROM p JOIN users a ON a.id = p.author_id`
+	SELECT ` + postAndAuthor("$1") + ` FROM p JOIN users a ON a.id = p.author_id`
 
 // CreatePost stores a post by author, with its hashtags and the users it
 // mentions.
 func (s *Store) CreatePost(ctx context.Context, author int64, body string) (Post, error) {
-	return s.readPost(ctx, "create post", insertPost, author, body, s.now(), tagsOf(body), Mentions(body))
+	return s.readPost(ctx, "create post", insertPost, author, body, s.now(), tagsOf(body), Mentions(body), nil)
+}
+
+// CreateReply stores a post by author in reply to post parent, like
+// CreatePost; ErrNotFound when there is no such parent.
+func (s *Store) CreateReply(ctx context.Context, author, parent int64, body string) (Post, error) {
+	p, err := s.readPost(ctx, fmt.Sprintf("reply to %d", parent), insertPost, author, body, s.now(), tagsOf(body),
+		Mentions(body), parent)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23503" { // foreign_key_violation: no such parent
+		return Post{}, ErrNotFound
+	}
+	return p, err
 }
 
 // tagsOf is Hashtags(body), never nil: the tags of a post are an array,
@@ -135,7 +168,7 @@ func tagsOf(body string) []string {
 	return []string{}
 }
 
-var selectPost = `SELECT ` + postAndAuthor + ` FROM posts p JOIN users a ON a.id = p.author_id WHERE p.id = $1`
+var selectPost = `SELECT ` + postAndAuthor("0") + ` FROM posts p JOIN users a ON a.id = p.author_id WHERE p.id = $1`
 
 // Post returns the post with the given id, or ErrNotFound.
 func (s *Store) Post(ctx context.Context, id int64) (Post, error) {
@@ -149,7 +182,7 @@ type CallerPost struct {
 }
 
 var selectCallerAndPost = callerCTE + `
-	SELECT ` + callerColumns + `, ` + postAndAuthor + callerFrom + `
+	SELECT ` + callerColumns + `, ` + postAndAuthor("u.id") + callerFrom + `
 	LEFT JOIN posts p ON p.id = $3
 	LEFT JOIN users a ON a.id = p.author_id`
 
@@ -182,7 +215,7 @@ var updatePost = `
 		WHERE id = $1 AND author_id = $2 AND ($5::bigint IS NULL OR version = $5)
 		RETURNING *
 	)
-	SELECT ` + postAndAuthor + ` FROM p JOIN users a ON a.id = p.author_id`
+	SELECT ` + postAndAuthor("$2") + ` FROM p JOIN users a ON a.id = p.author_id`
 
 // UpdatePost sets the body of post id, which author must have written, and
 // its hashtags and mentions with it. It
@@ -233,22 +266,6 @@ type PostPage struct {
 	Listing
 }
 
-// The post page statements return one row even when the page is empty,
-// like the user page statements: the total and the cursor of the previous
-// page joined with the page, then the post and its author. The author is a
-// LATERAL lookup that LIMIT keeps from being flattened into a join: the
-// statements run with generic plans, which reckon LIMIT $n at a tenth of
-// the table, and would hash all users to join ten posts.
-func postPageSQL(from string, l list, first int, where string) string {
-	return `
-	SELECT ` + l.total + `, pv.at, pv.id, ` + postAndAuthor + `
-	FROM ` + from + l.joins(first) + `
-	LEFT JOIN LATERAL (SELECT * FROM posts WHERE id = k.id LIMIT 1) p ON true
-	LEFT JOIN LATERAL (SELECT * FROM users WHERE id = p.author_id LIMIT 1) a ON true
-	` + where + `
-	ORDER BY ` + l.order()
-}
-
 // allPosts is the list of all posts, postsOf that of the posts of user o,
 // newest first; feedKey is the feed's key, for Page.args.
 var (
@@ -258,20 +275,69 @@ var (
 )
 
 var (
-	selectPosts = postPageSQL(
-		"(SELECT sum(n)::bigint AS total FROM totals WHERE name = 'posts') o", allPosts, 1, "")
-	selectUserPosts = postPageSQL("users o", postsOf, 2, "WHERE o.id = $1")
+	selectPosts = callerPostPageSQL(`
+	CROSS JOIN (SELECT sum(n)::bigint AS total FROM totals WHERE name = 'posts') o`, allPosts, 3)
+	selectUserPosts = callerPostPageSQL(`
+	LEFT JOIN users o ON o.id = $3`, postsOf, 4)
 )
 
-// Posts returns a page of every post, newest first, and how many there are.
-func (s *Store) Posts(ctx context.Context, pg Page) (PostPage, error) {
-	return s.postPage(ctx, "posts", selectPosts, pg.args(allPosts)...)
+// Posts returns the user holding token and a page of every post, newest
+// first, as that user sees them, and how many there are.
+func (s *Store) Posts(ctx context.Context, token string, pg Page) (User, PostPage, error) {
+	return s.callerPostPage(ctx, "posts", selectPosts, token, allPosts, pg.args(allPosts)...)
 }
 
-// UserPosts returns a page of the posts of user id, newest first, and how
-// many there are; ErrNotFound if there is no such user.
-func (s *Store) UserPosts(ctx context.Context, id int64, pg Page) (PostPage, error) {
-	return s.postPage(ctx, fmt.Sprintf("posts of %d", id), selectUserPosts, append([]any{id}, pg.args(postsOf)...)...)
+// UserPosts returns the user holding token and a page of the posts of user
+// id, newest first, as that user sees them, and how many there are;
+// ErrNotFound if there is no such user.
+func (s *Store) UserPosts(ctx context.Context, token string, id int64, pg Page) (User, PostPage, error) {
+	return s.callerPostPage(ctx, fmt.Sprintf("posts of %d", id), selectUserPosts, token, postsOf,
+		append([]any{id}, pg.args(postsOf)...)...)
+}
+
+// callerPostPageSQL is the statement of a page of the posts of l, whose
+// owner o the join owner finds, with the check of the caller's token ($1
+// at $2), as userPageSQL is for users. It returns one row even when the
+// page is empty: the caller, the total and the cursor of the previous page
+// joined with the page, then the post, its author and whether the caller
+// likes it. The author is a LATERAL lookup that LIMIT keeps from being
+// flattened into a join: the statements run with generic plans, which
+// reckon LIMIT $n at a tenth of the table, and would hash all users to join
+// ten posts.
+func callerPostPageSQL(owner string, l list, first int) string {
+	return callerCTE + `
+	SELECT ` + callerColumns + `, ` + l.total + `, pv.at, pv.id, ` + postAndAuthor("u.id") + `
+	` + callerFrom + owner + l.joins(first) + `
+	LEFT JOIN LATERAL (SELECT * FROM posts WHERE id = k.id LIMIT 1) p ON true
+	LEFT JOIN LATERAL (SELECT * FROM users WHERE id = p.author_id LIMIT 1) a ON true
+	ORDER BY ` + l.order()
+}
+
+// callerPostPage runs a statement of callerPostPageSQL.
+func (s *Store) callerPostPage(ctx context.Context, op, query, token string, l list, args ...any) (User, PostPage, error) {
+	var (
+		page   PostPage
+		p      Post
+		total  *int64
+		prevAt *time.Time
+		prevID *int64
+	)
+	dest := append([]any{&total, &prevAt, &prevID}, p.dests()...)
+	caller, posts, err := collectAsCaller(ctx, s, query, token, args, dest, &p, &p.ID)
+	if err != nil {
+		return User{}, PostPage{}, wrap(op, err)
+	}
+	if total == nil {
+		return caller, PostPage{}, ErrNotFound
+	}
+	page.Posts, page.Total, page.Prev = posts, *total, cursorOf(prevAt, prevID)
+	if n := len(posts); n > 0 {
+		page.Next = &Cursor{ID: posts[n-1].ID}
+		if l.at != "" {
+			page.Next.At = posts[n-1].CreatedAt
+		}
+	}
+	return caller, page, nil
 }
 
 // feedTotal is the number of posts in the feed of $1: the sum of the post
@@ -309,7 +375,7 @@ var selectFeed = `
 	WITH f AS (SELECT followed_id AS author FROM follows WHERE follower_id = $1 UNION ALL SELECT $1),
 	n AS MATERIALIZED (` + feedTotal + `),
 	t AS (SELECT total, $6 OR total <= $7 AS few FROM n)
-	SELECT t.total, pv.created_at, pv.id, ` + postAndAuthor + `
+	SELECT t.total, pv.created_at, pv.id, ` + postAndAuthor("$1") + `
 	FROM t
 	LEFT JOIN LATERAL (
 		(SELECT created_at, id FROM posts
@@ -395,7 +461,7 @@ func (s *Store) postPage(ctx context.Context, op, query string, args ...any) (Po
 }
 
 var selectNewestPosts = `
-	SELECT ` + postAndAuthor + `
+	SELECT ` + postAndAuthor("$1") + `
 	FROM posts p JOIN users a ON a.id = p.author_id
 	WHERE p.author_id = $1
 	ORDER BY p.created_at DESC, p.id DESC

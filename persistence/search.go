@@ -108,7 +108,7 @@ var selectPostSearch = callerCTE + `,
 		SELECT id, created_at AS at, ts_rank(search, websearch_to_tsquery('english', $3)) AS rank
 		FROM posts WHERE search @@ websearch_to_tsquery('english', $3)
 	)
-	SELECT ` + callerColumns + `, n.total, pv.rank, pv.at, pv.id, ` + postAndAuthor + `, k.rank,
+	SELECT ` + callerColumns + `, n.total, pv.rank, pv.at, pv.id, ` + postAndAuthor("u.id") + `, k.rank,
 	       querytree(q.query) IN ('', 'T')
 	` + callerFrom + `
 	CROSS JOIN q
@@ -178,42 +178,6 @@ var selectTagged = callerPostPageSQL(`
 // Tagged returns the user holding token and a page of the posts tagged tag
 // (as NormalizeTag writes it), newest first.
 func (s *Store) Tagged(ctx context.Context, token, tag string, p Page) (User, PostPage, error) {
-	return s.callerPostPage(ctx, fmt.Sprintf("posts tagged %q", tag), selectTagged, token,
+	return s.callerPostPage(ctx, fmt.Sprintf("posts tagged %q", tag), selectTagged, token, taggedPosts,
 		append([]any{tag}, p.args(taggedPosts)...)...)
-}
-
-// callerPostPageSQL is the statement of a page of posts with the check of
-// the caller's token ($1 at $2), as userPageSQL is for users: the caller's
-// columns, then those of postPageSQL.
-func callerPostPageSQL(owner string, l list, first int) string {
-	return callerCTE + `
-	SELECT ` + callerColumns + `, ` + l.total + `, pv.at, pv.id, ` + postAndAuthor + `
-	` + callerFrom + owner + l.joins(first) + `
-	LEFT JOIN LATERAL (SELECT * FROM posts WHERE id = k.id LIMIT 1) p ON true
-	LEFT JOIN LATERAL (SELECT * FROM users WHERE id = p.author_id LIMIT 1) a ON true
-	ORDER BY ` + l.order()
-}
-
-// callerPostPage runs a statement of callerPostPageSQL.
-func (s *Store) callerPostPage(ctx context.Context, op, query, token string, args ...any) (User, PostPage, error) {
-	var (
-		page   PostPage
-		p      Post
-		total  *int64
-		prevAt *time.Time
-		prevID *int64
-	)
-	dest := append([]any{&total, &prevAt, &prevID}, p.dests()...)
-	caller, posts, err := collectAsCaller(ctx, s, query, token, args, dest, &p, &p.ID)
-	if err != nil {
-		return User{}, PostPage{}, wrap(op, err)
-	}
-	if total == nil {
-		return caller, PostPage{}, ErrNotFound
-	}
-	page.Posts, page.Total, page.Prev = posts, *total, cursorOf(prevAt, prevID)
-	if n := len(posts); n > 0 {
-		page.Next = &Cursor{At: posts[n-1].CreatedAt, ID: posts[n-1].ID}
-	}
-	return caller, page, nil
 }

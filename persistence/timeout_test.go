@@ -60,7 +60,7 @@ func TestSetStatementTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := persistence.NewStore(pool, hasher).Posts(t.Context(), persistence.Page{Limit: 10}); !errors.Is(err, persistence.ErrUnavailable) {
+	if _, _, err := persistence.NewStore(pool, hasher).Posts(t.Context(), "0123456789abcdef0123456789abcdef", persistence.Page{Limit: 10}); !errors.Is(err, persistence.ErrUnavailable) {
 		t.Errorf("a statement past the timeout: %v, want ErrUnavailable", err)
 	}
 }

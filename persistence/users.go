@@ -173,6 +173,42 @@ type Profile struct {
 	Caller User
 	User   User
 	Posts  []Post
+	// PostsKey names the versions of the posts (PostsKey), and
+	// PostsChanged is when the last of them changed: a like or a reply
+	// changes a post, not its author's row.
+	PostsKey     string
+	PostsChanged time.Time
+}
+
+// PostsKey names the versions of posts, in order, as the profile
+// statements do: a post's like changes the representation of its author,
+// who shows it, without a write to the author's row.
+func PostsKey(posts []Post) string {
+	parts := make([]string, len(posts))
+	for i, p := range posts {
+		parts[i] = strconv.FormatInt(p.ID, 10) + "." + strconv.FormatInt(p.Version, 10)
+	}
+	return strings.Join(parts, ",")
+}
+
+// WithPosts is p with posts as the user's newest, and their key.
+func (p Profile) WithPosts(posts []Post) Profile {
+	p.Posts, p.PostsKey, p.PostsChanged = posts, PostsKey(posts), time.Time{}
+	for _, post := range posts {
+		if post.ChangedAt.After(p.PostsChanged) {
+			p.PostsChanged = post.ChangedAt
+		}
+	}
+	return p
+}
+
+// Modified is when the representation of the profile's user last changed:
+// the user's row or one of the posts it shows.
+func (p Profile) Modified() time.Time {
+	if p.PostsChanged.After(p.User.ChangedAt) {
+		return p.PostsChanged
+	}
+	return p.User.ChangedAt
 }
 
 // UserPage is a page of a list of users as the holder of a token sees
@@ -184,8 +220,14 @@ type UserPage struct {
 }
 
 var selectProfileVersion = callerCTE + `
-	SELECT ` + callerColumns + `, x.id, x.version, x.changed_at` + callerFrom + `
-	LEFT JOIN users x ON x.id = coalesce($3, u.id)`
+	SELECT ` + callerColumns + `, x.id, x.version, x.changed_at, np.key, np.changed` + callerFrom + `
+	LEFT JOIN users x ON x.id = coalesce($3, u.id)
+	LEFT JOIN LATERAL (
+		SELECT coalesce(string_agg(id || '.' || version, ',' ORDER BY created_at DESC, id DESC), '') AS key,
+		       max(changed_at) AS changed
+		FROM (SELECT id, version, created_at, changed_at FROM posts WHERE author_id = x.id
+		      ORDER BY created_at DESC, id DESC LIMIT 5) n
+	) np ON true`
 
 // ProfileVersion is Profile without the posts and with only what the
 // validators of the user are made of: its ID, Version and ChangedAt.
@@ -196,7 +238,8 @@ func (s *Store) ProfileVersion(ctx context.Context, token string, id int64) (Pro
 		u User
 	)
 	caller, found, err := collectAsCaller(ctx, s, selectProfileVersion, token, []any{profileTarget(id)},
-		[]any{int8Dest{&u.ID}, int8Dest{&u.Version}, timeDest{&u.ChangedAt}}, &u, &u.ID)
+		[]any{int8Dest{&u.ID}, int8Dest{&u.Version}, timeDest{&u.ChangedAt}, textDest{&p.PostsKey},
+			timeDest{&p.PostsChanged}}, &u, &u.ID)
 	if err != nil {
 		return Profile{}, wrap(fmt.Sprintf("version of user %d", id), err)
 	}
@@ -208,7 +251,8 @@ func (s *Store) ProfileVersion(ctx context.Context, token string, id int64) (Pro
 }
 
 var selectProfile = callerCTE + `
-	SELECT ` + callerColumns + `, ` + userColumns("x") + `, v.yes IS NOT NULL, ` + postColumns("p") + callerFrom + `
+	SELECT ` + callerColumns + `, ` + userColumns("x") + `, v.yes IS NOT NULL, ` + postColumns("p") + `,
+	       ` + liked("p", "u.id") + callerFrom + `
 	LEFT JOIN users x ON x.id = coalesce($3, u.id)
 	LEFT JOIN LATERAL (
 		SELECT * FROM posts WHERE author_id = x.id ORDER BY created_at DESC, id DESC LIMIT 5
@@ -227,13 +271,13 @@ func (s *Store) Profile(ctx context.Context, token string, id int64) (Profile, e
 		post Post
 	)
 	dest := append(dests(p.User.columns()), &p.User.IsFollowing)
-	dest = append(dest, dests(post.columns())...)
+	dest = append(append(dest, dests(post.columns())...), boolDest{&post.Liked})
 	var err error
 	p.Caller, p.Posts, err = collectAsCaller(ctx, s, selectProfile, token, []any{profileTarget(id)}, dest, &post, &post.ID)
 	if err != nil {
 		return Profile{}, wrap(fmt.Sprintf("profile of %d", id), err)
 	}
-	p = p.own()
+	p = p.own().WithPosts(p.Posts)
 	for i := range p.Posts {
 		p.Posts[i].Author = p.User.author()
 	}

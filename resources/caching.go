@@ -55,12 +55,14 @@ func tagSalt(minPassword int) string {
 	return entityTag(string(openAPIDocument), strconv.Itoa(minPassword))
 }
 
-// userTag is the entity tag of user id at version, as viewer sees it in
-// media type mt. Everything in a user's representation (its row, its counts,
-// whether the viewer follows it, its newest posts) bumps its version.
-func (h *handler) userTag(c *gin.Context, id, version, viewer int64, mt string) string {
+// userTag is the entity tag of user id at version, with the newest posts
+// that posts names (persistence.PostsKey), as viewer sees it in media type
+// mt. The user's row, its counts, whether the viewer follows it and the
+// text of its posts bump its version; the posts' likes and replies bump
+// only theirs, which posts names.
+func (h *handler) userTag(c *gin.Context, id, version, viewer int64, posts, mt string) string {
 	return entityTag(h.tagSalt, "user", strconv.FormatInt(id, 10), strconv.FormatInt(version, 10),
-		strconv.FormatInt(viewer, 10), mt, h.base(c))
+		strconv.FormatInt(viewer, 10), posts, mt, h.base(c))
 }
 
 // postTag is the entity tag of p as viewer sees it in media type mt: the

@@ -169,7 +169,7 @@ func reversed(s []int64) []int64 {
 
 // TestStatementCounts pins the cost of the hot reads in SQL statements, the
 // token check included: a user, and a page of users with all their counts,
-// whatever its size.
+// or of posts with the caller's likes, whatever its size.
 func TestStatementCounts(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -194,10 +194,15 @@ func TestStatementCounts(t *testing.T) {
 		{"/api/users?page=99&per_page=100", 1},
 		{userPathOf(susan) + "/followers?per_page=100", 1},
 		{userPathOf(susan) + "/following?per_page=100", 1},
-		{userPathOf(susan) + "/posts?per_page=100", 2},
-		{"/api/posts?per_page=100", 2},
+		{userPathOf(susan) + "/posts?per_page=100", 1},
+		{"/api/posts?per_page=100", 1},
 		{"/api/feed?per_page=100", 2},
 		{postPathOf(1), 1},
+		{postPathOf(1) + "/replies?per_page=100", 1},
+		{postPathOf(1) + "/likes?per_page=100", 1},
+		{"/api/search/users?q=n0&per_page=100", 1},
+		{"/api/search/posts?q=post&per_page=100", 1},
+		{"/api/tags/none?per_page=100", 1},
 	}
 	for _, tt := range tests {
 		// The first request may also prepare statements; count the second.

@@ -257,7 +257,7 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 		t.Errorf("routes (-served +documented):\n%s", diff)
 	}
 	for path, methods := range documented {
-		concrete := strings.NewReplacer("{id}", "1", "{target}", "2", "{rel}", "users", "{name}", "validation").Replace(path)
+		concrete := strings.NewReplacer("{id}", "1", "{target}", "2", "{user}", "1", "{rel}", "users", "{name}", "validation").Replace(path)
 		res := srv.do(t, request{method: http.MethodOptions, path: concrete})
 		if got, want := res.header.Get("Allow"), strings.Join(methods, ", "); res.code != http.StatusNoContent || got != want {
 			t.Errorf("OPTIONS %s: %d with Allow %q, want 204 with %q", concrete, res.code, got, want)

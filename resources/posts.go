@@ -13,17 +13,25 @@ import (
 
 // Link relations of posts.
 const (
-	relPosts = "mb:posts"
-	relFeed  = "mb:feed"
+	relPosts     = "mb:posts"
+	relFeed      = "mb:feed"
+	relReplies   = "mb:replies"
+	relInReplyTo = "mb:in-reply-to"
+	relLikes     = "mb:likes"
+	relLike      = "mb:like"
+	relUnlike    = "mb:unlike"
 )
 
 func postPath(id int64) string { return "/api/posts/" + strconv.FormatInt(id, 10) }
 
 type postView struct {
-	ID        int64     `json:"id"`
-	Body      string    `json:"body"`
-	Timestamp time.Time `json:"timestamp"`
-	Tags      []string  `json:"tags"`
+	ID         int64     `json:"id"`
+	Body       string    `json:"body"`
+	Timestamp  time.Time `json:"timestamp"`
+	Tags       []string  `json:"tags"`
+	ReplyCount int64     `json:"reply_count"`
+	LikeCount  int64     `json:"like_count"`
+	Liked      bool      `json:"liked"`
 }
 
 // postResource is p as caller sees it: its author linked, with the
@@ -47,11 +55,22 @@ func postResource(p persistence.Post, caller int64) *hal.Resource {
 	for _, m := range p.Mentions() {
 		mentions = append(mentions, hal.Link{Href: userPath(m.ID), Name: m.Username})
 	}
-	res := hal.New(postView{ID: p.ID, Body: p.Body, Timestamp: p.CreatedAt.UTC(), Tags: append([]string{}, p.Tags...)}).
+	res := hal.New(postView{ID: p.ID, Body: p.Body, Timestamp: p.CreatedAt.UTC(), Tags: append([]string{}, p.Tags...),
+		ReplyCount: p.ReplyCount, LikeCount: p.LikeCount, Liked: p.Liked}).
 		AddLink("self", hal.Link{Href: path}).
-		AddLink("author", hal.Link{Href: userPath(p.Author.ID), Name: p.Author.Username}).
+		AddLink("author", hal.Link{Href: userPath(p.Author.ID), Name: p.Author.Username})
+	if p.ParentID != 0 {
+		res.AddLink(relInReplyTo, hal.Link{Href: postPath(p.ParentID)})
+	}
+	res.AddLink(relReplies, pagedLink(path+"/replies")).
+		AddLink(relLikes, pagedLink(path+"/likes")).
 		AddLinks(relTags, tags...).
 		AddLinks(relMentions, mentions...)
+	if p.Liked {
+		res.AddLink(relUnlike, hal.Link{Href: likePath(p.ID, caller)})
+	} else {
+		res.AddLink(relLike, hal.Link{Href: likePath(p.ID, caller)})
+	}
 	if p.Author.ID == caller {
 		res.AddLink("edit", hal.Link{Href: path})
 	}
@@ -66,10 +85,17 @@ func postResources(posts []persistence.Post, caller int64) []*hal.Resource {
 	return items
 }
 
-// fullPost is the top-level representation of p, with the author's
-// templates.
+// fullPost is the top-level representation of p, with the templates of
+// what caller may do: reply, like or unlike, and for the author edit and
+// delete.
 func (h *handler) fullPost(p persistence.Post, caller int64) *hal.Resource {
-	res := addCuries(postResource(p, caller))
+	res := addCuries(postResource(p, caller)).AddTemplate("reply", h.replyForm(p.ID))
+	if p.Liked {
+		res.AddTemplate("unlike", hal.Template{Title: "Unlike this post", Method: http.MethodDelete,
+			Target: likePath(p.ID, caller)})
+	} else {
+		res.AddTemplate("like", hal.Template{Title: "Like this post", Method: http.MethodPut, Target: likePath(p.ID, caller)})
+	}
 	if p.Author.ID == caller {
 		path := postPath(p.ID)
 		res.AddTemplate("default", hal.Template{Title: "Edit this post", Method: http.MethodPut, Target: path,
@@ -160,7 +186,7 @@ func (h *handler) postsPrecondition(c *gin.Context, caller int64) error {
 		if err != nil {
 			return err
 		}
-		res, err := h.allPosts(c, caller, r)
+		res, err := h.allPosts(c, r)
 		if err != nil {
 			return err
 		}
@@ -270,39 +296,50 @@ func postPage(path string, page persistence.PostPage, caller int64, r pageReques
 	return collection(path, relPosts, postResources(page.Posts, caller), r.hal(page.Listing, len(page.Posts)))
 }
 
-// listPosts serves GET /api/posts: every post, newest first.
+// listPosts serves GET /api/posts: every post, newest first, in one
+// statement with the token check.
 func (h *handler) listPosts(c *gin.Context) error {
-	caller, r, err := h.callerAndPage(c)
+	token, err := requireToken(c)
 	if err != nil {
 		return err
 	}
-	res, err := h.allPosts(c, caller.ID, r)
+	r, err := pageParams(c)
+	if err != nil {
+		return h.tokenFirst(c, token, err)
+	}
+	res, err := h.allPosts(c, r)
 	if err != nil {
 		return err
 	}
 	return h.render(c, http.StatusOK, res)
 }
 
-// allPosts is page r of all posts as caller sees it.
-func (h *handler) allPosts(c *gin.Context, caller int64, r pageRequest) (*hal.Resource, error) {
-	page, err := h.store.Posts(c.Request.Context(), r.store())
+// allPosts is page r of all posts as the holder of the request's token
+// sees it.
+func (h *handler) allPosts(c *gin.Context, r pageRequest) (*hal.Resource, error) {
+	token, err := requireToken(c)
 	if err != nil {
 		return nil, err
 	}
-	return postPage("/api/posts", page, caller, r).AddTemplate("default", h.newPost()), nil
+	caller, page, err := h.store.Posts(c.Request.Context(), token, r.store())
+	if err != nil {
+		return nil, err
+	}
+	return postPage("/api/posts", page, caller.ID, r).AddTemplate("default", h.newPost()), nil
 }
 
-// listUserPosts serves GET /api/users/:id/posts, newest first.
+// listUserPosts serves GET /api/users/:id/posts, newest first, in one
+// statement with the token check.
 func (h *handler) listUserPosts(c *gin.Context) error {
-	caller, id, err := h.callerAndID(c)
+	token, id, err := h.tokenAndID(c)
 	if err != nil {
 		return err
 	}
 	r, err := pageParams(c)
 	if err != nil {
-		return err
+		return h.tokenFirst(c, token, err)
 	}
-	page, err := h.store.UserPosts(c.Request.Context(), id, r.store())
+	caller, page, err := h.store.UserPosts(c.Request.Context(), token, id, r.store())
 	if err != nil {
 		return err
 	}

@@ -276,7 +276,7 @@ func TestEveryRoute(t *testing.T) {
 		allowed[r.Path] = append(allowed[r.Path], r.Method)
 	}
 	concrete := strings.NewReplacer("/users/:id/following/:target", fmt.Sprintf("/users/%d/following/%d", susan, bob),
-		"/users/:id", userPathOf(susan)[len("/api"):], "/posts/:id", postPathOf(post)[len("/api"):], ":rel", "users")
+		"/users/:id", userPathOf(susan)[len("/api"):], "/posts/:id", postPathOf(post)[len("/api"):], ":rel", "users", ":user", fmt.Sprint(susan))
 	for path, methods := range allowed {
 		p := concrete.Replace(path)
 		allow := srv.do(t, request{method: http.MethodOptions, path: p}).header.Get("Allow")

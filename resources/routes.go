@@ -45,6 +45,12 @@ func (h *handler) routes(r *gin.Engine) {
 	api.PUT("/posts/:id", h.handle(h.updatePost))
 	api.PATCH("/posts/:id", h.handle(h.updatePost))
 	api.DELETE("/posts/:id", h.handle(h.deletePost))
+	api.GET("/posts/:id/replies", h.handle(h.listReplies))
+	api.POST("/posts/:id/replies", h.handle(h.createReply))
+	api.GET("/posts/:id/likes", h.handle(h.listLikers))
+	api.GET("/posts/:id/likes/:user", h.handle(h.getLike))
+	api.PUT("/posts/:id/likes/:user", h.handle(h.putLike))
+	api.DELETE("/posts/:id/likes/:user", h.handle(h.deleteLike))
 	api.GET("/feed", h.handle(h.getFeed))
 
 	r.GET("/explorer", h.redirectToExplorer)

@@ -122,8 +122,8 @@ func (h *handler) fullUser(p persistence.Profile) *hal.Resource {
 // 304 when the client has it already.
 func (h *handler) renderUser(c *gin.Context, status int, p persistence.Profile) error {
 	storeNothingIf(c, p.User.ID == p.Caller.ID)
-	return h.renderWith(c, status, h.fullUser(p), h.userTag(c, p.User.ID, p.User.Version, p.Caller.ID, mediaType(c)),
-		p.User.ChangedAt)
+	return h.renderWith(c, status, h.fullUser(p),
+		h.userTag(c, p.User.ID, p.User.Version, p.Caller.ID, p.PostsKey, mediaType(c)), p.Modified())
 }
 
 // avatarLink is u's avatar: the identicon the API draws from the id, or,
@@ -167,7 +167,7 @@ func (h *handler) serveProfile(c *gin.Context, token string, id int64) error {
 		}
 		h.locateMe(c, id, v.Caller.ID)
 		storeNothingIf(c, v.User.ID == v.Caller.ID)
-		if notModified(c, h.userTag(c, v.User.ID, v.User.Version, v.Caller.ID, mediaType(c)), v.User.ChangedAt) {
+		if notModified(c, h.userTag(c, v.User.ID, v.User.Version, v.Caller.ID, v.PostsKey, mediaType(c)), v.Modified()) {
 			return nil
 		}
 	}
@@ -518,7 +518,7 @@ func (h *handler) updateUser(c *gin.Context) error {
 	}
 	h.invalidates(c, userPath(u.ID), "/api/me", "/api/users")
 	h.represents(c, userPath(u.ID))
-	return h.renderUser(c, http.StatusOK, persistence.Profile{Caller: u, User: u, Posts: posts})
+	return h.renderUser(c, http.StatusOK, persistence.Profile{Caller: u, User: u}.WithPosts(posts))
 }
 
 // ownUser authenticates a write of user :id, which only that user may
@@ -544,9 +544,17 @@ func (h *handler) ownUser(c *gin.Context) (persistence.User, error) {
 // time they read before it are still good.
 func (h *handler) userPrecondition(c *gin.Context, caller persistence.User) (*int64, error) {
 	t := target{exists: true, modified: caller.PriorChangedAt}
-	for _, mt := range halOffers {
-		t.tags = append(t.tags, h.userTag(c, caller.ID, caller.PriorVersion, caller.ID, mt),
-			h.userTag(c, caller.ID, caller.Version, caller.ID, mt))
+	if preconditioned(c) {
+		posts, err := h.store.NewestPosts(c.Request.Context(), caller.ID)
+		if err != nil {
+			return nil, err
+		}
+		p := persistence.Profile{User: persistence.User{ChangedAt: caller.PriorChangedAt}}.WithPosts(posts)
+		t.modified = p.Modified()
+		for _, mt := range halOffers {
+			t.tags = append(t.tags, h.userTag(c, caller.ID, caller.PriorVersion, caller.ID, p.PostsKey, mt),
+				h.userTag(c, caller.ID, caller.Version, caller.ID, p.PostsKey, mt))
+		}
 	}
 	conditional, err := checkPreconditions(c, t, h.cfg.RequireIfMatch)
 	if err != nil || !conditional {
