@@ -19,12 +19,13 @@ func TestFeedPastTheEndReadsNoPosts(t *testing.T) {
 	t.Parallel()
 	s, pool := singleConnectionStore(t)
 	ctx := t.Context()
-	ids := seedFeed(t, s, pool)
+	seedFeed(t, s, pool)
+	token := login(t, s, "u0")
 	plans := map[string]*persistence.Store{"scan": s.WithFeedBudget(0), "merge": s.WithFeedBudget(1 << 20)}
 	for name, st := range plans {
 		for _, pg := range []persistence.Page{{Offset: 30, Limit: 10}, {Offset: 40, Limit: 10}, {Offset: 1990, Limit: 10}, {Offset: 1 << 62, Limit: 100}} {
 			before := postScans(t, pool)
-			page, err := st.Feed(ctx, ids[0], 3, pg)
+			_, page, err := st.Feed(ctx, token, pg)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -105,10 +105,10 @@ func pagedLists(s *persistence.Store, ids []int64, tokens map[int64]string) map[
 			return callerPostPageIDs(s.UserPosts(ctx, tokens[ids[0]], ids[1], p))
 		}, 10},
 		"feed, merged per author": {func(ctx context.Context, p persistence.Page) ([]int64, persistence.Listing, error) {
-			return postPageIDs(s.WithFeedBudget(1<<20).Feed(ctx, ids[0], 12, p))
+			return callerPostPageIDs(s.WithFeedBudget(1<<20).Feed(ctx, tokens[ids[0]], p))
 		}, 40},
 		"feed, scanned newest first": {func(ctx context.Context, p persistence.Page) ([]int64, persistence.Listing, error) {
-			return postPageIDs(s.WithFeedBudget(0).Feed(ctx, ids[0], 12, p))
+			return callerPostPageIDs(s.WithFeedBudget(0).Feed(ctx, tokens[ids[0]], p))
 		}, 40},
 	}
 }

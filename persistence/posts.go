@@ -340,21 +340,22 @@ func (s *Store) callerPostPage(ctx context.Context, op, query, token string, l l
 	return caller, page, nil
 }
 
-// feedTotal is the number of posts in the feed of $1: the sum of the post
-// counts of the user and their followees, read from user rows, so that it
-// costs one row per followee and no scan of their posts.
+// feedTotal is the number of posts in the feed of the caller, me: the sum
+// of the post counts of the user and their followees, read from user rows,
+// so that it costs one row per followee and no scan of their posts.
 const feedTotal = `
-	SELECT (SELECT post_count FROM users WHERE id = $1) + coalesce((
+	SELECT (SELECT post_count FROM users WHERE id = (SELECT id FROM me)) + coalesce((
 		SELECT sum(x.post_count) FROM follows f JOIN users x ON x.id = f.followed_id
-		WHERE f.follower_id = $1), 0)::bigint AS total`
+		WHERE f.follower_id = (SELECT id FROM me)), 0)::bigint AS total`
 
-// selectFeed reads a page of the feed of $1 by one of two plans, both
-// clamped to the feed: $3 < total makes a page past its end the empty page
-// without reading a post, and a page by number asks the scan for no more
-// than the feed still holds, so that it stops at the feed's last post
-// rather than at the end of the table. t.few, which the statement decides
-// from $6 and the total before reading any post, picks the plan; the other
-// one is never run (a one-time filter).
+// selectFeed reads a page of the feed of the holder of the token ($1 at
+// $2), me, in one statement with the token check, by one of two plans,
+// both clamped to the feed: $4 < total makes a page past its end the empty
+// page without reading a post, and a page by number asks the scan for no
+// more than the feed still holds, so that it stops at the feed's last post
+// rather than at the end of the table. ft.few, which the statement decides
+// from the caller's following count, the page and the total before reading
+// any post, picks the plan; the other one is never run (a one-time filter).
 //
 //   - The scan reads the posts index newest first and keeps the posts of
 //     the user and of their followees, whose ids it holds in a hash
@@ -365,47 +366,55 @@ const feedTotal = `
 //     author index and merges them: it reads at most the smaller of the
 //     total and (followees + 1) * (offset + limit) index entries, whatever
 //     the rest of the posts table holds. It is taken when that is at most
-//     $7: when Feed found the product small ($6), or the feed itself is.
+//     the budget $7, or the feed itself is that small. The CASE keeps the
+//     product from being reckoned, and overflowing, for a deep offset.
 //
 // The cursor of the previous page is found the same way, reading the other
-// way, and only after a cursor ($5 before infinity): a page by number has
+// way, and only after a cursor ($6 before infinity): a page by number has
 // none to find. n is MATERIALIZED so that the total is summed once, not in
 // each branch that tests it.
-var selectFeed = `
-	WITH f AS (SELECT followed_id AS author FROM follows WHERE follower_id = $1 UNION ALL SELECT $1),
+var selectFeed = callerCTE + `,
+	me AS (SELECT user_id AS id FROM t),
+	f AS (SELECT followed_id AS author FROM follows WHERE follower_id = (SELECT id FROM me) UNION ALL SELECT id FROM me),
 	n AS MATERIALIZED (` + feedTotal + `),
-	t AS (SELECT total, $6 OR total <= $7 AS few FROM n)
-	SELECT t.total, pv.created_at, pv.id, ` + postAndAuthor("$1") + `
-	FROM t
+	ft AS (
+		SELECT n.total,
+		       CASE WHEN $4::bigint <= $7::bigint THEN (c.following_count + 1) * ($4::bigint + $3::bigint) <= $7
+		            ELSE false END
+		       OR n.total <= $7 AS few
+		FROM n JOIN users c ON c.id = (SELECT id FROM me)
+	)
+	SELECT ` + callerColumns + `, ft.total, pv.created_at, pv.id, ` + postAndAuthor("u.id") + callerFrom + `
+	CROSS JOIN ft
 	LEFT JOIN LATERAL (
 		(SELECT created_at, id FROM posts
-		 WHERE NOT t.few AND $5::timestamptz < 'infinity'
-			AND (author_id = $1 OR author_id IN (SELECT followed_id FROM follows WHERE follower_id = $1))
-			AND (created_at, id) >= ($5, $4)
-		 ORDER BY created_at, id LIMIT 1 OFFSET $2)
+		 WHERE NOT ft.few AND $6::timestamptz < 'infinity'
+			AND (author_id = u.id OR author_id IN (SELECT followed_id FROM follows WHERE follower_id = u.id))
+			AND (created_at, id) >= ($6, $5)
+		 ORDER BY created_at, id LIMIT 1 OFFSET $3)
 		UNION ALL
 		(SELECT p.created_at, p.id FROM f
 		 CROSS JOIN LATERAL (
-			SELECT created_at, id FROM posts WHERE author_id = f.author AND (created_at, id) >= ($5, $4)
-			ORDER BY created_at, id LIMIT $2::bigint + 1
+			SELECT created_at, id FROM posts WHERE author_id = f.author AND (created_at, id) >= ($6, $5)
+			ORDER BY created_at, id LIMIT $3::bigint + 1
 		 ) p
-		 WHERE t.few AND $5::timestamptz < 'infinity'
-		 ORDER BY p.created_at, p.id LIMIT 1 OFFSET $2)
+		 WHERE ft.few AND $6::timestamptz < 'infinity'
+		 ORDER BY p.created_at, p.id LIMIT 1 OFFSET $3)
 	) pv ON true
 	LEFT JOIN LATERAL (
 		(SELECT * FROM posts
-		 WHERE NOT t.few AND $3 < t.total
-			AND (author_id = $1 OR author_id IN (SELECT followed_id FROM follows WHERE follower_id = $1))
-			AND (created_at, id) < ($5, $4)
-		 ORDER BY created_at DESC, id DESC LIMIT greatest(least($2, t.total - $3), 0) OFFSET $3)
+		 WHERE NOT ft.few AND $4 < ft.total
+			AND (author_id = u.id OR author_id IN (SELECT followed_id FROM follows WHERE follower_id = u.id))
+			AND (created_at, id) < ($6, $5)
+		 ORDER BY created_at DESC, id DESC LIMIT greatest(least($3, ft.total - $4), 0) OFFSET $4)
 		UNION ALL
 		(SELECT p.* FROM f
 		 CROSS JOIN LATERAL (
-			SELECT * FROM posts WHERE author_id = f.author AND (created_at, id) < ($5, $4)
-			ORDER BY created_at DESC, id DESC LIMIT $2::bigint + $3::bigint
+			SELECT * FROM posts WHERE author_id = f.author AND (created_at, id) < ($6, $5)
+			ORDER BY created_at DESC, id DESC LIMIT $3::bigint + $4::bigint
 		 ) p
-		 WHERE t.few AND $3 < t.total
-		 ORDER BY p.created_at DESC, p.id DESC LIMIT $2 OFFSET $3)
+		 WHERE ft.few AND $4 < ft.total
+		 ORDER BY p.created_at DESC, p.id DESC LIMIT $3 OFFSET $4)
 	) p ON true
 	LEFT JOIN LATERAL (SELECT * FROM users WHERE id = p.author_id LIMIT 1) a ON true
 	ORDER BY p.created_at DESC, p.id DESC`
@@ -414,50 +423,14 @@ var selectFeed = `
 // per-author lists rather than scanning all posts newest first.
 const feedFewBudget = 2000
 
-// Feed returns a page of the posts of user id, who follows following
-// users, and of the users they follow, newest first, and how many there
-// are. Of selectFeed's two plans it takes the per-author merge when that
-// reads few entries (a user who follows few people, a shallow page, or a
-// small feed), else the scan of all posts newest first, which is short
-// when followees are active.
-func (s *Store) Feed(ctx context.Context, id, following int64, pg Page) (PostPage, error) {
-	budget := s.feedBudget
-	few := pg.Offset <= budget && (following+1)*(pg.Offset+pg.Limit) <= budget
-	args := append(append([]any{id}, pg.args(feedKey)...), few, budget)
-	return s.postPage(ctx, fmt.Sprintf("feed of %d", id), selectFeed, args...)
-}
-
-// postPage runs a page statement whose rows are the total, the key of the
-// previous page's cursor, and postAndAuthor, all NULL but the total when
-// the page is empty. No row at all (no total) means the owner of the list
-// does not exist.
-func (s *Store) postPage(ctx context.Context, op, query string, args ...any) (PostPage, error) {
-	rows, err := s.pool.Query(ctx, query, args...)
-	if err != nil {
-		return PostPage{}, wrap(op, err)
-	}
-	defer rows.Close()
-	var (
-		page   PostPage
-		p      Post
-		total  *int64
-		prevAt *time.Time
-		prevID *int64
-	)
-	dest := append([]any{&total, &prevAt, &prevID}, p.dests()...)
-	if page.Posts, err = scanAll(rows, dest, &p, &p.ID); err != nil {
-		return PostPage{}, wrap(op, err)
-	}
-	if total == nil {
-		return PostPage{}, ErrNotFound
-	}
-	page.Total = *total
-	// The previous cursor is the same in every row.
-	page.Prev = cursorOf(prevAt, prevID)
-	if n := len(page.Posts); n > 0 {
-		page.Next = &Cursor{At: page.Posts[n-1].CreatedAt, ID: page.Posts[n-1].ID}
-	}
-	return page, nil
+// Feed returns the user holding token and a page of their posts and those
+// of the users they follow, newest first, as they see them, and how many
+// there are, in one statement. Of selectFeed's two plans it takes the
+// per-author merge when that reads few entries (a user who follows few
+// people, a shallow page, or a small feed), else the scan of all posts
+// newest first, which is short when followees are active.
+func (s *Store) Feed(ctx context.Context, token string, pg Page) (User, PostPage, error) {
+	return s.callerPostPage(ctx, "feed", selectFeed, token, feedKey, append(pg.args(feedKey), s.feedBudget)...)
 }
 
 var selectNewestPosts = `

@@ -130,14 +130,15 @@ func TestLoginAndRevoke(t *testing.T) {
 func TestFeedPlansAgree(t *testing.T) {
 	t.Parallel()
 	s, pool := persistence.NewTestStore(t)
+	seedFeed(t, s, pool)
 	ctx := t.Context()
-	ids := seedFeed(t, s, pool)
+	token := login(t, s, "u0")
 	for _, pg := range []persistence.Page{{Offset: 0, Limit: 10}, {Offset: 10, Limit: 7}, {Offset: 35, Limit: 10}, {Offset: 100, Limit: 10}} {
-		few, err := s.WithFeedBudget(1<<20).Feed(ctx, ids[0], 3, pg)
+		_, few, err := s.WithFeedBudget(1<<20).Feed(ctx, token, pg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		scan, err := s.WithFeedBudget(0).Feed(ctx, ids[0], 3, pg)
+		_, scan, err := s.WithFeedBudget(0).Feed(ctx, token, pg)
 		if err != nil {
 			t.Fatal(err)
 		}

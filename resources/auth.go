@@ -74,17 +74,6 @@ func (h *handler) callerAndID(c *gin.Context) (persistence.User, int64, error) {
 	return caller, id, err
 }
 
-// callerAndPage returns the caller and the page asked for, the start of
-// the handlers of a list that check the token on its own.
-func (h *handler) callerAndPage(c *gin.Context) (persistence.User, pageRequest, error) {
-	caller, err := h.caller(c)
-	if err != nil {
-		return persistence.User{}, pageRequest{}, err
-	}
-	page, err := pageParams(c)
-	return caller, page, err
-}
-
 // tokenAndID returns the request's bearer token and its id path parameter,
 // for a handler whose one statement checks the token with the rest.
 func (h *handler) tokenAndID(c *gin.Context) (string, int64, error) {

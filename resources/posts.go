@@ -351,13 +351,17 @@ func (h *handler) listUserPosts(c *gin.Context) error {
 }
 
 // getFeed serves GET /api/feed: the caller's posts and those of everyone
-// they follow, newest first.
+// they follow, newest first, in one statement with the token check.
 func (h *handler) getFeed(c *gin.Context) error {
-	caller, r, err := h.callerAndPage(c)
+	token, err := requireToken(c)
 	if err != nil {
 		return err
 	}
-	page, err := h.store.Feed(c.Request.Context(), caller.ID, caller.FollowingCount, r.store())
+	r, err := pageParams(c)
+	if err != nil {
+		return h.tokenFirst(c, token, err)
+	}
+	caller, page, err := h.store.Feed(c.Request.Context(), token, r.store())
 	if err != nil {
 		return err
 	}
