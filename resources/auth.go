@@ -88,6 +88,21 @@ func (h *handler) tokenAndID(c *gin.Context) (string, int64, error) {
 	return token, id, nil
 }
 
+// tokenIDAndPage returns the request's bearer token, its id path
+// parameter and the page asked for, for a handler of a list whose one
+// statement checks the token with the rest.
+func (h *handler) tokenIDAndPage(c *gin.Context) (string, int64, pageRequest, error) {
+	token, id, err := h.tokenAndID(c)
+	if err != nil {
+		return "", 0, pageRequest{}, err
+	}
+	r, err := pageParams(c)
+	if err != nil {
+		return "", 0, pageRequest{}, h.tokenFirst(c, token, err)
+	}
+	return token, id, r, nil
+}
+
 // tokenFirst is the answer to a request that is wrong besides its token,
 // as paramErr says, for a handler whose one statement checks the token
 // with the rest: the token is checked alone, so that a bad token is told

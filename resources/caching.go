@@ -259,15 +259,6 @@ func (h *handler) bodyTags(c *gin.Context, res *hal.Resource) ([]string, error) 
 	return tags, nil
 }
 
-// followTag is the entity tag of the follow of followed by follower that
-// began at since. The follow has no body to tag: its tag tells one follow
-// from another made after an unfollow, so that If-Match on it is more than
-// "*".
-func followTag(follower, followed int64, since time.Time) string {
-	return entityTag("follow", strconv.FormatInt(follower, 10), strconv.FormatInt(followed, 10),
-		strconv.FormatInt(since.UnixMicro(), 10))
-}
-
 // renderWith sends res like render, with tag and modified as its
 // validators, or a 304 when the client has it already, or, to a write whose
 // client prefers return=minimal, no body.

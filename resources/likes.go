@@ -49,13 +49,9 @@ func (h *handler) createReply(c *gin.Context) error {
 // listReplies serves GET /api/posts/:id/replies: the replies to post id,
 // oldest first, in one statement with the token check.
 func (h *handler) listReplies(c *gin.Context) error {
-	token, id, err := h.tokenAndID(c)
+	token, id, r, err := h.tokenIDAndPage(c)
 	if err != nil {
 		return err
-	}
-	r, err := pageParams(c)
-	if err != nil {
-		return h.tokenFirst(c, token, err)
 	}
 	caller, page, err := h.store.Replies(c.Request.Context(), token, id, r.store())
 	if err != nil {
@@ -66,22 +62,9 @@ func (h *handler) listReplies(c *gin.Context) error {
 }
 
 // listLikers serves GET /api/posts/:id/likes: the users who like post id,
-// newest like first, in one statement with the token check.
+// newest like first.
 func (h *handler) listLikers(c *gin.Context) error {
-	token, id, err := h.tokenAndID(c)
-	if err != nil {
-		return err
-	}
-	r, err := pageParams(c)
-	if err != nil {
-		return h.tokenFirst(c, token, err)
-	}
-	page, err := h.store.Likers(c.Request.Context(), token, id, r.store())
-	if err != nil {
-		return err
-	}
-	storeNothingIf(c, showsCaller(page))
-	return h.render(c, http.StatusOK, userPage(postPath(id)+"/likes", page, r))
+	return h.listUsersOf(c, postPath, "/likes", h.store.Likers)
 }
 
 // likeTarget reads the post and the user of /api/posts/:id/likes/:user,
@@ -100,88 +83,49 @@ func (h *handler) likeTarget(c *gin.Context, mine bool) (post, user int64, err e
 	return post, user, nil
 }
 
+// likes is the relation of a post and a user who likes it.
+func (h *handler) likes() relation {
+	return relation{kind: "like", path: likePath, absent: "this user does not like that post",
+		since: func(ctx context.Context, post, user int64) (*time.Time, error) {
+			return h.store.LikedSince(ctx, user, post)
+		}}
+}
+
 // getLike serves GET /api/posts/:id/likes/:user: 204 if the user likes the
-// post, 404 if not, with validators made from when the like was given.
+// post, 404 if not.
 func (h *handler) getLike(c *gin.Context) error {
 	post, user, err := h.likeTarget(c, false)
 	if err != nil {
 		return err
 	}
-	since, err := h.store.LikedSince(c.Request.Context(), user, post)
-	if err != nil {
-		return err
-	}
-	if since == nil {
-		return newError(http.StatusNotFound, "this user does not like that post")
-	}
-	tag := likeTag(post, user, *since)
-	if notModified(c, tag, *since) {
-		return nil
-	}
-	setValidators(c, tag, *since)
-	c.Header("Cache-Control", cachePrivate)
-	c.Status(http.StatusNoContent)
-	return nil
+	return h.getRelation(c, h.likes(), post, user)
 }
 
 // putLike serves PUT /api/posts/:id/likes/:user: like, idempotent.
-func (h *handler) putLike(c *gin.Context) error { return h.changeLike(c, h.store.Like) }
-
-// deleteLike serves DELETE /api/posts/:id/likes/:user: unlike, idempotent.
-func (h *handler) deleteLike(c *gin.Context) error {
-	return h.changeLike(c, func(ctx context.Context, user, post int64) (bool, error) {
-		return false, h.store.Unlike(ctx, user, post)
-	})
-}
-
-// changeLike makes the caller, who must be user :user, like or unlike post
-// :id as change does: 201 with the like's Location when change created it,
-// else 204.
-func (h *handler) changeLike(c *gin.Context, change func(ctx context.Context, user, post int64) (bool, error)) error {
+func (h *handler) putLike(c *gin.Context) error {
 	post, user, err := h.likeTarget(c, true)
 	if err != nil {
 		return err
 	}
-	if err := h.likePrecondition(c, post, user); err != nil {
-		return err
-	}
-	created, err := change(c.Request.Context(), user, post)
+	return h.changeRelation(c, h.likes(), post, user, func(ctx context.Context) (bool, error) {
+		return h.store.Like(ctx, user, post)
+	}, likeChanges(post)...)
+}
+
+// deleteLike serves DELETE /api/posts/:id/likes/:user: unlike, idempotent.
+func (h *handler) deleteLike(c *gin.Context) error {
+	post, user, err := h.likeTarget(c, true)
 	if err != nil {
 		return err
 	}
-	// The post's author is not known here: their user, which shows the
-	// post among their newest, changes its ETag by the post's version.
-	h.invalidates(c, likePath(post, user), postPath(post), postPath(post)+"/likes")
-	if created {
-		c.Header("Location", h.base(c)+likePath(post, user))
-		c.Status(http.StatusCreated)
-		return nil
-	}
-	c.Status(http.StatusNoContent)
-	return nil
+	return h.changeRelation(c, h.likes(), post, user, func(ctx context.Context) (bool, error) {
+		return false, h.store.Unlike(ctx, user, post)
+	}, likeChanges(post)...)
 }
 
-// likePrecondition evaluates the preconditions of a write to the like of
-// post by user, whose validators are those GET gives, as followPrecondition
-// does for a follow.
-func (h *handler) likePrecondition(c *gin.Context, post, user int64) error {
-	if !preconditioned(c) {
-		return nil
-	}
-	since, err := h.store.LikedSince(c.Request.Context(), user, post)
-	if err != nil {
-		return err
-	}
-	t := target{exists: since != nil}
-	if t.exists {
-		t.tags, t.modified = []string{likeTag(post, user, *since)}, *since
-	}
-	_, err = checkPreconditions(c, t, false)
-	return err
-}
-
-// likeTag is the entity tag of the like of post by user, given at since.
-func likeTag(post, user int64, since time.Time) string {
-	return entityTag("like", strconv.FormatInt(post, 10), strconv.FormatInt(user, 10),
-		strconv.FormatInt(since.UnixMicro(), 10))
+// likeChanges is what a like or an unlike changes besides the like. The
+// post's author is not known here: their user, which shows the post among
+// their newest, changes its ETag by the post's version.
+func likeChanges(post int64) []string {
+	return []string{postPath(post), postPath(post) + "/likes"}
 }

@@ -331,13 +331,9 @@ func (h *handler) allPosts(c *gin.Context, r pageRequest) (*hal.Resource, error)
 // listUserPosts serves GET /api/users/:id/posts, newest first, in one
 // statement with the token check.
 func (h *handler) listUserPosts(c *gin.Context) error {
-	token, id, err := h.tokenAndID(c)
+	token, id, r, err := h.tokenIDAndPage(c)
 	if err != nil {
 		return err
-	}
-	r, err := pageParams(c)
-	if err != nil {
-		return h.tokenFirst(c, token, err)
 	}
 	caller, page, err := h.store.UserPosts(c.Request.Context(), token, id, r.store())
 	if err != nil {

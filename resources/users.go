@@ -221,31 +221,30 @@ func (h *handler) registration() hal.Template {
 
 // listFollowers serves GET /api/users/:id/followers, newest follow first.
 func (h *handler) listFollowers(c *gin.Context) error {
-	return h.listFollows(c, "/followers", h.store.Followers)
+	return h.listUsersOf(c, userPath, "/followers", h.store.Followers)
 }
 
 // listFollowing serves GET /api/users/:id/following, newest follow first.
 func (h *handler) listFollowing(c *gin.Context) error {
-	return h.listFollows(c, "/following", h.store.Following)
+	return h.listUsersOf(c, userPath, "/following", h.store.Following)
 }
 
-type followList func(ctx context.Context, token string, id int64, p persistence.Page) (persistence.UserPage, error)
+// userList reads a page of a list of the users of thing id.
+type userList func(ctx context.Context, token string, id int64, p persistence.Page) (persistence.UserPage, error)
 
-func (h *handler) listFollows(c *gin.Context, suffix string, list followList) error {
-	token, id, err := h.tokenAndID(c)
+// listUsersOf serves a GET of the list of users of thing :id, at
+// pathOf(id) + suffix, in one statement with the token check.
+func (h *handler) listUsersOf(c *gin.Context, pathOf func(int64) string, suffix string, list userList) error {
+	token, id, r, err := h.tokenIDAndPage(c)
 	if err != nil {
 		return err
 	}
-	page, err := pageParams(c)
-	if err != nil {
-		return h.tokenFirst(c, token, err)
-	}
-	users, err := list(c.Request.Context(), token, id, page.store())
+	users, err := list(c.Request.Context(), token, id, r.store())
 	if err != nil {
 		return err
 	}
 	storeNothingIf(c, showsCaller(users))
-	return h.render(c, http.StatusOK, userPage(userPath(id)+suffix, users, page))
+	return h.render(c, http.StatusOK, userPage(pathOf(id)+suffix, users, r))
 }
 
 // showsCaller reports whether a page of users shows the caller, whose
@@ -291,93 +290,53 @@ func (h *handler) followTarget(c *gin.Context, mine bool) (follower, followed in
 	return follower, followed, nil
 }
 
+// follows is the relation of a follower and the user they follow.
+func (h *handler) follows() relation {
+	return relation{kind: "follow", path: followPath, since: h.store.FollowedSince,
+		absent: "this user does not follow that one"}
+}
+
 // getFollow serves GET /api/users/:id/following/:target: 204 if user id
-// follows target, 404 if not. The follow's validators are made from when it
-// began (followTag).
+// follows target, 404 if not.
 func (h *handler) getFollow(c *gin.Context) error {
 	follower, followed, err := h.followTarget(c, false)
 	if err != nil {
 		return err
 	}
-	since, err := h.store.FollowedSince(c.Request.Context(), follower, followed)
-	if err != nil {
-		return err
-	}
-	if since == nil {
-		return newError(http.StatusNotFound, "this user does not follow that one")
-	}
-	tag := followTag(follower, followed, *since)
-	if notModified(c, tag, *since) {
-		return nil
-	}
-	setValidators(c, tag, *since)
-	c.Header("Cache-Control", cachePrivate)
-	c.Status(http.StatusNoContent)
-	return nil
+	return h.getRelation(c, h.follows(), follower, followed)
 }
 
 // putFollow serves PUT /api/users/:id/following/:target: follow, idempotent.
+// Following oneself is a 400, before any precondition.
 func (h *handler) putFollow(c *gin.Context) error {
-	return h.changeFollow(c, h.store.Follow)
+	follower, followed, err := h.followTarget(c, true)
+	if err != nil {
+		return err
+	}
+	if follower == followed {
+		return persistence.ErrSelfFollow
+	}
+	return h.changeRelation(c, h.follows(), follower, followed, func(ctx context.Context) (bool, error) {
+		return h.store.Follow(ctx, follower, followed)
+	}, followChanges(follower, followed)...)
 }
 
 // deleteFollow serves DELETE /api/users/:id/following/:target: unfollow,
 // idempotent.
 func (h *handler) deleteFollow(c *gin.Context) error {
-	return h.changeFollow(c, func(ctx context.Context, follower, followed int64) (bool, error) {
-		return false, h.store.Unfollow(ctx, follower, followed)
-	})
-}
-
-// changeFollow makes the caller, who must be user :id, follow or unfollow
-// user :target, as change does: 201 with the follow's Location when change
-// created it, else 204.
-func (h *handler) changeFollow(c *gin.Context, change func(ctx context.Context, follower, followed int64) (created bool, err error)) error {
 	follower, followed, err := h.followTarget(c, true)
 	if err != nil {
 		return err
 	}
-	if err := h.followPrecondition(c, follower, followed); err != nil {
-		return err
-	}
-	created, err := change(c.Request.Context(), follower, followed)
-	if err != nil {
-		return err
-	}
-	h.invalidates(c, followPath(follower, followed), userPath(follower), userPath(follower)+"/following",
-		userPath(followed), userPath(followed)+"/followers", "/api/me", "/api/feed")
-	if created {
-		c.Header("Location", h.base(c)+followPath(follower, followed))
-		c.Status(http.StatusCreated)
-		return nil
-	}
-	c.Status(http.StatusNoContent)
-	return nil
+	return h.changeRelation(c, h.follows(), follower, followed, func(ctx context.Context) (bool, error) {
+		return false, h.store.Unfollow(ctx, follower, followed)
+	}, followChanges(follower, followed)...)
 }
 
-// followPrecondition evaluates the preconditions of a write to the follow
-// of followed by follower. Its validators are those GET gives, made from
-// when it began; a follow that does not exist has none, so any If-Match
-// fails on it, and If-None-Match: * on one that does. The check and the
-// write are two statements: only the follower may change their follows, so
-// only their own concurrent requests can come in between.
-func (h *handler) followPrecondition(c *gin.Context, follower, followed int64) error {
-	if !preconditioned(c) {
-		return nil
-	}
-	if follower == followed && c.Request.Method == http.MethodPut {
-		return persistence.ErrSelfFollow // a 400 comes before any precondition
-	}
-	since, err := h.store.FollowedSince(c.Request.Context(), follower, followed)
-	if err != nil {
-		return err
-	}
-	t := target{exists: since != nil}
-	if t.exists {
-		t.tags, t.modified = []string{followTag(follower, followed, *since)}, *since
-	}
-	_, err = checkPreconditions(c, t, false)
-	return err
+// followChanges is what a follow or an unfollow changes besides the follow.
+func followChanges(follower, followed int64) []string {
+	return []string{userPath(follower), userPath(follower) + "/following", userPath(followed),
+		userPath(followed) + "/followers", "/api/me", "/api/feed"}
 }
 
 // userValues are the members of a registration or an update that a request
