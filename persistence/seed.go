@@ -2,10 +2,12 @@ package persistence
 
 import (
 	"context"
+	_ "embed" // the vocabulary of seeded posts
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -57,14 +59,17 @@ type SeedProgress func(SeedStep)
 var ErrNotEmpty = errors.New("the database already has users: seed a fresh one")
 
 // Seed fills an empty database with users, follows and posts made from
-// opts, in bulk (COPY), with one password hash shared by all users.
+// opts, in bulk (COPY), with one password hash shared by all users. Posts
+// are sentences of common English words drawn by Zipf's law, as words are
+// in real text (postWriter); some have hashtags, and some mention a seeded
+// user.
 //
 // The load runs in one transaction with the triggers that fire on INSERT
-// disabled and the secondary indexes dropped; then it sets the counts once
-// and builds the indexes again. Both lists come from the catalog, so a
-// migration that adds an index or a trigger is covered as it is. Being one
-// transaction, a seed that fails or is interrupted leaves the database as
-// it found it, the indexes and triggers included.
+// disabled and the secondary indexes dropped; then it sets the counts and
+// the tags' rows once and builds the indexes again. Both lists come from
+// the catalog, so a migration that adds an index or a trigger is covered as
+// it is. Being one transaction, a seed that fails or is interrupted leaves
+// the database as it found it, the indexes and triggers included.
 func (s *Store) Seed(ctx context.Context, opts SeedOptions, progress SeedProgress) error {
 	var n int64
 	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
@@ -105,8 +110,9 @@ func (s *Store) Seed(ctx context.Context, opts SeedOptions, progress SeedProgres
 func seedTables() []string { return []string{"users", "follows", "posts"} }
 
 // load runs in the seed's transaction: it takes the tables' insert
-// triggers and secondary indexes away, loads the rows, sets the counts and
-// puts the indexes and triggers back.
+// triggers and secondary indexes away, loads the rows, does what the
+// triggers would have done (the counts and the tags' rows) and puts the
+// indexes and triggers back.
 func (sd *seeding) load(ctx context.Context, tx pgx.Tx, data *seedData) error {
 	indexes, triggers, err := suspendForLoad(ctx, tx)
 	if err != nil {
@@ -123,10 +129,14 @@ func (sd *seeding) load(ctx context.Context, tx pgx.Tx, data *seedData) error {
 	if err := sd.copy(ctx, tx, "follows", []string{"follower_id", "followed_id", "created_at"}, data.follows(first)); err != nil {
 		return err
 	}
-	if err := sd.copy(ctx, tx, "posts", []string{"author_id", "body", "created_at", "updated_at"}, data.posts(first)); err != nil {
+	if err := sd.copy(ctx, tx, "posts", []string{"author_id", "body", "created_at", "updated_at", "tags", "mentions"},
+		data.posts(first)); err != nil {
 		return err
 	}
 	if err := sd.step(ctx, SeedStep{Name: "counts"}, func() error { return execAll(ctx, tx, recount()...) }); err != nil {
+		return err
+	}
+	if err := sd.step(ctx, SeedStep{Name: "tags"}, func() error { return execAll(ctx, tx, retag()...) }); err != nil {
 		return err
 	}
 	for _, ix := range indexes {
@@ -224,6 +234,19 @@ func recount() []string {
 				UNION ALL SELECT author_id, 0, 0, 1 FROM posts
 			) r GROUP BY id
 		 ) c WHERE u.id = c.id`,
+	}
+}
+
+// retag makes the rows of post_tags and tags from the tags of the posts,
+// which the trigger posts_tags would have made post by post: a row of
+// post_tags per tag of a post, added in the order of its primary key, and
+// a row of tags per tag with the number of posts that have it.
+func retag() []string {
+	return []string{
+		`INSERT INTO post_tags (tag, created_at, post_id)
+		 SELECT t.tag, p.created_at, p.id FROM posts p CROSS JOIN unnest(p.tags) AS t (tag)
+		 ORDER BY 1, 2, 3`,
+		`INSERT INTO tags (name, post_count) SELECT tag, count(*) FROM post_tags GROUP BY tag`,
 	}
 }
 
@@ -393,18 +416,114 @@ func (d *seedData) follows(first int64) *seedRows {
 	}}
 }
 
-// posts makes the posts of the users whose ids start at first.
+// posts makes the posts of the users whose ids start at first, written
+// by a postWriter, with their hashtags and mentions.
 func (d *seedData) posts(first int64) *seedRows {
 	perUser := int64(d.opts.PostsPerUser)
 	posts := int64(d.opts.Users) * perUser
+	w := newPostWriter(d.rng, readVocabulary(), int64(d.opts.Users))
 	return &seedRows{total: posts, next: func(i int64) []any {
 		if i >= posts {
 			return nil
 		}
 		t := d.ago()
-		return []any{first + i/perUser, "Post " + strconv.FormatInt(i%perUser+1, 10) +
-			" of seed" + strconv.FormatInt(i/perUser+1, 10), t, t}
+		body, mentioned := w.write()
+		mentions := []int64{}
+		if mentioned >= 0 {
+			mentions = append(mentions, first+mentioned)
+		}
+		return []any{first + i/perUser, body, t, t, tagsOf(body), mentions}
 	}}
+}
+
+// seedWords is the vocabulary of seeded posts: a word a line, then the
+// hashtags, each line starting with '#'; each list most common first. The
+// words are about 3,500 common English words, the thousand commonest
+// first, in about their order of frequency.
+//
+//go:embed seedwords.txt
+var seedWords string
+
+// vocabulary is what seeded posts are written with: words and hashtags
+// (without their '#'), each most common first.
+type vocabulary struct{ words, tags []string }
+
+// readVocabulary reads seedWords.
+func readVocabulary() vocabulary {
+	var v vocabulary
+	for _, line := range strings.Fields(seedWords) {
+		if tag, ok := strings.CutPrefix(line, "#"); ok {
+			v.tags = append(v.tags, tag)
+		} else {
+			v.words = append(v.words, line)
+		}
+	}
+	return v
+}
+
+// The shape of seeded posts.
+const (
+	// Words are drawn by a Zipf-Mandelbrot law: the word of rank k (from
+	// 0) in proportion to (wordOffset+k)^-wordSkew, close to what English
+	// text shows. Hashtags are drawn the same way, more skewed.
+	wordSkew, wordOffset = 1.1, 2.7
+	tagSkew, tagOffset   = 1.2, 2.7
+	// A post has from 0 to maxTags hashtags, evenly.
+	maxTags = 2
+	// One post in mentionEvery mentions a seeded user.
+	mentionEvery = 10
+	// A post is as long as it can be within a length drawn evenly from
+	// minBody to maxBody characters.
+	minBody, maxBody = 20, 140
+)
+
+// postWriter writes the bodies of seeded posts.
+type postWriter struct {
+	rng       *rand.Rand
+	vocab     vocabulary
+	word, tag *rand.Zipf
+	users     int64
+	b         strings.Builder
+}
+
+// newPostWriter returns a postWriter drawing from rng, whose posts mention
+// the users seed1 to seed<users>.
+func newPostWriter(rng *rand.Rand, vocab vocabulary, users int64) *postWriter {
+	return &postWriter{rng: rng, vocab: vocab, users: users,
+		word: rand.NewZipf(rng, wordSkew, wordOffset, uint64(len(vocab.words)-1)),
+		tag:  rand.NewZipf(rng, tagSkew, tagOffset, uint64(len(vocab.tags)-1))}
+}
+
+// write returns the body of a post and the zero-based number of the
+// seeded user it mentions, or -1 if none. The body is a sentence of words,
+// its hashtags after it; a mention opens it, as in a reply.
+func (w *postWriter) write() (string, int64) {
+	w.b.Reset()
+	mentioned := int64(-1)
+	if w.rng.IntN(mentionEvery) == 0 {
+		mentioned = w.rng.Int64N(w.users)
+		w.b.WriteString("@seed" + strconv.FormatInt(mentioned+1, 10) + " ")
+	}
+	var tags string
+	for range w.rng.IntN(maxTags + 1) {
+		if t := " #" + w.vocab.tags[w.tag.Uint64()]; !strings.Contains(tags+" ", t+" ") {
+			tags += t
+		}
+	}
+	// The first word is always written; the rest while the sentence, its
+	// full stop and the hashtags fit the length drawn.
+	limit := minBody + w.rng.IntN(maxBody-minBody+1) - len(tags) - 1
+	first := w.vocab.words[w.word.Uint64()]
+	w.b.WriteString(strings.ToUpper(first[:1]) + first[1:])
+	for {
+		word := w.vocab.words[w.word.Uint64()]
+		if w.b.Len()+1+len(word) > limit {
+			break
+		}
+		w.b.WriteString(" " + word)
+	}
+	w.b.WriteString("." + tags)
+	return w.b.String(), mentioned
 }
 
 // followTargets picks the zero-based users that user follower follows:

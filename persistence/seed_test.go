@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -16,13 +17,19 @@ import (
 // their definitions and whether each trigger is enabled.
 func catalog(t *testing.T, pool *pgxpool.Pool) []string {
 	t.Helper()
-	rows, err := pool.Query(t.Context(), `
+	return rowsOf(t, pool, `
 		SELECT pg_get_indexdef(indexrelid) FROM pg_index
 		WHERE indrelid IN ('users'::regclass, 'follows'::regclass, 'posts'::regclass)
 		UNION ALL
 		SELECT tgenabled::text || ' ' || pg_get_triggerdef(oid) FROM pg_trigger
 		WHERE tgrelid IN ('users'::regclass, 'follows'::regclass, 'posts'::regclass) AND NOT tgisinternal
 		ORDER BY 1`)
+}
+
+// rowsOf returns the first column of the rows of query, as text.
+func rowsOf(t *testing.T, pool *pgxpool.Pool, query string) []string {
+	t.Helper()
+	rows, err := pool.Query(t.Context(), query)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,9 +87,9 @@ func TestSeedKeepsIndexesAndTriggers(t *testing.T) {
 			t.Errorf("%s ended with %d of %d rows sent", st.Name, st.Sent, st.Total)
 		}
 	}
-	want := []string{"users", "follows", "posts", "counts", "index follows_followed_idx", "index follows_follower_idx",
+	want := []string{"users", "follows", "posts", "counts", "tags", "index follows_followed_idx", "index follows_follower_idx",
 		"index posts_author_idx", "index posts_body_idx", "index posts_created_idx", "index posts_mentions_idx", "index posts_parent_idx", "index posts_search_idx",
-		"index users_username_prefix_idx", "index users_username_trgm_idx", "vacuum users", "analyze"}
+		"index users_username_prefix_idx", "index users_username_suffixes_idx", "vacuum users", "analyze"}
 	if diff := cmp.Diff(want, ended); diff != "" {
 		t.Errorf("steps ended (-want +got):\n%s", diff)
 	}
@@ -196,5 +203,67 @@ func TestDescribeWork(t *testing.T) {
 		if got := describeWork(tt.step, "5 rows stored", &n); got != tt.want {
 			t.Errorf("%+v: %q, want %q", tt.step, got, tt.want)
 		}
+	}
+}
+
+// TestSeedPosts seeds posts: each has the tags and mentions that
+// Hashtags and Mentions find in its body, some have tags and some mention
+// a user, and post_tags and tags hold what the trigger posts_tags makes of
+// the same posts when they are inserted one by one.
+func TestSeedPosts(t *testing.T) {
+	t.Parallel()
+	s, pool := NewTestStore(t)
+	ctx := t.Context()
+	if err := s.Seed(ctx, SeedOptions{Users: 60, FollowsPerUser: 2, PostsPerUser: 5, Seed: 3, Password: "12345678"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := pool.Query(ctx, `
+		SELECT p.body, p.tags, p.mentions, ARRAY(SELECT u.username FROM unnest(p.mentions) WITH ORDINALITY AS m (id, i)
+		                                         JOIN users u ON u.id = m.id ORDER BY m.i)
+		FROM posts p ORDER BY p.id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body string
+	var tags, names []string
+	var mentions []int64
+	var tagged, mentioning, bodies int
+	_, err = pgx.ForEachRow(rows, []any{&body, &tags, &mentions, &names}, func() error {
+		bodies++
+		if diff := cmp.Diff(tagsOf(body), tags); diff != "" {
+			t.Errorf("tags of %q (-Hashtags +column):\n%s", body, diff)
+		}
+		if diff := cmp.Diff(Mentions(body), names, cmpopts.EquateEmpty()); diff != "" || len(names) != len(mentions) {
+			t.Errorf("mentions %v of %q, users %v (-Mentions +users):\n%s", mentions, body, names, diff)
+		}
+		tagged += min(len(tags), 1)
+		mentioning += min(len(mentions), 1)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bodies != 300 || tagged == 0 || tagged == bodies || mentioning == 0 || mentioning == bodies {
+		t.Errorf("%d posts, %d with tags, %d with mentions", bodies, tagged, mentioning)
+	}
+
+	const postTags, tagCounts = `SELECT concat_ws(' ', tag, created_at, post_id) FROM post_tags ORDER BY 1`,
+		`SELECT concat_ws(' ', name, post_count) FROM tags ORDER BY 1`
+	seeded, seededCounts := rowsOf(t, pool, postTags), rowsOf(t, pool, tagCounts)
+	// The same posts again, inserted with the triggers on.
+	_, err = pool.Exec(ctx, `
+		CREATE TEMP TABLE seeded AS SELECT id, author_id, body, created_at, updated_at, tags, mentions FROM posts;
+		TRUNCATE post_tags, tags;
+		DELETE FROM posts;
+		INSERT INTO posts (id, author_id, body, created_at, updated_at, tags, mentions) OVERRIDING SYSTEM VALUE
+		SELECT * FROM seeded ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(rowsOf(t, pool, postTags), seeded); diff != "" || len(seeded) < tagged {
+		t.Errorf("post_tags of %d tagged posts (-trigger +seed):\n%s", tagged, diff)
+	}
+	if diff := cmp.Diff(rowsOf(t, pool, tagCounts), seededCounts); diff != "" || len(seededCounts) == 0 {
+		t.Errorf("tags (-trigger +seed):\n%s", diff)
 	}
 }

@@ -32,12 +32,14 @@ type scenario struct {
 	body   string // of the check request, for a POST
 	script string // path of wrk's Lua script, for a POST
 	want   int    // the status the check request must get; 0 means any 2xx
+	search bool   // compared with the page of 10 users in the report
 }
 
 // row is the outcome of one scenario.
 type row struct {
-	name string
-	res  wrkResult
+	name   string
+	res    wrkResult
+	search bool
 }
 
 // report is everything loadbench prints at the end.
@@ -51,6 +53,8 @@ type report struct {
 	wrk                   wrkSettings
 	rows                  []row
 	walk                  walk
+	// found says what each search scenario finds.
+	found []string
 
 	// The server's memory, in KiB: VmRSS once ready, at the start of the
 	// load and at most during it, and VmHWM at its end.
@@ -71,15 +75,18 @@ type plan struct {
 	// firstPage is the first page of users, 10 a page, where the walk to
 	// the deep page starts.
 	firstPage string
+	// found says what each search scenario finds.
+	found []string
 }
 
 // measure logs in, runs every scenario in order and returns the report.
 func (b *bench) measure(ctx context.Context, opts options, srv *server, tmp string) (*report, error) {
-	p, err := b.logInAndPlan(ctx, srv.base, tmp)
+	p, err := b.logInAndPlan(ctx, srv.base, tmp, termsFor(opts.set.users))
 	if err != nil {
 		return nil, err
 	}
-	rep := &report{set: opts.set, database: opts.set.database(), wrk: b.wrk, wrkVersion: wrkVersion(ctx, b.wrk.path)}
+	rep := &report{set: opts.set, database: opts.set.database(), wrk: b.wrk, wrkVersion: wrkVersion(ctx, b.wrk.path),
+		found: p.found}
 	if err := b.countDataSet(ctx, rep); err != nil {
 		return nil, err
 	}
@@ -113,8 +120,9 @@ func (b *bench) measure(ctx context.Context, opts options, srv *server, tmp stri
 }
 
 // logInAndPlan logs in as loginUser through the API at base and makes the
-// plan, with the POST scenario's wrk script written into tmp.
-func (b *bench) logInAndPlan(ctx context.Context, base, tmp string) (plan, error) {
+// plan, with the POST scenario's wrk script written into tmp and the
+// searches looking for terms.
+func (b *bench) logInAndPlan(ctx context.Context, base, tmp string, terms searchTerms) (plan, error) {
 	u, err := url.Parse(base)
 	if err != nil {
 		return plan{}, fmt.Errorf("server URL: %w", err)
@@ -131,7 +139,7 @@ func (b *bench) logInAndPlan(ctx context.Context, base, tmp string) (plan, error
 	if err != nil {
 		return plan{}, err
 	}
-	return makePlan(ctx, b.client, root, script)
+	return makePlan(ctx, b.client, root, script, terms)
 }
 
 // countDataSet puts the size of the data set and the PostgreSQL version
@@ -194,13 +202,13 @@ func (b *bench) run(ctx context.Context, sc scenario, rep *report) error {
 	}
 	fmt.Fprintf(b.out, "  %-32s %8.0f req/s  p50 %s  p99 %s  non-2xx %d\n",
 		sc.name, res.perSecond, millis(res.p50), millis(res.p99), res.non2xx)
-	rep.rows = append(rep.rows, row{name: sc.name, res: res})
+	rep.rows = append(rep.rows, row{name: sc.name, res: res, search: sc.search})
 	return nil
 }
 
 // makePlan finds the scenarios' URLs from the root's links and the
 // documents they lead to. The client must be logged in.
-func makePlan(ctx context.Context, c *client, root doc, script string) (plan, error) {
+func makePlan(ctx context.Context, c *client, root doc, script string, terms searchTerms) (plan, error) {
 	links, err := findRootLinks(root)
 	if err != nil {
 		return plan{}, err
@@ -222,16 +230,19 @@ func makePlan(ctx context.Context, c *client, root doc, script string) (plan, er
 	p := plan{other: users.otherID, firstPage: h.usersPage10}
 	p.before = []scenario{
 		getScenario("GET user", users.other),
-		getScenario("GET users page of 10", h.usersPage10),
+		getScenario(usersPage10, h.usersPage10),
 		getScenario("GET users page of 100", h.usersPage100),
 		getScenario("GET followers (ordinary user)", users.otherFollowers),
 		getScenario("GET followers (celebrity)", users.celebrityFollowers),
 	}
-	p.after = []scenario{
-		getScenario("GET feed", h.feed),
-		{name: "POST post", method: http.MethodPost, url: h.posts, body: `{"body":"` + postBody + `"}`,
-			script: script, want: http.StatusCreated},
+	searches, found, err := searchScenarios(ctx, c, links, terms)
+	if err != nil {
+		return plan{}, err
 	}
+	p.found = found
+	p.after = append(append([]scenario{getScenario("GET feed", h.feed)}, searches...),
+		scenario{name: "POST post", method: http.MethodPost, url: h.posts, body: `{"body":"` + postBody + `"}`,
+			script: script, want: http.StatusCreated})
 	for _, list := range [][]scenario{p.before, p.after} {
 		for i := range list {
 			if list[i].url, err = c.resolve(list[i].url); err != nil {
@@ -249,13 +260,15 @@ func getScenario(name, href string) scenario {
 
 // rootLinks are the links of GET /api that the plan follows.
 type rootLinks struct {
-	users, user, me, feed, posts link
+	users, user, me, feed, posts  link
+	searchUsers, searchPosts, tag link
 }
 
 // findRootLinks reads the rootLinks of root.
 func findRootLinks(root doc) (rootLinks, error) {
 	var l rootLinks
-	for rel, dst := range map[string]*link{"mb:users": &l.users, "mb:user": &l.user, "mb:me": &l.me, "mb:feed": &l.feed, "mb:posts": &l.posts} {
+	for rel, dst := range map[string]*link{"mb:users": &l.users, "mb:user": &l.user, "mb:me": &l.me, "mb:feed": &l.feed,
+		"mb:posts": &l.posts, "mb:search-users": &l.searchUsers, "mb:search-posts": &l.searchPosts, "mb:tag": &l.tag} {
 		var err error
 		if *dst, err = root.mustLink(rel); err != nil {
 			return rootLinks{}, fmt.Errorf("GET /api: %w", err)
@@ -288,6 +301,64 @@ func (l rootLinks) hrefs() (planHrefs, error) {
 		return planHrefs{}, err
 	}
 	return h, nil
+}
+
+// searchTerms are what the search scenarios look for: a fragment of
+// usernames, a word of posts and a hashtag. README.md says why these.
+type searchTerms struct{ user, post, tag string }
+
+// The word of posts and the hashtag that the search scenarios look for,
+// each of middling frequency in the seeded posts.
+const (
+	searchWord = "philosophy"
+	searchTag  = "research"
+)
+
+// termsFor returns the search terms for a data set of users users. The
+// fragment of usernames is the longest of seed1, seed12, seed123 … that
+// begins no name longer than its own by more than a digit: it is the name
+// of one user and begins the names of ten more (seed12 among 1,000 users,
+// seed12345 among a million), whatever the number of users, from 129 on.
+func termsFor(users int) searchTerms {
+	const digits = "1234567890123456789"
+	n := 1
+	for n < len(digits)-1 {
+		if next, _ := strconv.Atoi(digits[:n+1]); next*10+9 > users {
+			break
+		}
+		n++
+	}
+	return searchTerms{user: "seed" + digits[:n], post: searchWord, tag: searchTag}
+}
+
+// searchScenarios returns the scenarios of the searches, their URLs filled
+// in from the root's links l as a client fills a search form (the query
+// alone: the first page, of the default size), and what each found when
+// read once.
+func searchScenarios(ctx context.Context, c *client, l rootLinks, t searchTerms) ([]scenario, []string, error) {
+	searches := []struct {
+		name, param, term string
+		link              link
+	}{
+		{"GET search users", "q", t.user, l.searchUsers},
+		{"GET search posts", "q", t.post, l.searchPosts},
+		{"GET tag page", "tag", t.tag, l.tag},
+	}
+	var scenarios []scenario
+	var found []string
+	for _, s := range searches {
+		href, err := s.link.expand(map[string]string{s.param: s.term})
+		if err != nil {
+			return nil, nil, err
+		}
+		d, err := c.get(ctx, href)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", s.name, err)
+		}
+		found = append(found, fmt.Sprintf("%s %q: %d found", strings.TrimPrefix(s.name, "GET "), s.term, d.Meta.TotalItems))
+		scenarios = append(scenarios, scenario{name: s.name, method: http.MethodGet, url: href, search: true})
+	}
+	return scenarios, found, nil
 }
 
 // seedUsers are the hrefs of the seeded users that the scenarios read.
@@ -394,6 +465,9 @@ func (r *report) print(w io.Writer) {
 	for _, line := range l.first {
 		fmt.Fprintln(w, "  ", line)
 	}
+	if len(r.found) > 0 {
+		fmt.Fprintf(w, "searches: %s\n", strings.Join(r.found, "; "))
+	}
 	fmt.Fprintf(w, "posts made by POST post, deleted afterwards: %d", r.deletedPosts)
 	if r.leftovers > 0 {
 		fmt.Fprintf(w, " (and %d left by an earlier run, deleted before)", r.leftovers)
@@ -408,7 +482,34 @@ func (r *report) print(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprint(w, r.table())
+	if line := r.searchRatios(); line != "" {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, line)
+	}
 	fmt.Fprintf(w, "\ntotal run time: %s\n", r.total.Round(time.Second))
+}
+
+// usersPage10 is the scenario that the searches are compared with.
+const usersPage10 = "GET users page of 10"
+
+// searchRatios returns a line with the req/s of each search scenario as a
+// fraction of usersPage10's in the same run, or "" when there is nothing to
+// compare.
+func (r *report) searchRatios() string {
+	i := slices.IndexFunc(r.rows, func(x row) bool { return x.name == usersPage10 })
+	if i < 0 || r.rows[i].res.perSecond <= 0 {
+		return ""
+	}
+	var ratios []string
+	for _, row := range r.rows {
+		if row.search {
+			ratios = append(ratios, fmt.Sprintf("%s %.2f", row.name, row.res.perSecond/r.rows[i].res.perSecond))
+		}
+	}
+	if len(ratios) == 0 {
+		return ""
+	}
+	return "req/s as a fraction of " + usersPage10 + "'s: " + strings.Join(ratios, ", ") + " (within 2x: at least 0.50)"
 }
 
 // table returns the rows as an aligned markdown table.

@@ -30,7 +30,8 @@ type doc struct {
 	Links    map[string]json.RawMessage `json:"_links"`
 	Embedded map[string]json.RawMessage `json:"_embedded"`
 	Meta     struct {
-		Page int64 `json:"page"`
+		Page       int64 `json:"page"`
+		TotalItems int64 `json:"total_items"`
 	} `json:"_meta"`
 	ID       int64  `json:"id"`
 	Username string `json:"username"`

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -155,8 +156,8 @@ func TestParseWrkErrors(t *testing.T) {
 func TestTable(t *testing.T) {
 	t.Parallel()
 	r := &report{rows: []row{
-		{"floor", wrkResult{perSecond: 10000, p50: 1500 * time.Microsecond, p99: 4 * time.Millisecond}},
-		{"GET user", wrkResult{perSecond: 2500.4, p50: 6 * time.Millisecond, p99: 1200 * time.Millisecond, non2xx: 3}},
+		{name: "floor", res: wrkResult{perSecond: 10000, p50: 1500 * time.Microsecond, p99: 4 * time.Millisecond}},
+		{name: "GET user", res: wrkResult{perSecond: 2500.4, p50: 6 * time.Millisecond, p99: 1200 * time.Millisecond, non2xx: 3}},
 	}}
 	want := `| scenario | req/s |     p50 |        p99 | errors | ratio to floor |
 | -------- | ----: | ------: | ---------: | -----: | -------------: |
@@ -165,5 +166,53 @@ func TestTable(t *testing.T) {
 `
 	if diff := cmp.Diff(want, r.table()); diff != "" {
 		t.Errorf("table (-want +got):\n%s", diff)
+	}
+}
+
+func TestSearchRatios(t *testing.T) {
+	t.Parallel()
+	r := &report{rows: []row{
+		{name: "floor", res: wrkResult{perSecond: 10000}},
+		{name: usersPage10, res: wrkResult{perSecond: 3000}},
+		{name: "GET search users", res: wrkResult{perSecond: 2400}, search: true},
+		{name: "GET feed", res: wrkResult{perSecond: 2000}},
+		{name: "GET tag page", res: wrkResult{perSecond: 1200}, search: true},
+	}}
+	want := "req/s as a fraction of GET users page of 10's: GET search users 0.80, GET tag page 0.40 (within 2x: at least 0.50)"
+	if got := r.searchRatios(); got != want {
+		t.Errorf("searchRatios = %q, want %q", got, want)
+	}
+	r.rows = r.rows[:2]
+	if got := r.searchRatios(); got != "" {
+		t.Errorf("searchRatios without searches = %q, want none", got)
+	}
+}
+
+// TestTermsFor counts the seeded usernames, seed1 to seedN, that the
+// search users scenario finds: the fragment is one of them, and from 129
+// users on it begins ten others and is inside no other.
+func TestTermsFor(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		users int
+		want  string
+	}{{3, "seed1"}, {128, "seed1"}, {129, "seed12"}, {999, "seed12"}, {1000, "seed12"}, {2000, "seed123"},
+		{100000, "seed1234"}, {1000000, "seed12345"}} {
+		q := termsFor(tt.users).user
+		var exact, prefix, others int
+		for i := 1; i <= tt.users; i++ {
+			name := "seed" + strconv.Itoa(i)
+			switch {
+			case name == q:
+				exact++
+			case strings.HasPrefix(name, q):
+				prefix++
+			case strings.Contains(name, q):
+				others++
+			}
+		}
+		if q != tt.want || exact != 1 || (tt.users >= 129 && prefix != 10) || others != 0 {
+			t.Errorf("%d users: %q is %d names, begins %d and is inside %d, want %q", tt.users, q, exact, prefix, others, tt.want)
+		}
 	}
 }
