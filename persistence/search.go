@@ -33,18 +33,27 @@ var ErrNothingToFind = errors.New("the query has no word to find")
 // looked for as it is written.
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
+// suffixQuery is the text-search query of the suffixes that begin with q:
+// q as one quoted lexeme (its quotes and backslashes escaped, so that no
+// character is an operator), with the prefix mark.
+func suffixQuery(q string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `''`).Replace(q) + "':*"
+}
+
 // selectUserSearch is a page of the users whose username contains $3,
-// lower-cased, as a LIKE pattern ($4 is $3 escaped for LIKE), with the
-// check of the token: the columns of userPage's statements, with the
-// cursor's rank and name in place of its time and id. Without a cursor,
-// $7 and $8 are before every match.
+// lower-cased, with the check of the token: the columns of userPage's
+// statements, with the cursor's rank and name in place of its time and id.
+// The users are found by the index of the suffixes of their names
+// (migration 12) with the prefix query $9 (suffixQuery); $4 is $3 escaped
+// for LIKE, which ranks the few found. Without a cursor, $7 and $8 are
+// before every match.
 var selectUserSearch = callerCTE + `,
 	m AS MATERIALIZED (
 		SELECT id, lower(username) COLLATE "C" AS name,
 		       CASE WHEN lower(username) = $3 THEN 0
 		            WHEN lower(username) LIKE $4 || '%' THEN 1
 		            ELSE 2 END AS rank
-		FROM users WHERE lower(username) LIKE '%' || $4 || '%'
+		FROM users WHERE username_suffixes(lower(username)) @@ $9::tsquery
 	)
 	SELECT ` + callerColumns + `, n.total, pv.rank, pv.name, ` + userColumns("x") + `, k.rank, k.name,
 	       v.yes IS NOT NULL
@@ -84,7 +93,7 @@ func (s *Store) SearchUsers(ctx context.Context, token, q string, p Page) (UserP
 	dest := append(append([]any{&total, &prevRank, &prevName}, dests(u.columns())...), &kRank, &kName, &u.IsFollowing)
 	var err error
 	page.Caller, page.Users, err = collectAsCaller(ctx, s, selectUserSearch, token,
-		[]any{q, likeEscaper.Replace(q), p.Limit, p.Offset, rank, name}, dest, &u, &u.ID)
+		[]any{q, likeEscaper.Replace(q), p.Limit, p.Offset, rank, name, suffixQuery(q)}, dest, &u, &u.ID)
 	if err != nil {
 		return UserPage{}, wrap("search users", err)
 	}
@@ -105,8 +114,8 @@ func (s *Store) SearchUsers(ctx context.Context, token, q string, p Page) (UserP
 var selectPostSearch = callerCTE + `,
 	q AS (SELECT websearch_to_tsquery('english', $3) AS query),
 	m AS MATERIALIZED (
-		SELECT id, created_at AS at, ts_rank(search, websearch_to_tsquery('english', $3)) AS rank
-		FROM posts WHERE search @@ websearch_to_tsquery('english', $3)
+		SELECT id, created_at AS at, ts_rank(search, q.query) AS rank
+		FROM q, posts WHERE search @@ q.query
 	)
 	SELECT ` + callerColumns + `, n.total, pv.rank, pv.at, pv.id, ` + postAndAuthor("u.id") + `, k.rank,
 	       querytree(q.query) IN ('', 'T')
