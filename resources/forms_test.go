@@ -87,7 +87,7 @@ func TestFormsDocuments(t *testing.T) {
 		{"/api", "default search-posts search-users", "forms_root.golden.json"},
 		{userPathOf(susan), "change-password default", "forms_user_self.golden.json"},
 		{"/api/me", "change-password default", ""},
-		{userPathOf(bob), "follow", "forms_user_other.golden.json"},
+		{userPathOf(bob), "follow message", "forms_user_other.golden.json"},
 		{postPathOf(mine), "default delete like reply", "forms_post.golden.json"},
 		{postPathOf(theirs), "like reply", "forms_post_other.golden.json"},
 		{postPathOf(theirs) + "/replies", "default", ""},

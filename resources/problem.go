@@ -152,6 +152,8 @@ func asHTTPError(err error) *httpError {
 		return newError(http.StatusForbidden, "you may only change your own posts")
 	case errors.Is(err, persistence.ErrSelfFollow):
 		return badRequest("you cannot follow yourself").as(problemCannotFollowSelf)
+	case errors.Is(err, persistence.ErrSelfMessage):
+		return badRequest("you cannot write a message to yourself").as(problemCannotMessageSelf)
 	case errors.Is(err, persistence.ErrWrongPassword):
 		return fieldError("old_password", "old_password is not the current password")
 	case errors.As(err, &ce) && ce.Field == "username":

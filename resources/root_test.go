@@ -270,13 +270,15 @@ func TestEveryRoute(t *testing.T) {
 	susan, token := srv.user(t, "susan")
 	bob, _ := srv.user(t, "bob")
 	post := srv.post(t, token, "hello")
+	message := srv.message(t, token, bob, "hello")
 	engine := srv.handler.(*gin.Engine)
 	allowed := map[string][]string{}
 	for _, r := range engine.Routes() {
 		allowed[r.Path] = append(allowed[r.Path], r.Method)
 	}
 	concrete := strings.NewReplacer("/users/:id/following/:target", fmt.Sprintf("/users/%d/following/%d", susan, bob),
-		"/users/:id", userPathOf(susan)[len("/api"):], "/posts/:id", postPathOf(post)[len("/api"):], ":rel", "users", ":user", fmt.Sprint(susan))
+		"/users/:id", userPathOf(susan)[len("/api"):], "/posts/:id", postPathOf(post)[len("/api"):], ":rel", "users",
+		":user", fmt.Sprint(susan), "/messages/:id", messagePathOf(message)[len("/api"):])
 	for path, methods := range allowed {
 		p := concrete.Replace(path)
 		allow := srv.do(t, request{method: http.MethodOptions, path: p}).header.Get("Allow")

@@ -33,6 +33,7 @@ func (h *handler) routes(r *gin.Engine) {
 	api.PUT("/users/:id/following/:target", h.handle(h.putFollow))
 	api.DELETE("/users/:id/following/:target", h.handle(h.deleteFollow))
 	api.GET("/users/:id/posts", h.handle(h.listUserPosts))
+	api.POST("/users/:id/messages", h.handle(h.createMessage))
 	api.GET("/users/:id/avatar", h.handleAs(identiconOffers, h.getAvatar))
 	api.GET("/users/by-name/:username", h.handle(h.getUserByName))
 	api.GET("/search/users", h.handle(h.searchUsers))
@@ -52,6 +53,9 @@ func (h *handler) routes(r *gin.Engine) {
 	api.PUT("/posts/:id/likes/:user", h.handle(h.putLike))
 	api.DELETE("/posts/:id/likes/:user", h.handle(h.deleteLike))
 	api.GET("/feed", h.handle(h.getFeed))
+
+	api.GET("/messages", h.handle(h.listMessages))
+	api.GET("/messages/:id", h.handle(h.getMessage))
 
 	r.GET("/explorer", h.redirectToExplorer)
 	r.GET("/explorer/", h.getExplorerFile)

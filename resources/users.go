@@ -115,6 +115,9 @@ func (h *handler) fullUser(p persistence.Profile) *hal.Resource {
 		res.AddTemplate("follow", hal.Template{Title: "Follow " + u.Username, Method: http.MethodPut,
 			Target: followPath(caller, u.ID)})
 	}
+	if u.ID != caller {
+		res.AddTemplate("message", h.messageForm(u))
+	}
 	return res
 }
 
