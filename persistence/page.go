@@ -47,11 +47,15 @@ type Listing struct {
 
 // args are the arguments of a page of l, in the order list.joins numbers
 // them: the limit, the offset, and the key the page starts after. Without a
-// cursor that key is before every item: id 0 for the list by id, the
-// infinite future for the lists newest first.
+// cursor that key is before every item: id 0 for the list by id (the
+// largest id when it is sorted largest first), the infinite future for the
+// lists newest first.
 func (p Page) args(l list) []any {
 	if l.at == "" {
 		var after int64
+		if l.idDesc {
+			after = math.MaxInt64
+		}
 		if p.After != nil {
 			after = p.After.ID
 		}
@@ -88,6 +92,9 @@ type list struct {
 	// at is the time the list is sorted on, newest first; "" for the list
 	// of users, sorted by id alone, smallest first.
 	at string
+	// idDesc sorts a list without at by id, largest first: a user's
+	// notifications, whose ids are in the order they committed.
+	idDesc bool
 	// id names an item.
 	id string
 	// total is how many items the list has; NULL means the owner of the
@@ -102,6 +109,9 @@ func (l list) joins(first int) string {
 	limit, offset := param(0), param(1)
 	at, key, cursor := "NULL::timestamptz", l.id, param(2)
 	forward, back, before, after := l.id, l.id+" DESC", "<=", ">"
+	if l.idDesc {
+		forward, back, before, after = l.id+" DESC", l.id, ">=", "<"
+	}
 	if l.at != "" {
 		at, key, cursor = l.at, "("+l.at+", "+l.id+")", "("+param(3)+", "+param(2)+")"
 		forward, back, before, after = l.at+" DESC, "+l.id+" DESC", l.at+", "+l.id, ">=", "<"
@@ -127,6 +137,9 @@ func (l list) joins(first int) string {
 
 // order is the ORDER BY of a page of l.
 func (l list) order() string {
+	if l.idDesc {
+		return "k.id DESC"
+	}
 	if l.at == "" {
 		return "k.id"
 	}

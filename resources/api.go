@@ -65,6 +65,19 @@ type Config struct {
 	// Draining, when set and true, makes /readyz answer 503 so that a load
 	// balancer sends no new requests while the server finishes.
 	Draining *atomic.Bool
+	// Notifications is the listener that feeds the live streams of
+	// notifications (text/event-stream on /api/notifications), which end
+	// when it stops; one handler attaches to it. Nil leaves the streams
+	// unavailable (503).
+	Notifications *persistence.Listener
+	// StreamHeartbeat is how often an event stream gets a comment line and
+	// its token is checked again, and how long a write to it may take;
+	// zero means 15 s.
+	StreamHeartbeat time.Duration
+	// StreamsPerUser and MaxStreams cap the event streams open at once, per
+	// user (beyond it: 429) and in all (503); zero values take the defaults,
+	// 4 and 512.
+	StreamsPerUser, MaxStreams int
 	// Logger receives request logs and internal errors.
 	Logger *slog.Logger
 }
@@ -111,6 +124,8 @@ type handler struct {
 	// types.
 	rels         []relDoc
 	problemTypes []problemDoc
+	// hub passes live notifications to the event streams open here.
+	hub *hub
 }
 
 // maxPooledBody is the largest buffer that goes back to handler.bodies:
@@ -248,6 +263,7 @@ func newHandler(store *persistence.Store, cfg Config) (*handler, error) {
 	if h.docs, err = h.docsPage(); err != nil {
 		return nil, err
 	}
+	h.hub = newHub(cfg)
 	return h, nil
 }
 
@@ -323,22 +339,24 @@ func addHeadAndOptions(r *gin.Engine) {
 // handle adapts a handlerFunc of a HAL resource to gin: see handleAs.
 func (h *handler) handle(f handlerFunc) gin.HandlerFunc { return h.handleAs(halOffers, f) }
 
-// handleAs adapts a handlerFunc to gin: it bounds the request's work by
-// RequestTimeout, picks the representation the client accepts among offers
-// before any work is done, and sends every failure to writeError.
+// handleAs adapts a handlerFunc to gin: it picks the representation the
+// client accepts among offers before any work is done, bounds the
+// request's work by RequestTimeout, and sends every failure to writeError.
 func (h *handler) handleAs(offers []string, f handlerFunc) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if h.cfg.RequestTimeout > 0 {
-			ctx, cancel := context.WithTimeout(c.Request.Context(), h.cfg.RequestTimeout)
-			defer cancel()
-			c.Request = c.Request.WithContext(ctx)
-		}
 		addVary(c, "Accept")
 		mt := negotiate(c.GetHeader("Accept"), offers...)
 		if mt == "" && c.Request.Method != http.MethodDelete {
 			writeError(c, h.log, newError(http.StatusNotAcceptable,
 				"this resource is available as "+strings.Join(offers, ", ")))
 			return
+		}
+		// An event stream lasts as long as its client reads it, within
+		// bounds of its own (stream.go).
+		if h.cfg.RequestTimeout > 0 && mt != eventStreamType {
+			ctx, cancel := context.WithTimeout(c.Request.Context(), h.cfg.RequestTimeout)
+			defer cancel()
+			c.Request = c.Request.WithContext(ctx)
 		}
 		c.Set(ctxMediaType, mt)
 		if err := f(c); err != nil {

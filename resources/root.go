@@ -41,6 +41,7 @@ func (h *handler) getRoot(c *gin.Context) error {
 		AddLink(relSearchPosts, hal.MustTemplated(searchPostsPath+"{?q,page,per_page}")).
 		AddLink(relTag, hal.MustTemplated("/api/tags/{tag}{?page,per_page}")).
 		AddLink(relMessages, hal.MustTemplated(messagesPath+"{?page,per_page}")).
+		AddLink(relNotifications, hal.MustTemplated(notificationsPath+"{?page,per_page}")).
 		AddLink(relExplorer, hal.Link{Href: "/explorer/", Type: "text/html"}).
 		AddLink(relRels, hal.Link{Href: "/api/rels"}).
 		AddLink("service-desc", hal.Link{Href: "/api/openapi.json", Type: "application/openapi+json"}).

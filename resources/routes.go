@@ -56,6 +56,9 @@ func (h *handler) routes(r *gin.Engine) {
 
 	api.GET("/messages", h.handle(h.listMessages))
 	api.GET("/messages/:id", h.handle(h.getMessage))
+	api.GET("/notifications", h.handleAs(notificationOffers, h.listNotifications))
+	api.GET("/notifications/:id", h.handle(h.getNotification))
+	api.POST("/notifications", h.handle(h.markNotificationsRead))
 
 	r.GET("/explorer", h.redirectToExplorer)
 	r.GET("/explorer/", h.getExplorerFile)

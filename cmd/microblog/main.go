@@ -23,6 +23,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -70,6 +71,9 @@ type config struct {
 	loginPerAccount      int
 	loginPerAddress      int
 	registerPerAddress   int
+	streamHeartbeat      time.Duration
+	streamsPerUser       int
+	maxStreams           int
 	seed                 persistence.SeedOptions
 	argon2               argon2id.Params
 	hashConcurrency      int
@@ -136,6 +140,9 @@ func defineFlags(fs *flag.FlagSet, cfg *config, raw *rawSettings) {
 	fs.IntVar(&cfg.loginPerAccount, "login-per-account", 60, "logins a minute per username from all addresses together, in bursts of half as many")
 	fs.IntVar(&cfg.loginPerAddress, "login-per-address", 60, "logins a minute per client address, in bursts of a third as many")
 	fs.IntVar(&cfg.registerPerAddress, "register-per-address", 60, "registrations a minute per client address, in bursts of a third as many")
+	fs.DurationVar(&cfg.streamHeartbeat, "stream-heartbeat", 15*time.Second, "how often a live stream of notifications gets a comment line and its token is checked again; a write to a stream may take as long")
+	fs.IntVar(&cfg.streamsPerUser, "streams-per-user", 4, "live streams of notifications one user may have open at once")
+	fs.IntVar(&cfg.maxStreams, "max-streams", 512, "live streams of notifications open at once, at most; each holds a connection of --max-connections")
 	fs.IntVar(&raw.memory, "argon2-memory", int(def.Memory), "argon2id memory per hash, KiB")
 	fs.IntVar(&raw.iterations, "argon2-iterations", int(def.Iterations), "argon2id passes")
 	fs.IntVar(&raw.parallelism, "argon2-parallelism", int(def.Parallelism), "argon2id lanes")
@@ -207,6 +214,8 @@ func (cfg *config) check(raw rawSettings) error {
 		return errors.New("--max-connections must be at least 1")
 	case cfg.loginPerUser < 1 || cfg.loginPerAccount < 1 || cfg.loginPerAddress < 1 || cfg.registerPerAddress < 1:
 		return errors.New("--login-per-user, --login-per-account, --login-per-address and --register-per-address must be at least 1")
+	case cfg.streamHeartbeat <= 0 || cfg.streamsPerUser < 1 || cfg.maxStreams < 1:
+		return errors.New("--stream-heartbeat must be positive, and --streams-per-user and --max-streams at least 1")
 	}
 	return nil
 }
@@ -268,11 +277,32 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return seed(ctx, store, cfg.seed, stdout)
 	}
 	var draining atomic.Bool
-	api, admin, err := newHandlers(store, cfg, &draining, log)
+	listener := persistence.NewListener(pool.Config().ConnConfig, func(err error) {
+		log.Warn("listening for notifications", "err", err)
+	})
+	api, admin, err := newHandlers(store, cfg, listener, &draining, log)
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, api, admin, &draining, log)
+	stopListening := startListener(ctx, listener)
+	defer stopListening()
+	return serve(ctx, cfg, api, admin, &draining, stopListening, log)
+}
+
+// startListener runs listener, on a connection of its own, until stop is
+// called; stop waits for it to end, which ends the live streams of
+// notifications.
+func startListener(ctx context.Context, listener *persistence.Listener) (stop func()) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		listener.Run(ctx)
+	}()
+	return sync.OnceFunc(func() {
+		cancel()
+		<-done
+	})
 }
 
 // database returns the URL of the database: cfg.databaseURL, or else that
@@ -332,7 +362,8 @@ func newStore(pool *pgxpool.Pool, cfg config, getenv func(string) string) (*pers
 // newHandlers returns the API's router over store, as cfg says, and with
 // --admin-addr the router of /metrics, /healthz and /readyz (else nil:
 // the API's router serves them).
-func newHandlers(store *persistence.Store, cfg config, draining *atomic.Bool, log *slog.Logger) (api, admin http.Handler, err error) {
+func newHandlers(store *persistence.Store, cfg config, listener *persistence.Listener, draining *atomic.Bool,
+	log *slog.Logger) (api, admin http.Handler, err error) {
 	gin.SetMode(gin.ReleaseMode)
 	rc := resources.Config{
 		TokenTTL:             cfg.tokenTTL,
@@ -347,6 +378,10 @@ func newHandlers(store *persistence.Store, cfg config, draining *atomic.Bool, lo
 		LoginPerAccount:      resources.RateLimit{Events: cfg.loginPerAccount, Period: time.Minute, Burst: max(cfg.loginPerAccount/2, 1)},
 		LoginPerAddress:      resources.RateLimit{Events: cfg.loginPerAddress, Period: time.Minute, Burst: max(cfg.loginPerAddress/3, 1)},
 		RegisterPerAddress:   resources.RateLimit{Events: cfg.registerPerAddress, Period: time.Minute, Burst: max(cfg.registerPerAddress/3, 1)},
+		Notifications:        listener,
+		StreamHeartbeat:      cfg.streamHeartbeat,
+		StreamsPerUser:       cfg.streamsPerUser,
+		MaxStreams:           cfg.maxStreams,
 		Logger:               log,
 	}
 	if cfg.adminAddr != "" {
@@ -379,11 +414,15 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 // on cfg.adminAddr. Then it fails /readyz and keeps serving for
 // cfg.shutdownDelay, so that a load balancer stops sending requests first,
 // and lets in-flight requests finish for at most cfg.shutdownTimeout.
-func serve(ctx context.Context, cfg config, api, admin http.Handler, draining *atomic.Bool, log *slog.Logger) error {
+// http.Server.Shutdown waits for the live streams of notifications but does
+// not end them: stopStreams, called as the API's shutdown begins, does.
+func serve(ctx context.Context, cfg config, api, admin http.Handler, draining *atomic.Bool, stopStreams func(),
+	log *slog.Logger) error {
 	servers, err := listen(cfg, api, admin, log)
 	if err != nil {
 		return err
 	}
+	servers[0].RegisterOnShutdown(stopStreams)
 	errc := make(chan error, len(servers))
 	for _, s := range servers {
 		go func() { errc <- s.Serve(s.ln) }()
