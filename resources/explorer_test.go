@@ -127,6 +127,53 @@ func TestExplorerSearchesByTheRootsLinks(t *testing.T) {
 	}
 }
 
+// TestExplorerStreamsByTheRootsLink checks the notifications panel's side
+// of the contract with the API: the page has the panel; its script reads
+// mb:notifications, expands it with per_page, names none of the paths of
+// replies, likes, messages and notifications, and reads the stream with
+// fetch and the token (an EventSource cannot send it), sending
+// Last-Event-ID back; the root's mb:notifications is templated with
+// per_page; and the page's CSP lets it connect to its own origin, the
+// API's.
+func TestExplorerStreamsByTheRootsLink(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	page := explorerFile(t, srv, "/explorer/")
+	for _, want := range []string{`<section id="notifications"`, `id="notifications-unread"`, `id="notifications-list"`,
+		`id="notifications-all"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %s", want)
+		}
+	}
+	script := explorerFile(t, srv, "/explorer/explorer.js")
+	for _, path := range []string{"/api/notifications", "/likes", "/replies", "/messages", "/following"} {
+		if strings.Contains(script, path) {
+			t.Errorf("explorer.js names %s: it must follow links and templates", path)
+		}
+	}
+	for _, want := range []string{"'mb:notifications'", "per_page: 1", "'text/event-stream'", "Authorization: `Bearer ${state.token}`",
+		"headers['Last-Event-ID']", ".getReader()", "new AbortController()"} {
+		if !strings.Contains(script, want) {
+			t.Errorf("explorer.js lacks %s", want)
+		}
+	}
+	if strings.Contains(script, "new EventSource") {
+		t.Error("explorer.js opens an EventSource, which cannot send the token")
+	}
+	links := srv.do(t, request{method: http.MethodGet, path: "/api"}).json(t)["_links"].(map[string]any)
+	link, _ := links["mb:notifications"].(map[string]any)
+	href, _ := link["href"].(string)
+	tmpl, err := uritemplate.New(href)
+	if err != nil || link["templated"] != true || !slices.Contains(tmpl.Varnames(), "per_page") {
+		t.Errorf("the root's mb:notifications is %v, want a template with the variable per_page (%v)", link, err)
+	}
+	rec := httptest.NewRecorder()
+	srv.handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/explorer/", nil))
+	if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "connect-src 'self'") {
+		t.Errorf("the explorer's CSP %q does not let it connect to the API's origin", csp)
+	}
+}
+
 // explorerFile returns the body of the explorer's file at path.
 func explorerFile(t *testing.T, srv *testServer, path string) string {
 	t.Helper()

@@ -125,35 +125,26 @@ function redact(key, value) {
   return SECRET_MEMBERS.has(key) && typeof value === 'string' ? '•••••• (hidden)' : value;
 }
 
-// request sends one request with the token (or the given Authorization),
-// shows the exchange, and returns it; null when the network failed.
-async function request(method, url, { body, contentType, authorization, shownBody } = {}) {
-  const headers = { Accept: FORMS };
-  if (authorization) headers.Authorization = authorization;
-  else if (state.token) headers.Authorization = `Bearer ${state.token}`;
-  if (body !== undefined) headers['Content-Type'] = contentType;
+// exchange is the record of a request as the Responses list shows it, the
+// Authorization header's credentials hidden.
+function exchange(method, url, headers, shownBody) {
   const x = { method, url, requestHeaders: Object.entries(headers), status: 0 };
-  if (body !== undefined) x.requestBody = JSON.stringify(shownBody ?? body, redact, 2);
+  if (shownBody !== undefined) x.requestBody = JSON.stringify(shownBody, redact, 2);
   if (x.requestHeaders.some(([k]) => k === 'Authorization')) {
     x.requestHeaders = x.requestHeaders.map(([k, v]) => [k, k === 'Authorization' ? `${v.split(' ')[0]} ••••••` : v]);
   }
-  let res;
-  try {
-    // credentials: 'omit' keeps cookies out and the browser's own Basic
-    // dialog away; no-store shows what the server says now.
-    res = await fetch(url, { method, headers, body, cache: 'no-store', credentials: 'omit' });
-    x.text = method === 'HEAD' ? '' : await res.text();
-  } catch (err) {
-    x.error = String(err);
-    showExchange(x);
-    return null;
-  }
+  return x;
+}
+
+// received records in x what res says, and its body, text.
+function received(x, res, text) {
   x.status = res.status;
   x.statusText = res.statusText || REASONS[res.status] || '';
   x.ok = res.ok;
   x.headers = [...res.headers];
   x.header = (name) => res.headers.get(name);
   x.type = (res.headers.get('Content-Type') ?? '').split(';')[0].trim().toLowerCase();
+  x.text = text;
   if (x.text && /[/+]json$/.test(x.type)) {
     try {
       x.data = JSON.parse(x.text);
@@ -166,7 +157,32 @@ async function request(method, url, { body, contentType, authorization, shownBod
     forgetToken();
     x.note = 'The token is no longer valid: log in again.';
   }
-  showExchange(x);
+}
+
+// request sends one request with the token (or the given Authorization),
+// shows the exchange, and returns it; null when the network failed. A quiet
+// one, which the page makes by itself, goes to the Responses list only and
+// leaves the status line to what the user did.
+async function request(method, url, { body, contentType, authorization, shownBody, quiet } = {}) {
+  const headers = { Accept: FORMS };
+  if (authorization) headers.Authorization = authorization;
+  else if (state.token) headers.Authorization = `Bearer ${state.token}`;
+  if (body !== undefined) headers['Content-Type'] = contentType;
+  const x = exchange(method, url, headers, body === undefined ? undefined : shownBody ?? body);
+  let res;
+  let text;
+  try {
+    // credentials: 'omit' keeps cookies out and the browser's own Basic
+    // dialog away; no-store shows what the server says now.
+    res = await fetch(url, { method, headers, body, cache: 'no-store', credentials: 'omit' });
+    text = method === 'HEAD' ? '' : await res.text();
+  } catch (err) {
+    x.error = String(err);
+    showExchange(x, quiet);
+    return null;
+  }
+  received(x, res, text);
+  showExchange(x, quiet);
   return x;
 }
 
@@ -200,31 +216,37 @@ function problemNode(p, status) {
   return el('div', { class: 'problem' }, el('strong', {}, parts.title), el('p', {}, parts.detail), parts.params);
 }
 
-function showExchange(x) {
+// showExchange adds x to the Responses list and, unless it is quiet, says
+// in the status line (and the problem box) how it went.
+function showExchange(x, quiet) {
   const line = x.error ? `network error: ${x.error}` : `${x.status} ${x.statusText}`.trim();
-  const status = $('status');
-  status.textContent = `${x.method} ${x.url} → ${line}${x.note ? `. ${x.note}` : ''}`;
-  status.dataset.status = String(x.status);
-  status.className = `status ${statusClass(x.status)}`;
+  if (!quiet) {
+    const status = $('status');
+    status.textContent = `${x.method} ${x.url} → ${line}${x.note ? `. ${x.note}` : ''}`;
+    status.dataset.status = String(x.status);
+    status.className = `status ${statusClass(x.status)}`;
 
-  const box = $('problem');
-  box.hidden = !x.problem;
-  if (x.problem) {
-    const parts = problemParts(x.problem, x.status);
-    $('problem-title').textContent = parts.title;
-    $('problem-detail').textContent = parts.detail;
-    $('problem-params').replaceChildren(...parts.params.childNodes);
+    const box = $('problem');
+    box.hidden = !x.problem;
+    if (x.problem) {
+      const parts = problemParts(x.problem, x.status);
+      $('problem-title').textContent = parts.title;
+      $('problem-detail').textContent = parts.detail;
+      $('problem-params').replaceChildren(...parts.params.childNodes);
+    }
   }
 
+  // A quiet exchange leaves open what the user opened.
   const list = $('responses');
-  for (const d of list.querySelectorAll('details[open]')) d.open = false;
-  const details = el('details', { open: true },
+  if (!quiet) for (const d of list.querySelectorAll('details[open]')) d.open = false;
+  const details = el('details', { open: !quiet },
     el('summary', {}, el('span', { class: 'method' }, x.method), ' ', el('code', {}, x.url), ' ',
       el('strong', { class: 'code' }, line)));
   details.append(el('p', { class: 'caption' }, 'Request headers'), headerTable(x.requestHeaders));
   if (x.requestBody !== undefined) details.append(el('p', { class: 'caption' }, 'Request body'), el('pre', {}, x.requestBody));
   if (x.problem) details.append(problemNode(x.problem, x.status));
   if (x.headers) details.append(el('p', { class: 'caption' }, 'Response headers'), headerTable(x.headers));
+  if (x.stream) details.append(el('p', { class: 'caption' }, `Response body: ${x.stream}`));
   if (x.text) {
     const shown = x.data !== undefined ? JSON.stringify(x.data, redact, 2) : x.text.slice(0, 100000);
     details.append(el('p', { class: 'caption' }, 'Response body'), el('pre', { class: 'body' }, shown));
@@ -503,6 +525,11 @@ function render(path, doc) {
   fillTemplates(doc._templates);
   fillEmbedded($('embedded'), doc, 0);
   if (path === apiRoot) state.root = doc;
+  // A page of the notifications, after mark-read say, tells the panel how
+  // many are unread now.
+  if (live.path && path.split('?')[0] === live.path.split('?')[0] && Number.isInteger(doc._meta?.unread)) {
+    setUnread(doc._meta.unread);
+  }
 }
 
 function renderNothing(path, x) {
@@ -654,6 +681,233 @@ function closeSearch() {
   }
 }
 
+// --- The live notifications panel. It knows no URL of the API either: it
+// expands the root's mb:notifications, reads one notification of that page
+// for the unread count and the newest id, then asks the same URL for
+// text/event-stream. It reads the stream with fetch, since an EventSource
+// cannot send the token, from the response's body as it comes.
+
+const EVENT_STREAM = 'text/event-stream';
+const MAX_NOTIFICATIONS = 50;
+// The waits before a new attempt after a stream failed or ended, in ms:
+// the first, doubled at each failure in a row, up to the longest.
+const RETRY_FIRST = 1000;
+const RETRY_LONGEST = 30000;
+// VERBS say what the actor did, by the notification's type.
+const VERBS = {
+  follow: 'followed you', reply: 'replied with', like: 'liked', mention: 'mentioned you in', message: 'wrote to you',
+};
+
+const live = {
+  path: null, // the stream's path: mb:notifications, expanded
+  run: 0, // the number of the latest start or stop: an older stream stops
+  abort: null, // aborts the stream's fetch
+  timer: null, // the attempt that waits
+  lastId: null, // the id of the last event, sent back as Last-Event-ID
+  failures: 0, // failed attempts in a row, for the backoff
+  unread: 0,
+};
+
+// sseParser returns a function that takes the text of an event stream in
+// chunks cut anywhere, and calls onEvent with each whole event, { id, type,
+// data }, as the HTML standard interprets an event stream: lines end with
+// CRLF, LF or CR; a line that starts with a colon is a comment; a field's
+// value loses one leading space; data lines join with LF; an empty line
+// ends the event, which has no effect without data; an id holds until the
+// next. Fields other than id, event and data are ignored. It is exported
+// for the end-to-end test, which imports the module the page runs.
+export function sseParser(onEvent) {
+  let buffer = '';
+  let data = [];
+  let type = '';
+  let id = '';
+  const line = (text) => {
+    if (text === '') {
+      if (data.length) onEvent({ id, type: type || 'message', data: data.join('\n') });
+      data = [];
+      type = '';
+      return;
+    }
+    if (text.startsWith(':')) return;
+    const colon = text.indexOf(':');
+    const field = colon < 0 ? text : text.slice(0, colon);
+    let value = colon < 0 ? '' : text.slice(colon + 1);
+    if (value.startsWith(' ')) value = value.slice(1);
+    if (field === 'data') data.push(value);
+    else if (field === 'event') type = value;
+    else if (field === 'id' && !value.includes('\0')) id = value;
+  };
+  return (chunk) => {
+    // A CR at the end may be the first half of a CRLF: it waits for the
+    // next chunk.
+    const lines = (buffer + chunk).split(/\r\n|\r(?!$)|\n/);
+    buffer = lines.pop();
+    for (const l of lines) line(l);
+  };
+}
+
+function setLiveState(name, text) {
+  $('notifications').dataset.state = name;
+  $('notifications-state').textContent = text;
+}
+
+function setUnread(n) {
+  live.unread = Number.isInteger(n) && n > 0 ? n : 0;
+  $('notifications-unread').textContent = String(live.unread);
+  $('notifications-unread').title = `${live.unread} unread`;
+}
+
+// notificationItem shows a notification of the stream: who did what, with
+// links that open the actor and the subject in the main view.
+function notificationItem(type, doc) {
+  const actor = isObject(doc._links) ? asArray(doc._links['mb:actor'])[0] : undefined;
+  const embedded = isObject(doc._embedded) ? asArray(doc._embedded['mb:actor'])[0] : undefined;
+  const name = [actor?.name, embedded?.username].find((v) => typeof v === 'string' && v) ?? 'someone';
+  const actorPath = apiPath(actor?.href);
+  const subject = apiPath(linkHref(doc, 'mb:subject'));
+  return el('li', { class: 'notification', 'data-id': doc.id, 'data-type': type },
+    el('span', { class: 'ntype' }, type), ' ',
+    actorPath ? el('a', { class: 'actor', href: `#${actorPath}` }, name) : el('strong', {}, name),
+    ` ${VERBS[type] ?? type} `,
+    subject ? el('a', { class: 'subject', href: `#${subject}` }, subject) : null,
+    typeof doc.created_at === 'string' ? el('time', { datetime: doc.created_at }, doc.created_at) : null);
+}
+
+function onNotification(e) {
+  let doc;
+  try {
+    doc = JSON.parse(e.data);
+  } catch {
+    return;
+  }
+  if (!isObject(doc)) return;
+  if (doc.read !== true) setUnread(live.unread + 1);
+  const list = $('notifications-list');
+  list.prepend(notificationItem(typeof doc.type === 'string' ? doc.type : e.type, doc));
+  while (list.children.length > MAX_NOTIFICATIONS) list.lastElementChild.remove();
+}
+
+// startLive opens the panel of the user who just logged in. The stream
+// starts after the newest notification of the page read first, so that
+// nothing that commits in between is missed, and none is counted twice.
+async function startLive(root) {
+  stopLive();
+  const run = live.run;
+  $('notifications').hidden = false;
+  const link = isObject(root?._links) ? asArray(root._links['mb:notifications'])[0] : undefined;
+  const expanded = (values) => (link.templated === true ? expand(link.href, values) : link.href);
+  live.path = isObject(link) && typeof link.href === 'string' ? apiPath(expanded({})) : null;
+  if (!live.path) {
+    setLiveState('off', 'The API root has no mb:notifications link: no live notifications.');
+    return;
+  }
+  $('notifications-all').setAttribute('href', `#${live.path}`);
+  setLiveState('connecting', 'Reading the unread count…');
+  const x = await request('GET', apiPath(expanded({ per_page: 1 })) ?? live.path, { quiet: true });
+  if (run !== live.run) return;
+  if (x?.ok && isObject(x.data)) {
+    setUnread(x.data._meta?.unread);
+    const newest = asArray(x.data._embedded?.['mb:notifications'])[0];
+    live.lastId = String(Number.isInteger(newest?.id) ? newest.id : 0);
+  }
+  connect(run);
+}
+
+// connect opens the stream and reads it until it ends, then tries again.
+async function connect(run) {
+  const controller = new AbortController();
+  live.abort = controller;
+  setLiveState('connecting', 'Connecting…');
+  const headers = { Accept: EVENT_STREAM, Authorization: `Bearer ${state.token}` };
+  if (live.lastId) headers['Last-Event-ID'] = live.lastId;
+  const x = exchange('GET', live.path, headers);
+  let res;
+  try {
+    res = await fetch(live.path, { headers, cache: 'no-store', credentials: 'omit', signal: controller.signal });
+  } catch (err) {
+    if (run !== live.run) return;
+    x.error = String(err);
+    showExchange(x, true);
+    retry(run, 'The stream could not be opened');
+    return;
+  }
+  if (!(await streamOpened(run, x, res))) return;
+  try {
+    const push = sseParser((e) => {
+      if (run !== live.run) return;
+      live.lastId = e.id;
+      onNotification(e);
+    });
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    for (let r = await reader.read(); !r.done; r = await reader.read()) {
+      live.failures = 0; // the stream works: a comment or an event came
+      push(r.value);
+    }
+  } catch {
+    // Aborted, or the connection dropped: either way the stream is over.
+  }
+  if (run === live.run) retry(run, 'The stream ended');
+}
+
+// streamOpened shows the stream's response and says whether it is a
+// stream to read; if not, it tries again later or, when that cannot help,
+// stops.
+async function streamOpened(run, x, res) {
+  const type = (res.headers.get('Content-Type') ?? '').split(';')[0].trim().toLowerCase();
+  if (res.ok && type === EVENT_STREAM) {
+    received(x, res, '');
+    x.stream = 'an event stream, read as it comes by the Notifications panel';
+    showExchange(x, true);
+    if (run !== live.run) return false;
+    setLiveState('live', 'Live: new notifications show here as they happen.');
+    return true;
+  }
+  let text = '';
+  try {
+    text = await res.text();
+  } catch {
+    // What the body said is lost; the status is enough.
+  }
+  if (run !== live.run) return false;
+  received(x, res, text); // a 401 for an invalid token logs out
+  const transient = res.status === 429 || res.status >= 500;
+  showExchange(x, transient);
+  if (run !== live.run) return false;
+  if (transient) retry(run, `The server answered ${res.status}`, Number(res.headers.get('Retry-After')));
+  else setLiveState('off', `The server answered ${res.status} ${x.statusText}: no live notifications.`);
+  return false;
+}
+
+// retry tries again after a wait that doubles with each failure in a row,
+// and is at least what Retry-After asked for.
+function retry(run, why, retryAfter) {
+  const wait = Math.max(Math.min(RETRY_LONGEST, RETRY_FIRST * 2 ** live.failures),
+    Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : 0);
+  live.failures++;
+  setLiveState('waiting', `${why}: trying again in ${Math.ceil(wait / 1000)} s.`);
+  live.timer = setTimeout(() => {
+    live.timer = null;
+    if (run === live.run) connect(run);
+  }, wait);
+}
+
+// stopLive closes the stream and empties the panel, as at logout: what it
+// showed was the user's.
+function stopLive() {
+  live.run++;
+  live.abort?.abort();
+  live.abort = null;
+  clearTimeout(live.timer);
+  live.timer = null;
+  live.path = null;
+  live.lastId = null;
+  live.failures = 0;
+  setUnread(0);
+  $('notifications-list').replaceChildren();
+  $('notifications').hidden = true;
+  setLiveState('closed', 'Closed.');
+}
+
 // --- Logging in and out.
 
 async function loadRoot() {
@@ -664,6 +918,7 @@ async function loadRoot() {
 }
 
 function forgetToken() {
+  stopLive();
   state.token = null;
   state.tokensHref = null;
   $('session').hidden = true;
@@ -702,9 +957,11 @@ async function logIn(e) {
   $('session').hidden = false;
   $('session').title = typeof x.data.expires_at === 'string' ? `The token expires at ${x.data.expires_at}` : '';
   if (state.shown) navigate(state.shown); // what a resource shows depends on who asks
+  startLive(root);
 }
 
 async function logOut() {
+  stopLive(); // before the token it uses is revoked
   if (state.token && state.tokensHref) await request('DELETE', state.tokensHref);
   forgetToken();
   if (state.shown) navigate(state.shown);

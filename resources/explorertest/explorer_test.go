@@ -37,40 +37,63 @@ func TestMain(m *testing.M) {
 // origin.
 func newServer(t *testing.T) string {
 	t.Helper()
-	h, err := newHandler(t, pgtest.New(t))
+	return startServer(t, nil).URL
+}
+
+// startServer serves the real API as newServer does, through wrap when it
+// is not nil, with the listener that feeds its live streams of
+// notifications running until the test ends.
+func startServer(t *testing.T, wrap func(http.Handler) http.Handler) *httptest.Server {
+	t.Helper()
+	h, listener, err := newHandler(t, pgtest.New(t))
 	if err != nil {
 		t.Fatal(err)
 	}
+	if wrap != nil {
+		h = wrap(h)
+	}
 	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)
-	return ts.URL
+	// The test's context ends before the cleanups run: the listener stops,
+	// which ends the streams that Close would wait for.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		listener.Run(t.Context())
+	}()
+	t.Cleanup(func() { <-done })
+	return ts
 }
 
 // newHandler is the API over the database at databaseURL, with a pool
-// that closes when t ends.
-func newHandler(t *testing.T, databaseURL string) (http.Handler, error) {
+// that closes when t ends, and the listener of its live streams, which
+// the caller runs.
+func newHandler(t *testing.T, databaseURL string) (http.Handler, *persistence.Listener, error) {
 	pcfg, err := persistence.PoolConfig(databaseURL)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pool, err := pgxpool.NewWithConfig(t.Context(), pcfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	t.Cleanup(pool.Close)
 	cheap := &argon2id.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 	hasher, err := persistence.NewHasher(cheap, 4)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	store := persistence.NewStore(pool, hasher)
 	// The resources tests' fixed clock: what the explorer shows does not
 	// depend on when the test runs.
 	epoch := time.Date(2026, 11, 27, 18, 15, 47, 123456000, time.UTC)
 	store.Now = func() time.Time { return epoch }
+	listener := persistence.NewListener(pool.Config().ConnConfig, func(err error) { t.Logf("listener: %v", err) })
 	// The test registers a dozen users from one address at once.
 	many := resources.RateLimit{Events: 1000, Period: time.Minute, Burst: 1000}
-	return resources.NewHandler(store, resources.Config{TokenTTL: time.Hour, MinPasswordLength: 8, RegisterPerAddress: many})
+	h, err := resources.NewHandler(store, resources.Config{TokenTTL: time.Hour, MinPasswordLength: 8,
+		RegisterPerAddress: many, Notifications: listener})
+	return h, listener, err
 }
 
 // seedUsers registers users seed01, seed02 … seedNN through the API.
