@@ -13,23 +13,27 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// catalog lists the indexes and the triggers of the seeded tables, with
-// their definitions and whether each trigger is enabled.
+// catalog lists the indexes, the triggers and the constraints of the
+// seeded tables, with their definitions and whether each trigger is
+// enabled.
 func catalog(t *testing.T, pool *pgxpool.Pool) []string {
 	t.Helper()
 	return rowsOf(t, pool, `
 		SELECT pg_get_indexdef(indexrelid) FROM pg_index
-		WHERE indrelid IN ('users'::regclass, 'follows'::regclass, 'posts'::regclass)
+		WHERE indrelid = ANY ($1::text[]::regclass[])
 		UNION ALL
 		SELECT tgenabled::text || ' ' || pg_get_triggerdef(oid) FROM pg_trigger
-		WHERE tgrelid IN ('users'::regclass, 'follows'::regclass, 'posts'::regclass) AND NOT tgisinternal
-		ORDER BY 1`)
+		WHERE tgrelid = ANY ($1::text[]::regclass[]) AND NOT tgisinternal
+		UNION ALL
+		SELECT format('%s %s %s', conrelid::regclass, conname, pg_get_constraintdef(oid)) FROM pg_constraint
+		WHERE conrelid = ANY ($1::text[]::regclass[])
+		ORDER BY 1`, seedTables())
 }
 
 // rowsOf returns the first column of the rows of query, as text.
-func rowsOf(t *testing.T, pool *pgxpool.Pool, query string) []string {
+func rowsOf(t *testing.T, pool *pgxpool.Pool, query string, args ...any) []string {
 	t.Helper()
-	rows, err := pool.Query(t.Context(), query)
+	rows, err := pool.Query(t.Context(), query, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +47,8 @@ func rowsOf(t *testing.T, pool *pgxpool.Pool, query string) []string {
 // TestSeedKeepsIndexesAndTriggers adds an index and triggers as a later
 // migration might, and seeds: the seed builds every secondary index after
 // the load, the new one included, disables the enabled insert triggers
-// during the load and leaves every trigger in the state it found it.
+// during the load, leaves every trigger in the state it found it, and
+// adds back every foreign key it dropped.
 func TestSeedKeepsIndexesAndTriggers(t *testing.T) {
 	t.Parallel()
 	s, pool := NewTestStore(t)
@@ -63,7 +68,7 @@ func TestSeedKeepsIndexesAndTriggers(t *testing.T) {
 	}
 	before := catalog(t, pool)
 	var steps []SeedStep
-	err = s.Seed(ctx, SeedOptions{Users: 20, FollowsPerUser: 3, PostsPerUser: 2, Seed: 1, Password: "12345678"},
+	err = s.Seed(ctx, SeedOptions{Users: 20, FollowsPerUser: 3, PostsPerUser: 2, LikesPerUser: 2, Seed: 1, Password: "12345678"},
 		func(st SeedStep) { steps = append(steps, st) })
 	if err != nil {
 		t.Fatal(err)
@@ -87,9 +92,15 @@ func TestSeedKeepsIndexesAndTriggers(t *testing.T) {
 			t.Errorf("%s ended with %d of %d rows sent", st.Name, st.Sent, st.Total)
 		}
 	}
-	want := []string{"users", "follows", "posts", "counts", "tags", "index follows_followed_idx", "index follows_follower_idx",
-		"index posts_author_idx", "index posts_body_idx", "index posts_created_idx", "index posts_mentions_idx", "index posts_parent_idx", "index posts_search_idx",
-		"index users_username_prefix_idx", "index users_username_suffixes_idx", "vacuum users", "analyze"}
+	want := []string{"users", "follows", "posts", "likes", "notifications", "counts", "tags",
+		"index follows_followed_idx", "index follows_follower_idx", "index likes_post_idx", "index likes_user_idx",
+		"index notifications_actor_idx", "index notifications_post_idx", "index notifications_unread_idx", "index notifications_user_idx",
+		"index posts_author_idx", "index posts_body_idx", "index posts_created_idx", "index posts_mentions_idx",
+		"index posts_parent_idx", "index posts_search_idx", "index users_username_prefix_idx", "index users_username_suffixes_idx",
+		"foreign key follows_followed_id_fkey", "foreign key follows_follower_id_fkey", "foreign key inboxes_user_id_fkey",
+		"foreign key likes_post_id_fkey", "foreign key likes_user_id_fkey", "foreign key notifications_actor_id_fkey",
+		"foreign key notifications_message_id_fkey", "foreign key notifications_post_id_fkey", "foreign key notifications_user_id_fkey",
+		"foreign key posts_author_id_fkey", "foreign key posts_parent_id_fkey", "vacuum users", "vacuum posts", "vacuum and analyze"}
 	if diff := cmp.Diff(want, ended); diff != "" {
 		t.Errorf("steps ended (-want +got):\n%s", diff)
 	}
@@ -140,8 +151,7 @@ func TestSelectWork(t *testing.T) {
 	defer conn.Release()
 	pid := int32(conn.Conn().PgConn().PID())
 	var work string
-	var stored *int64
-	if err := pool.QueryRow(ctx, selectWork, pid).Scan(&work, &stored); !errors.Is(err, pgx.ErrNoRows) {
+	if err := pool.QueryRow(ctx, selectWork, pid).Scan(&work); !errors.Is(err, pgx.ErrNoRows) {
 		t.Fatalf("an idle backend: %q, %v", work, err)
 	}
 	release := make(chan struct{})
@@ -152,7 +162,7 @@ func TestSelectWork(t *testing.T) {
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		err := pool.QueryRow(ctx, selectWork, pid).Scan(&work, &stored)
+		err := pool.QueryRow(ctx, selectWork, pid).Scan(&work)
 		if err == nil {
 			break
 		}
@@ -165,8 +175,8 @@ func TestSelectWork(t *testing.T) {
 	if err := <-copied; err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasSuffix(work, " rows stored") || stored == nil {
-		t.Errorf("a COPY in progress: %q, %v", work, stored)
+	if !strings.HasSuffix(work, " rows stored") {
+		t.Errorf("a COPY in progress: %q", work)
 	}
 }
 
@@ -188,23 +198,6 @@ func (b *blockingSource) Next() bool {
 
 func (b *blockingSource) Values() ([]any, error) { return []any{1}, nil }
 func (b *blockingSource) Err() error             { return nil }
-
-func TestDescribeWork(t *testing.T) {
-	n := int64(7)
-	tests := []struct {
-		step SeedStep
-		want string
-	}{
-		{SeedStep{Load: true, Sent: 5, Total: 9}, "5 rows stored"},
-		{SeedStep{Load: true, Sent: 7, Total: 7}, "all rows stored, checking their foreign keys"},
-		{SeedStep{Name: "analyze"}, "5 rows stored"},
-	}
-	for _, tt := range tests {
-		if got := describeWork(tt.step, "5 rows stored", &n); got != tt.want {
-			t.Errorf("%+v: %q, want %q", tt.step, got, tt.want)
-		}
-	}
-}
 
 // TestSeedPosts seeds posts: each has the tags and mentions that
 // Hashtags and Mentions find in its body, some have tags and some mention
@@ -265,5 +258,69 @@ func TestSeedPosts(t *testing.T) {
 	}
 	if diff := cmp.Diff(rowsOf(t, pool, tagCounts), seededCounts); diff != "" || len(seededCounts) == 0 {
 		t.Errorf("tags (-trigger +seed):\n%s", diff)
+	}
+}
+
+// TestSeedConversations seeds replies, likes and a hot post. Each reply
+// comes after its parent, nobody likes their own post, the hot post is
+// the first user's newest and has its likes; and the counts of users and
+// posts, the notifications and the inboxes equal those that the triggers
+// make of the same rows inserted one by one.
+func TestSeedConversations(t *testing.T) {
+	t.Parallel()
+	s, pool := NewTestStore(t)
+	ctx := t.Context()
+	opts := SeedOptions{Users: 50, FollowsPerUser: 3, PostsPerUser: 4, CelebrityFollowers: 10, RepliesPercent: 30,
+		LikesPerUser: 3, HotPostLikes: 20, Seed: 5, Password: "12345678"}
+	if err := s.Seed(ctx, opts, nil); err != nil {
+		t.Fatal(err)
+	}
+	var replies, early, likes, ownLikes, hotLikes, mentions, wrongUnread int
+	err := pool.QueryRow(ctx, `
+		SELECT (SELECT count(*) FROM posts WHERE parent_id IS NOT NULL),
+		       (SELECT count(*) FROM posts r JOIN posts p ON p.id = r.parent_id WHERE r.created_at < p.created_at OR r.id < p.id),
+		       (SELECT count(*) FROM likes),
+		       (SELECT count(*) FROM likes l JOIN posts p ON p.id = l.post_id WHERE p.author_id = l.user_id),
+		       (SELECT count(*) FROM likes WHERE post_id = (
+		            SELECT p.id FROM posts p JOIN users u ON u.id = p.author_id WHERE u.username = 'seed1'
+		            ORDER BY p.created_at DESC, p.id DESC LIMIT 1)),
+		       (SELECT count(*) FROM notifications WHERE type = 'mention'),
+		       (SELECT count(*) FROM inboxes i
+		        WHERE unread <> (SELECT count(*) FROM notifications WHERE user_id = i.user_id AND NOT read))`).
+		Scan(&replies, &early, &likes, &ownLikes, &hotLikes, &mentions, &wrongUnread)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if replies == 0 || replies > 100 || early != 0 || likes != 50*3+20 || ownLikes != 0 || hotLikes != 20 || mentions == 0 || wrongUnread != 0 {
+		t.Errorf("%d replies of 200 posts, %d before their parents; %d likes, want 170, %d of them of one's own posts; "+
+			"the hot post has %d, want 20; %d mentions told; %d inboxes with a wrong unread count",
+			replies, early, likes, ownLikes, hotLikes, mentions, wrongUnread)
+	}
+
+	const state = `
+		SELECT concat_ws(' ', 'user', id, follower_count, following_count, post_count) FROM users
+		UNION ALL SELECT concat_ws(' ', 'post', id, reply_count, like_count) FROM posts
+		UNION ALL SELECT concat_ws(' ', 'notification', user_id, type, actor_id, post_id, created_at) FROM notifications
+		UNION ALL SELECT concat_ws(' ', 'inbox', user_id, total) FROM inboxes
+		ORDER BY 1`
+	seeded := rowsOf(t, pool, state)
+	// The same rows again, inserted with the triggers on.
+	_, err = pool.Exec(ctx, `
+		CREATE TEMP TABLE s_users AS SELECT id, username, email, password_hash, created_at, updated_at FROM users;
+		CREATE TEMP TABLE s_follows AS SELECT * FROM follows;
+		CREATE TEMP TABLE s_posts AS SELECT id, author_id, parent_id, body, created_at, updated_at, tags, mentions FROM posts;
+		CREATE TEMP TABLE s_likes AS SELECT * FROM likes;
+		TRUNCATE users, post_tags, tags CASCADE;
+		INSERT INTO users (id, username, email, password_hash, created_at, updated_at) OVERRIDING SYSTEM VALUE
+		SELECT * FROM s_users ORDER BY id;
+		INSERT INTO follows SELECT * FROM s_follows ORDER BY created_at;
+		INSERT INTO posts (id, author_id, parent_id, body, created_at, updated_at, tags, mentions) OVERRIDING SYSTEM VALUE
+		SELECT * FROM s_posts ORDER BY id;
+		INSERT INTO likes SELECT * FROM s_likes ORDER BY created_at`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(rowsOf(t, pool, state), seeded); diff != "" {
+		t.Errorf("counts, notifications and inboxes (-trigger +seed):\n%s", diff)
 	}
 }

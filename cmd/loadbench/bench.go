@@ -30,16 +30,27 @@ type scenario struct {
 	method string
 	url    string // absolute
 	body   string // of the check request, for a POST
-	script string // path of wrk's Lua script, for a POST
+	script string // path of wrk's Lua script, for a POST or a like
 	want   int    // the status the check request must get; 0 means any 2xx
-	search bool   // compared with the page of 10 users in the report
+	// compared is set for a page held to the page of 10 users in the
+	// report, and ordinary, for a scenario of the hot post or its author,
+	// names the ordinary scenario it is held to.
+	compared bool
+	ordinary string
+	// token is the bearer token of the requests when it is not the login
+	// user's.
+	token string
+	// undo, when set, takes back what the requests made, after the check
+	// request and after each run of wrk, and says how many rows it took.
+	undo func(context.Context, *pgxpool.Pool) (int64, error)
 }
 
 // row is the outcome of one scenario.
 type row struct {
-	name   string
-	res    wrkResult
-	search bool
+	name     string
+	res      wrkResult
+	compared bool
+	ordinary string
 }
 
 // report is everything loadbench prints at the end.
@@ -53,8 +64,9 @@ type report struct {
 	wrk                   wrkSettings
 	rows                  []row
 	walk                  walk
-	// found says what each search scenario finds.
-	found []string
+	// found says what each search scenario finds, and told what the
+	// conversation scenarios found.
+	found, told []string
 
 	// The server's memory, in KiB: VmRSS once ready, at the start of the
 	// load and at most during it, and VmHWM at its end.
@@ -75,8 +87,9 @@ type plan struct {
 	// firstPage is the first page of users, 10 a page, where the walk to
 	// the deep page starts.
 	firstPage string
-	// found says what each search scenario finds.
-	found []string
+	// found says what each search scenario finds, and told what the
+	// conversation scenarios found.
+	found, told []string
 }
 
 // measure logs in, runs every scenario in order and returns the report.
@@ -86,7 +99,7 @@ func (b *bench) measure(ctx context.Context, opts options, srv *server, tmp stri
 		return nil, err
 	}
 	rep := &report{set: opts.set, database: opts.set.database(), wrk: b.wrk, wrkVersion: wrkVersion(ctx, b.wrk.path),
-		found: p.found}
+		found: p.found, told: p.told}
 	if err := b.countDataSet(ctx, rep); err != nil {
 		return nil, err
 	}
@@ -119,9 +132,10 @@ func (b *bench) measure(ctx context.Context, opts options, srv *server, tmp stri
 	return rep, nil
 }
 
-// logInAndPlan logs in as loginUser through the API at base and makes the
-// plan, with the POST scenario's wrk script written into tmp and the
-// searches looking for terms.
+// logInAndPlan logs in as loginUser, and as celebrity for the hot
+// author's notifications, through the API at base and makes the plan,
+// with the wrk scripts of the POST and like scenarios written into tmp and
+// the searches looking for terms.
 func (b *bench) logInAndPlan(ctx context.Context, base, tmp string, terms searchTerms) (plan, error) {
 	u, err := url.Parse(base)
 	if err != nil {
@@ -132,14 +146,20 @@ func (b *bench) logInAndPlan(ctx context.Context, base, tmp string, terms search
 	if err != nil {
 		return plan{}, err
 	}
+	hot := *b.client
+	if err := hot.logIn(ctx, root, celebrity, seedPassword); err != nil {
+		return plan{}, err
+	}
 	if err := b.client.logIn(ctx, root, loginUser, seedPassword); err != nil {
 		return plan{}, err
 	}
-	script, err := writeScript(tmp, "post.lua", postScript)
-	if err != nil {
+	in := planInput{terms: terms, hotToken: hot.token, likeScript: func(paths []string) (string, error) {
+		return writeScript(tmp, "like.lua", likeScript(paths, b.wrk.threads))
+	}}
+	if in.postScript, err = writeScript(tmp, "post.lua", postScript); err != nil {
 		return plan{}, err
 	}
-	return makePlan(ctx, b.client, root, script, terms)
+	return makePlan(ctx, b.client, root, in)
 }
 
 // countDataSet puts the size of the data set and the PostgreSQL version
@@ -187,34 +207,69 @@ func (b *bench) runAll(ctx context.Context, rep *report, scenarios []scenario) e
 // run checks that sc's URL answers 2xx, warms it up, measures it with wrk
 // and adds its row to rep.
 func (b *bench) run(ctx context.Context, sc scenario, rep *report) error {
+	c := *b.client
+	if sc.token != "" {
+		c.token = sc.token
+	}
 	// One request first, so that an error page is never what gets measured.
-	if _, err := b.client.check(ctx, sc.method, sc.url, sc.body, sc.want); err != nil {
+	if _, err := c.check(ctx, sc.method, sc.url, sc.body, sc.want); err != nil {
 		return fmt.Errorf("%s: %w", sc.name, err)
 	}
+	if err := b.undo(ctx, sc); err != nil {
+		return err
+	}
 	if b.wrk.warmup > 0 {
-		if _, err := runWrk(ctx, b.wrk, b.wrk.warmup, sc.url, b.client.token, sc.script); err != nil {
+		if _, err := runWrk(ctx, b.wrk, b.wrk.warmup, sc.url, c.token, sc.script); err != nil {
 			return fmt.Errorf("%s: warm-up: %w", sc.name, err)
 		}
+		if err := b.undo(ctx, sc); err != nil {
+			return err
+		}
 	}
-	res, err := runWrk(ctx, b.wrk, b.wrk.duration, sc.url, b.client.token, sc.script)
+	res, err := runWrk(ctx, b.wrk, b.wrk.duration, sc.url, c.token, sc.script)
 	if err != nil {
 		return fmt.Errorf("%s: %w", sc.name, err)
 	}
+	if err := b.undo(ctx, sc); err != nil {
+		return err
+	}
 	fmt.Fprintf(b.out, "  %-32s %8.0f req/s  p50 %s  p99 %s  non-2xx %d\n",
 		sc.name, res.perSecond, millis(res.p50), millis(res.p99), res.non2xx)
-	rep.rows = append(rep.rows, row{name: sc.name, res: res, search: sc.search})
+	rep.rows = append(rep.rows, row{name: sc.name, res: res, compared: sc.compared, ordinary: sc.ordinary})
 	return nil
+}
+
+// undo runs sc's undo, if it has one.
+func (b *bench) undo(ctx context.Context, sc scenario) error {
+	if sc.undo == nil {
+		return nil
+	}
+	if _, err := sc.undo(ctx, b.pool); err != nil {
+		return fmt.Errorf("%s: %w", sc.name, err)
+	}
+	return nil
+}
+
+// planInput is what makePlan needs besides the client and the root: the
+// POST scenario's wrk script, what writes the like scenario's, the search
+// terms, and the token of the hot post's author.
+type planInput struct {
+	postScript string
+	likeScript func(paths []string) (string, error)
+	terms      searchTerms
+	hotToken   string
 }
 
 // makePlan finds the scenarios' URLs from the root's links and the
 // documents they lead to. The client must be logged in.
-func makePlan(ctx context.Context, c *client, root doc, script string, terms searchTerms) (plan, error) {
+func makePlan(ctx context.Context, c *client, root doc, in planInput) (plan, error) {
 	links, err := findRootLinks(root)
 	if err != nil {
 		return plan{}, err
 	}
 	// The token works: GET mb:me would answer 401 otherwise.
-	if _, err := c.get(ctx, links.me.Href); err != nil {
+	me, err := c.get(ctx, links.me.Href)
+	if err != nil {
 		return plan{}, err
 	}
 	h, err := links.hrefs()
@@ -229,28 +284,39 @@ func makePlan(ctx context.Context, c *client, root doc, script string, terms sea
 	// the default size, 10.
 	p := plan{other: users.otherID, firstPage: h.usersPage10}
 	p.before = []scenario{
-		getScenario("GET user", users.other),
+		getScenario(getUser, users.other),
 		getScenario(usersPage10, h.usersPage10),
 		getScenario("GET users page of 100", h.usersPage100),
-		getScenario("GET followers (ordinary user)", users.otherFollowers),
+		getScenario(getFollowers, users.otherFollowers),
 		getScenario("GET followers (celebrity)", users.celebrityFollowers),
 	}
-	searches, found, err := searchScenarios(ctx, c, links, terms)
+	searches, found, err := searchScenarios(ctx, c, links, in.terms)
 	if err != nil {
 		return plan{}, err
 	}
-	p.found = found
-	p.after = append(append([]scenario{getScenario("GET feed", h.feed)}, searches...),
-		scenario{name: "POST post", method: http.MethodPost, url: h.posts, body: `{"body":"` + postBody + `"}`,
-			script: script, want: http.StatusCreated})
-	for _, list := range [][]scenario{p.before, p.after} {
+	talks, told, err := conversationScenarios(ctx, c, conversationLinks{root: links, me: me, celebrity: users.celebrity,
+		celebrityPosts: users.celebrityPosts, others: users.otherPosts, hotToken: in.hotToken}, in.likeScript)
+	if err != nil {
+		return plan{}, err
+	}
+	p.found, p.told = found, told
+	p.after = slices.Concat([]scenario{getScenario("GET feed", h.feed)}, searches, talks,
+		[]scenario{{name: "POST post", method: http.MethodPost, url: h.posts, body: `{"body":"` + postBody + `"}`,
+			script: in.postScript, want: http.StatusCreated}})
+	return p, c.resolveAll(p.before, p.after)
+}
+
+// resolveAll makes the URLs of the scenarios absolute.
+func (c *client) resolveAll(lists ...[]scenario) error {
+	for _, list := range lists {
 		for i := range list {
+			var err error
 			if list[i].url, err = c.resolve(list[i].url); err != nil {
-				return plan{}, err
+				return err
 			}
 		}
 	}
-	return p, nil
+	return nil
 }
 
 // getScenario returns the scenario that GETs href.
@@ -262,13 +328,15 @@ func getScenario(name, href string) scenario {
 type rootLinks struct {
 	users, user, me, feed, posts  link
 	searchUsers, searchPosts, tag link
+	notifications                 link
 }
 
 // findRootLinks reads the rootLinks of root.
 func findRootLinks(root doc) (rootLinks, error) {
 	var l rootLinks
 	for rel, dst := range map[string]*link{"mb:users": &l.users, "mb:user": &l.user, "mb:me": &l.me, "mb:feed": &l.feed,
-		"mb:posts": &l.posts, "mb:search-users": &l.searchUsers, "mb:search-posts": &l.searchPosts, "mb:tag": &l.tag} {
+		"mb:posts": &l.posts, "mb:search-users": &l.searchUsers, "mb:search-posts": &l.searchPosts, "mb:tag": &l.tag,
+		"mb:notifications": &l.notifications} {
 		var err error
 		if *dst, err = root.mustLink(rel); err != nil {
 			return rootLinks{}, fmt.Errorf("GET /api: %w", err)
@@ -356,15 +424,17 @@ func searchScenarios(ctx context.Context, c *client, l rootLinks, t searchTerms)
 			return nil, nil, fmt.Errorf("%s: %w", s.name, err)
 		}
 		found = append(found, fmt.Sprintf("%s %q: %d found", strings.TrimPrefix(s.name, "GET "), s.term, d.Meta.TotalItems))
-		scenarios = append(scenarios, scenario{name: s.name, method: http.MethodGet, url: href, search: true})
+		scenarios = append(scenarios, scenario{name: s.name, method: http.MethodGet, url: href, compared: true})
 	}
 	return scenarios, found, nil
 }
 
-// seedUsers are the hrefs of the seeded users that the scenarios read.
+// seedUsers are the hrefs of the seeded users that the scenarios read,
+// and of their followers and posts (the first pages).
 type seedUsers struct {
-	otherID                                   int64
-	other, otherFollowers, celebrityFollowers string
+	otherID                                       int64
+	other, otherFollowers, otherPosts             string
+	celebrity, celebrityFollowers, celebrityPosts string
 }
 
 // findSeedUsers finds celebrity and otherUser on the first page of users,
@@ -382,7 +452,7 @@ func findSeedUsers(ctx context.Context, c *client, firstPage string, user link) 
 	if err != nil {
 		return seedUsers{}, err
 	}
-	u := seedUsers{otherID: other.ID}
+	u := seedUsers{otherID: other.ID, celebrity: celeb.self()}
 	if u.other, err = user.expand(map[string]string{"id": strconv.FormatInt(other.ID, 10)}); err != nil {
 		return seedUsers{}, err
 	}
@@ -390,20 +460,16 @@ func findSeedUsers(ctx context.Context, c *client, firstPage string, user link) 
 	if err != nil {
 		return seedUsers{}, err
 	}
-	otherFollowers, err := otherDoc.mustLink("mb:followers")
-	if err != nil {
-		return seedUsers{}, fmt.Errorf("user %s: %w", otherUser, err)
-	}
-	celebFollowers, err := celeb.mustLink("mb:followers")
-	if err != nil {
-		return seedUsers{}, fmt.Errorf("user %s: %w", celebrity, err)
-	}
 	// The links are templated {?page,per_page}: the first page.
-	if u.otherFollowers, err = otherFollowers.expand(nil); err != nil {
-		return seedUsers{}, err
-	}
-	if u.celebrityFollowers, err = celebFollowers.expand(nil); err != nil {
-		return seedUsers{}, err
+	for _, l := range []struct {
+		d   doc
+		rel string
+		dst *string
+	}{{otherDoc, "mb:followers", &u.otherFollowers}, {otherDoc, "mb:posts", &u.otherPosts},
+		{celeb, "mb:followers", &u.celebrityFollowers}, {celeb, "mb:posts", &u.celebrityPosts}} {
+		if *l.dst, err = l.d.expandLink(l.rel); err != nil {
+			return seedUsers{}, fmt.Errorf("user %s: %w", l.d.Username, err)
+		}
 	}
 	return u, nil
 }
@@ -424,10 +490,12 @@ func deletePosts(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
 		return 0, fmt.Errorf("delete the posts of the POST scenario: %w", err)
 	}
 	if tag.RowsAffected() > 0 {
-		// Each post made and deleted also updated its author's row twice:
-		// without a vacuum, every run would leave the next one a bloated
-		// users table and a slower login user to read.
-		if _, err := pool.Exec(ctx, `VACUUM (ANALYZE) users, posts, totals`); err != nil {
+		// Each post made and deleted also updated its author's row twice,
+		// and each like and unlike of the like scenario, which runs
+		// before, its post's row and a row of likes: without a vacuum,
+		// every run would leave the next one bloated tables and a slower
+		// login user to read.
+		if _, err := pool.Exec(ctx, `VACUUM (ANALYZE) users, posts, totals, likes, inboxes`); err != nil {
 			return 0, fmt.Errorf("vacuum after the POST scenario: %w", err)
 		}
 	}
@@ -465,9 +533,7 @@ func (r *report) print(w io.Writer) {
 	for _, line := range l.first {
 		fmt.Fprintln(w, "  ", line)
 	}
-	if len(r.found) > 0 {
-		fmt.Fprintf(w, "searches: %s\n", strings.Join(r.found, "; "))
-	}
+	r.printFound(w)
 	fmt.Fprintf(w, "posts made by POST post, deleted afterwards: %d", r.deletedPosts)
 	if r.leftovers > 0 {
 		fmt.Fprintf(w, " (and %d left by an earlier run, deleted before)", r.leftovers)
@@ -482,27 +548,48 @@ func (r *report) print(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprint(w, r.table())
-	if line := r.searchRatios(); line != "" {
-		fmt.Fprintln(w)
-		fmt.Fprintln(w, line)
+	for _, line := range []string{r.page10Ratios(), r.hotRatios()} {
+		if line != "" {
+			fmt.Fprintln(w)
+			fmt.Fprintln(w, line)
+		}
 	}
 	fmt.Fprintf(w, "\ntotal run time: %s\n", r.total.Round(time.Second))
 }
 
-// usersPage10 is the scenario that the searches are compared with.
+// printFound writes what the searches and the conversation scenarios
+// found, and the like scenario's count of likes made.
+func (r *report) printFound(w io.Writer) {
+	if len(r.found) > 0 {
+		fmt.Fprintf(w, "searches: %s\n", strings.Join(r.found, "; "))
+	}
+	if len(r.told) > 0 {
+		fmt.Fprintf(w, "conversations: %s\n", strings.Join(r.told, "; "))
+	}
+	for _, row := range r.rows {
+		if row.res.likePUTs > 0 {
+			fmt.Fprintf(w, "%s: %d PUTs sent, %d answered 201, a like made (the others were in flight when wrk stopped: at most %d); "+
+				"the likes and their notifications deleted after each run\n",
+				row.name, row.res.likePUTs, row.res.likesMade, r.wrk.connections)
+		}
+	}
+}
+
+// usersPage10 is the scenario that the searches and the other pages are
+// compared with.
 const usersPage10 = "GET users page of 10"
 
-// searchRatios returns a line with the req/s of each search scenario as a
-// fraction of usersPage10's in the same run, or "" when there is nothing to
-// compare.
-func (r *report) searchRatios() string {
+// page10Ratios returns a line with the req/s of each compared scenario (the
+// searches and the pages of conversations) as a fraction of usersPage10's
+// in the same run, or "" when there is nothing to compare.
+func (r *report) page10Ratios() string {
 	i := slices.IndexFunc(r.rows, func(x row) bool { return x.name == usersPage10 })
 	if i < 0 || r.rows[i].res.perSecond <= 0 {
 		return ""
 	}
 	var ratios []string
 	for _, row := range r.rows {
-		if row.search {
+		if row.compared {
 			ratios = append(ratios, fmt.Sprintf("%s %.2f", row.name, row.res.perSecond/r.rows[i].res.perSecond))
 		}
 	}
@@ -510,6 +597,24 @@ func (r *report) searchRatios() string {
 		return ""
 	}
 	return "req/s as a fraction of " + usersPage10 + "'s: " + strings.Join(ratios, ", ") + " (within 2x: at least 0.50)"
+}
+
+// hotRatios returns a line with the req/s of each scenario of the hot post
+// or its author as a fraction of the ordinary scenario's it is held to, in
+// the same run, or "" when there is nothing to compare.
+func (r *report) hotRatios() string {
+	var ratios []string
+	for _, hot := range r.rows {
+		i := slices.IndexFunc(r.rows, func(x row) bool { return hot.ordinary != "" && x.name == hot.ordinary })
+		if i >= 0 && r.rows[i].res.perSecond > 0 {
+			ratios = append(ratios, fmt.Sprintf("%s %.2f", hot.name, hot.res.perSecond/r.rows[i].res.perSecond))
+		}
+	}
+	if len(ratios) == 0 {
+		return ""
+	}
+	return "req/s of the hot post's and its author's scenarios as a fraction of the ordinary ones': " +
+		strings.Join(ratios, ", ") + " (within 1.5x: at least 0.67)"
 }
 
 // table returns the rows as an aligned markdown table.

@@ -33,9 +33,11 @@ type doc struct {
 		Page       int64 `json:"page"`
 		TotalItems int64 `json:"total_items"`
 	} `json:"_meta"`
-	ID       int64  `json:"id"`
-	Username string `json:"username"`
-	Token    string `json:"token"`
+	ID         int64  `json:"id"`
+	Username   string `json:"username"`
+	Token      string `json:"token"`
+	ReplyCount int64  `json:"reply_count"`
+	LikeCount  int64  `json:"like_count"`
 }
 
 // link is a HAL link object.
@@ -59,6 +61,22 @@ func (d doc) link(rel string) (link, bool) {
 		return ls[0], true
 	}
 	return link{}, false
+}
+
+// self returns the href of d's self link, "" when it has none.
+func (d doc) self() string {
+	l, _ := d.link("self")
+	return l.Href
+}
+
+// expandLink returns the href of d's link rel, its template, if it has
+// one, expanded with no variables.
+func (d doc) expandLink(rel string) (string, error) {
+	l, err := d.mustLink(rel)
+	if err != nil {
+		return "", err
+	}
+	return l.expand(nil)
 }
 
 // mustLink is link with an error naming what is missing.

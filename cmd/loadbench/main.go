@@ -76,6 +76,7 @@ func main() {
 // dataSet is what the server's seed subcommand is asked to make.
 type dataSet struct {
 	users, followsPerUser, postsPerUser, celebrityFollowers int
+	repliesPercent, likesPerUser, hotPostLikes              int
 	seed                                                    uint64
 }
 
@@ -86,13 +87,17 @@ func (s dataSet) args() []string {
 		"--follows-per-user", strconv.Itoa(s.followsPerUser),
 		"--posts-per-user", strconv.Itoa(s.postsPerUser),
 		"--celebrity-followers", strconv.Itoa(s.celebrityFollowers),
+		"--replies-percent", strconv.Itoa(s.repliesPercent),
+		"--likes-per-user", strconv.Itoa(s.likesPerUser),
+		"--hot-post-likes", strconv.Itoa(s.hotPostLikes),
 		"--seed", strconv.FormatUint(s.seed, 10),
 	}
 }
 
 // database names the database that holds s.
 func (s dataSet) database() string {
-	return fmt.Sprintf("bench_u%d_f%d_p%d_c%d_s%d", s.users, s.followsPerUser, s.postsPerUser, s.celebrityFollowers, s.seed)
+	return fmt.Sprintf("bench_u%d_f%d_p%d_c%d_r%d_l%d_h%d_s%d", s.users, s.followsPerUser, s.postsPerUser, s.celebrityFollowers,
+		s.repliesPercent, s.likesPerUser, s.hotPostLikes, s.seed)
 }
 
 // options are loadbench's flags.
@@ -113,6 +118,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.set.followsPerUser, "follows-per-user", 10, "users each seeded user follows, at random")
 	fs.IntVar(&o.set.postsPerUser, "posts-per-user", 1, "posts of each seeded user")
 	fs.IntVar(&o.set.celebrityFollowers, "celebrity-followers", -1, "followers of seed1 besides the random follows (default min(100000, users-1))")
+	fs.IntVar(&o.set.repliesPercent, "replies-percent", 10, "percent of the posts that reply to an earlier post")
+	fs.IntVar(&o.set.likesPerUser, "likes-per-user", 1, "posts of others each seeded user likes, at random")
+	fs.IntVar(&o.set.hotPostLikes, "hot-post-likes", -1, "likes of the hot post, seed1's newest, besides the random likes (default min(100000, users-1))")
 	fs.Uint64Var(&o.set.seed, "seed", 1, "the seed's random seed")
 	fs.DurationVar(&o.wrk.duration, "duration", 10*time.Second, "how long wrk measures each scenario (whole seconds)")
 	fs.DurationVar(&o.wrk.warmup, "warmup", 2*time.Second, "how long wrk warms each scenario up first, not reported (whole seconds, 0 for none)")
@@ -125,12 +133,18 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.set.celebrityFollowers < 0 {
 		o.set.celebrityFollowers = min(100000, o.set.users-1)
 	}
+	if o.set.hotPostLikes < 0 {
+		o.set.hotPostLikes = min(100000, o.set.users-1)
+	}
 	var errs []error
 	if fs.NArg() > 0 {
 		errs = append(errs, fmt.Errorf("unexpected arguments: %q", fs.Args()))
 	}
-	if o.set.users < 3 || o.set.followsPerUser < 0 || o.set.postsPerUser < 0 {
-		errs = append(errs, errors.New("--users must be at least 3 (a celebrity and two ordinary users), and the other counts not negative"))
+	if o.set.users < 3 || o.set.followsPerUser < 0 || o.set.postsPerUser < 1 || o.set.likesPerUser < 0 ||
+		o.set.repliesPercent < 1 || o.set.repliesPercent > 100 {
+		errs = append(errs, errors.New("--users must be at least 3 (a celebrity and two ordinary users), --posts-per-user and "+
+			"--replies-percent at least 1 (the scenarios read posts and replies), --replies-percent at most 100, "+
+			"and the other counts not negative"))
 	}
 	if o.wrk.duration < time.Second || o.wrk.duration%time.Second != 0 || o.wrk.warmup < 0 || o.wrk.warmup%time.Second != 0 {
 		errs = append(errs, errors.New("--duration must be whole seconds, at least 1s, and --warmup whole seconds"))
@@ -255,14 +269,22 @@ func (e *env) benchDatabase(ctx context.Context, dbURL string) (*report, error) 
 	defer pool.Close()
 	// Posts of the POST scenario are deleted at the end, once the server
 	// has stopped and none is in flight, so that the data set stays as
-	// seeded; those of a run that ended early go now.
+	// seeded (the like scenario's likes after each of its runs); those of a
+	// run that ended early go now.
+	if _, err := undoLikes(ctx, pool); err != nil {
+		return nil, err
+	}
 	leftovers, err := deletePosts(ctx, pool)
 	if err != nil {
 		return nil, err
 	}
 	defer func() {
 		// After an error only: a run that succeeds has deleted them.
-		if _, err := deletePosts(context.WithoutCancel(ctx), pool); err != nil {
+		ctx := context.WithoutCancel(ctx)
+		if _, err := undoLikes(ctx, pool); err != nil {
+			fmt.Fprintln(e.stderr, "loadbench:", err)
+		}
+		if _, err := deletePosts(ctx, pool); err != nil {
 			fmt.Fprintln(e.stderr, "loadbench:", err)
 		}
 	}()
@@ -514,12 +536,24 @@ func procStatusKiB(pid int, field string) (int64, error) {
 type logSummary struct {
 	requests int
 	byClass  map[int]int // status/100 → requests
-	// failed counts the requests answered 4xx or 5xx by "METHOD path
-	// status".
+	// failed counts the requests answered 4xx or 5xx by "METHOD route
+	// status" (routeOf).
 	failed map[string]int
 	// problems are lines at WARN or ERROR, the first few of them kept.
 	problems int
 	first    []string
+}
+
+// routeOf returns path with each segment that is a number, an id, as
+// ":id": the like scenario's requests go to many paths of one route.
+func routeOf(path string) string {
+	segments := strings.Split(path, "/")
+	for i, seg := range segments {
+		if _, err := strconv.ParseInt(seg, 10, 64); err == nil {
+			segments[i] = ":id"
+		}
+	}
+	return strings.Join(segments, "/")
 }
 
 // summarizeLog reads the server's JSON log.
@@ -547,7 +581,7 @@ func summarizeLog(path string) (logSummary, error) {
 			s.requests++
 			s.byClass[line.Status/100]++
 			if line.Status >= 400 {
-				s.failed[fmt.Sprintf("%s %s %d", line.Method, line.Path, line.Status)]++
+				s.failed[fmt.Sprintf("%s %s %d", line.Method, routeOf(line.Path), line.Status)]++
 			}
 		}
 		if line.Level == "WARN" || line.Level == "ERROR" {

@@ -11,9 +11,12 @@ import (
 
 // The samples are real outputs of wrk 4.1.0 (Debian 12): against the
 // microblog server with a token (ms), without one (401s: the Non-2xx line),
-// against /healthz with one connection (us), and against a server that
+// against /healthz with one connection (us), against a server that
 // sleeps 1.1 s, answering 500 (s; wrk pads that unit with a space), or
-// timing out (Socket errors, no latency at all).
+// timing out (Socket errors, no latency at all), and with likeScript
+// against a server that answers a PUT of a path not liked 201 (a
+// microsecond server, whose 20 posts a thread a round took a millisecond:
+// some requests were overtaken by the next of their post).
 const (
 	wrkMillis = `Running 3s test @ http://127.0.0.1:18080/api/users/3
   2 threads and 16 connections
@@ -88,6 +91,21 @@ Transfer/sec:     197.39B
 Requests/sec:      1.33
 Transfer/sec:     149.98B
 `
+	wrkLikes = `Running 2s test @ http://127.0.0.1:18099/api/posts/1/likes/2
+  2 threads and 4 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   191.27us  488.02us   9.81ms   95.27%
+    Req/Sec    19.73k   636.99    21.29k    71.43%
+  Latency Distribution
+     50%   86.00us
+     75%  119.00us
+     90%  378.00us
+     99%    2.58ms
+  82425 requests in 2.10s, 5.66MB read
+Requests/sec:  39256.15
+Transfer/sec:      2.69MB
+Like PUTs: 41228 sent, 41082 answered 201
+`
 )
 
 func TestParseWrk(t *testing.T) {
@@ -106,6 +124,8 @@ func TestParseWrk(t *testing.T) {
 		{"seconds, non-2xx", wrkSeconds, wrkResult{requests: 6, perSecond: 1.50,
 			p50: 1140 * time.Millisecond, p99: 1140 * time.Millisecond, non2xx: 6}},
 		{"socket errors", wrkTimeouts, wrkResult{requests: 4, perSecond: 1.33, socketErrors: 4}},
+		{"like script", wrkLikes, wrkResult{requests: 82425, perSecond: 39256.15, p50: 86 * time.Microsecond,
+			p99: 2580 * time.Microsecond, likePUTs: 41228, likesMade: 41082}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -142,6 +162,7 @@ func TestParseWrkErrors(t *testing.T) {
 		"bad latency":   strings.Replace(wrkMillis, "3.89ms", "3.89xs", 1),
 		"bad non-2xx":   strings.Replace(wrkNon2xx, "responses: 56826", "responses: many", 1),
 		"no throughput": strings.Replace(wrkMillis, "Requests/sec", "Requests/min", 1),
+		"bad like line": strings.Replace(wrkLikes, "41082 answered", "many answered", 1),
 	}
 	for name, out := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -169,22 +190,42 @@ func TestTable(t *testing.T) {
 	}
 }
 
-func TestSearchRatios(t *testing.T) {
+func TestPage10Ratios(t *testing.T) {
 	t.Parallel()
 	r := &report{rows: []row{
 		{name: "floor", res: wrkResult{perSecond: 10000}},
 		{name: usersPage10, res: wrkResult{perSecond: 3000}},
-		{name: "GET search users", res: wrkResult{perSecond: 2400}, search: true},
+		{name: "GET search users", res: wrkResult{perSecond: 2400}, compared: true},
 		{name: "GET feed", res: wrkResult{perSecond: 2000}},
-		{name: "GET tag page", res: wrkResult{perSecond: 1200}, search: true},
+		{name: "GET tag page", res: wrkResult{perSecond: 1200}, compared: true},
 	}}
 	want := "req/s as a fraction of GET users page of 10's: GET search users 0.80, GET tag page 0.40 (within 2x: at least 0.50)"
-	if got := r.searchRatios(); got != want {
-		t.Errorf("searchRatios = %q, want %q", got, want)
+	if got := r.page10Ratios(); got != want {
+		t.Errorf("page10Ratios = %q, want %q", got, want)
 	}
 	r.rows = r.rows[:2]
-	if got := r.searchRatios(); got != "" {
-		t.Errorf("searchRatios without searches = %q, want none", got)
+	if got := r.page10Ratios(); got != "" {
+		t.Errorf("page10Ratios without pages compared = %q, want none", got)
+	}
+}
+
+func TestHotRatios(t *testing.T) {
+	t.Parallel()
+	r := &report{rows: []row{
+		{name: getPost, res: wrkResult{perSecond: 3000}},
+		{name: getPost + " (hot)", res: wrkResult{perSecond: 2400}, ordinary: getPost},
+		{name: getLikers, res: wrkResult{perSecond: 2000}},
+		{name: getLikers + " (hot)", res: wrkResult{perSecond: 1000}, ordinary: getLikers},
+		{name: getUser + " (hot author)", res: wrkResult{perSecond: 1000}, ordinary: getUser},
+	}}
+	want := "req/s of the hot post's and its author's scenarios as a fraction of the ordinary ones': " +
+		"GET post (hot) 0.80, GET post's likers (hot) 0.50 (within 1.5x: at least 0.67)"
+	if got := r.hotRatios(); got != want {
+		t.Errorf("hotRatios = %q, want %q", got, want)
+	}
+	r.rows = r.rows[4:]
+	if got := r.hotRatios(); got != "" {
+		t.Errorf("hotRatios without the ordinary scenario = %q, want none", got)
 	}
 }
 

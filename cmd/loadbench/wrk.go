@@ -34,6 +34,9 @@ type wrkResult struct {
 	// socketErrors sums wrk's "Socket errors" (connect, read, write,
 	// timeout), 0 when wrk printed none.
 	socketErrors int64
+	// likePUTs and likesMade are what the like scenario's script counts:
+	// the PUTs it sent and the 201s it got back (likeScript).
+	likePUTs, likesMade int64
 }
 
 // postScript is the Lua script of the POST scenario. The Authorization
@@ -119,6 +122,8 @@ func parseWrk(out string) (wrkResult, error) {
 			r.non2xx, err = strconv.ParseInt(strings.TrimSpace(strings.TrimPrefix(line, "Non-2xx or 3xx responses:")), 10, 64)
 		case strings.HasPrefix(line, "Socket errors:"):
 			r.socketErrors, err = sumSocketErrors(strings.TrimPrefix(line, "Socket errors:"))
+		case strings.HasPrefix(line, "Like PUTs:"):
+			_, err = fmt.Sscanf(line, "Like PUTs: %d sent, %d answered 201", &r.likePUTs, &r.likesMade)
 		}
 		if err != nil {
 			return wrkResult{}, fmt.Errorf("parse wrk output line %q: %w", line, err)

@@ -95,8 +95,9 @@ func parseFlags(name string, seed bool, args []string, getenv func(string) strin
 		return config{}, err
 	}
 	errs := setFromEnv(fs, env, getenv)
-	if seed && (cfg.seed.Users < 1 || cfg.seed.FollowsPerUser < 0 || cfg.seed.PostsPerUser < 0 || cfg.seed.CelebrityFollowers < 0) {
-		errs = append(errs, errors.New("--users must be at least 1, and the other counts not negative"))
+	if seed && (cfg.seed.Users < 1 || cfg.seed.FollowsPerUser < 0 || cfg.seed.PostsPerUser < 0 || cfg.seed.CelebrityFollowers < 0 ||
+		cfg.seed.LikesPerUser < 0 || cfg.seed.HotPostLikes < 0 || cfg.seed.RepliesPercent < 0 || cfg.seed.RepliesPercent > 100) {
+		errs = append(errs, errors.New("--users must be at least 1, --replies-percent at most 100, and the other counts not negative"))
 	}
 	if fs.NArg() > 0 {
 		errs = append(errs, fmt.Errorf("unexpected arguments: %q", fs.Args()))
@@ -155,6 +156,9 @@ func defineSeedFlags(fs *flag.FlagSet, opts *persistence.SeedOptions) {
 	fs.IntVar(&opts.FollowsPerUser, "follows-per-user", 10, "users each user follows, at random")
 	fs.IntVar(&opts.PostsPerUser, "posts-per-user", 1, "posts of each user")
 	fs.IntVar(&opts.CelebrityFollowers, "celebrity-followers", 0, "users who follow the first user, besides the random follows")
+	fs.IntVar(&opts.RepliesPercent, "replies-percent", 10, "percent of posts that reply to an earlier post")
+	fs.IntVar(&opts.LikesPerUser, "likes-per-user", 2, "posts of others each user likes, at random")
+	fs.IntVar(&opts.HotPostLikes, "hot-post-likes", 0, "users who like the first user's newest post, besides the random likes")
 	fs.Uint64Var(&opts.Seed, "seed", 1, "random seed: the same seed, the same data")
 }
 

@@ -26,9 +26,10 @@ func seed(ctx context.Context, store *persistence.Store, opts persistence.SeedOp
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "seeded %d users (seed1 to seed%d, password %q), %d follows each, %d posts each, %d celebrity followers of seed1, in %s\n",
-		opts.Users, opts.Users, seedPassword, opts.FollowsPerUser, opts.PostsPerUser, opts.CelebrityFollowers,
-		time.Since(v.start).Round(time.Millisecond))
+	fmt.Fprintf(out, "seeded %d users (seed1 to seed%d, password %q), %d follows each, %d posts each (%d%% of them replies), "+
+		"%d likes each, %d celebrity followers of seed1 and %d likes of its newest post, in %s\n",
+		opts.Users, opts.Users, seedPassword, opts.FollowsPerUser, opts.PostsPerUser, opts.RepliesPercent,
+		opts.LikesPerUser, opts.CelebrityFollowers, opts.HotPostLikes, time.Since(v.start).Round(time.Millisecond))
 	return nil
 }
 
