@@ -132,3 +132,42 @@ func TestReplies(t *testing.T) {
 		t.Errorf("a reply after its parent's deletion: parent %d (%v), want none", r.ParentID, err)
 	}
 }
+
+// TestLikersNewestFirst checks the order of a post's likers: the newest
+// like first, and a like taken back and given again counts as new.
+func TestLikersNewestFirst(t *testing.T) {
+	t.Parallel()
+	s, _ := persistence.NewTestStore(t)
+	ctx := t.Context()
+	author := createUser(t, s, "author")
+	token := login(t, s, "author")
+	post, err := s.CreatePost(ctx, author.ID, "like me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fans []int64
+	for _, name := range []string{"first", "second", "third"} {
+		fan := createUser(t, s, name)
+		if _, err := s.Like(ctx, fan.ID, post.ID); err != nil {
+			t.Fatal(err)
+		}
+		fans = append(fans, fan.ID)
+	}
+	if err := s.Unlike(ctx, fans[0], post.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Like(ctx, fans[0], post.ID); err != nil {
+		t.Fatal(err)
+	}
+	page, err := s.Likers(ctx, token, post.ID, persistence.Page{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	for _, u := range page.Users {
+		got = append(got, u.ID)
+	}
+	if want := []int64{fans[0], fans[2], fans[1]}; fmt.Sprint(got) != fmt.Sprint(want) || page.Total != 3 {
+		t.Errorf("likers %v (total %d), want %v, newest like first", got, page.Total, want)
+	}
+}

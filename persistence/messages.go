@@ -89,15 +89,14 @@ var selectCallerAndMessage = callerCTE + `
 // statement; ErrNotFound if there is no such message or the user neither
 // sent nor received it.
 func (s *Store) MessageFor(ctx context.Context, token string, id int64) (CallerMessage, error) {
-	var m Message
-	caller, found, err := collectAsCaller(ctx, s, selectCallerAndMessage, token, []any{id}, m.dests(), &m, &m.ID)
-	if err != nil {
-		return CallerMessage{}, wrap(fmt.Sprintf("message %d", id), err)
-	}
-	if len(found) == 0 {
-		return CallerMessage{Caller: caller}, ErrNotFound
-	}
-	return CallerMessage{Caller: caller, Message: found[0]}, nil
+	var (
+		cm  CallerMessage
+		m   Message
+		err error
+	)
+	cm.Caller, cm.Message, err = oneAsCaller(ctx, s, fmt.Sprintf("message %d", id), selectCallerAndMessage, token,
+		[]any{id}, m.dests(), &m, &m.ID)
+	return cm, err
 }
 
 // MessagePage is a page of the messages the caller sent and received.

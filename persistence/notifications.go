@@ -154,14 +154,9 @@ var selectCallerNotification = callerCTE + `
 // notification or it is someone else's.
 func (s *Store) Notification(ctx context.Context, token string, id int64) (Notification, error) {
 	var n Notification
-	_, found, err := collectAsCaller(ctx, s, selectCallerNotification, token, []any{id}, n.dests(), &n, &n.ID)
-	if err != nil {
-		return Notification{}, wrap(fmt.Sprintf("notification %d", id), err)
-	}
-	if len(found) == 0 {
-		return Notification{}, ErrNotFound
-	}
-	return found[0], nil
+	_, found, err := oneAsCaller(ctx, s, fmt.Sprintf("notification %d", id), selectCallerNotification, token,
+		[]any{id}, n.dests(), &n, &n.ID)
+	return found, err
 }
 
 // markRead marks read the unread notifications of the caller up to id $3

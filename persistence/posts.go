@@ -190,18 +190,15 @@ var selectCallerAndPost = callerCTE + `
 // ErrNotFound if there is no such post.
 func (s *Store) PostFor(ctx context.Context, token string, id int64) (CallerPost, error) {
 	var (
-		cp CallerPost
-		p  Post
+		cp  CallerPost
+		p   Post
+		err error
 	)
-	caller, found, err := collectAsCaller(ctx, s, selectCallerAndPost, token, []any{id}, p.dests(), &p, &p.ID)
+	cp.Caller, cp.Post, err = oneAsCaller(ctx, s, fmt.Sprintf("post %d", id), selectCallerAndPost, token, []any{id},
+		p.dests(), &p, &p.ID)
 	if err != nil {
-		return CallerPost{}, wrap(fmt.Sprintf("post %d", id), err)
+		return cp, err
 	}
-	cp.Caller = caller
-	if len(found) == 0 {
-		return cp, ErrNotFound
-	}
-	cp.Post = found[0]
 	if cp.Post.Author.ID == cp.Caller.ID {
 		// The author row read predates this request's last_seen.
 		cp.Post.Author = cp.Caller.author()

@@ -185,6 +185,20 @@ func collectAsCaller[T any](ctx context.Context, s *Store, query, token string, 
 	return caller, items, err
 }
 
+// oneAsCaller is collectAsCaller for a statement that reads at most one
+// item, named op in errors: the caller, and the item or ErrNotFound.
+func oneAsCaller[T any](ctx context.Context, s *Store, op, query, token string, args, dest []any, item *T, id *int64) (User, T, error) {
+	var zero T
+	caller, found, err := collectAsCaller(ctx, s, query, token, args, dest, item, id)
+	if err != nil {
+		return User{}, zero, wrap(op, err)
+	}
+	if len(found) == 0 {
+		return caller, zero, ErrNotFound
+	}
+	return caller, found[0], nil
+}
+
 // scanAll scans every row of rows into dest and returns a copy of *item for
 // each row whose item is present: its id, at *id, is not zero.
 func scanAll[T any](rows pgx.Rows, dest []any, item *T, id *int64) ([]T, error) {
