@@ -2,6 +2,7 @@ package resources_test
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -114,5 +115,31 @@ func TestLikeChangesTheAuthorsETag(t *testing.T) {
 		header: map[string]string{"If-None-Match": etag}})
 	if res.code != http.StatusOK || !strings.Contains(string(res.body), `"like_count":1`) {
 		t.Errorf("susan after bob's like, with the ETag from before: %s, want 200 with the like", res)
+	}
+}
+
+// TestReplyIsAPost: a reply is a post in every other way (API.md section
+// 14): it is in its author's feed and posts, on its tag's page, and its
+// mentions are links.
+func TestReplyIsAPost(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	susan, token := srv.user(t, "susan")
+	bob, bobToken := srv.user(t, "bob")
+	post := srv.post(t, token, "a question")
+	res := srv.do(t, request{method: http.MethodPost, path: postPathOf(post) + "/replies", token: bobToken,
+		body: `{"body": "#answers for @susan"}`})
+	if res.code != http.StatusCreated {
+		t.Fatalf("reply: %s", res)
+	}
+	reply := int64(res.json(t)["id"].(float64))
+	for _, path := range []string{"/api/feed", userPathOf(bob) + "/posts", "/api/tags/answers", "/api/posts"} {
+		if ids := embeddedPostIDs(srv.do(t, request{method: http.MethodGet, path: path, token: bobToken}).json(t)); !slices.Contains(ids, reply) {
+			t.Errorf("GET %s: posts %v, want the reply %d among them", path, ids, reply)
+		}
+	}
+	links := srv.do(t, request{method: http.MethodGet, path: postPathOf(reply), token: bobToken}).json(t)["_links"].(map[string]any)
+	if !equalJSON(links["mb:mentions"], []any{map[string]any{"href": userPathOf(susan), "name": "susan"}}) {
+		t.Errorf("the reply's mentions: %v, want susan", links["mb:mentions"])
 	}
 }
