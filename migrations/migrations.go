@@ -15,13 +15,14 @@ import (
 )
 
 // FS holds the SQL migrations, in the order of their numbered names. Up
-// runs them with the migrations written in Go (backfill.go), by number.
+// runs them with the migrations written in Go (backfill.go, queue.go), by
+// number.
 //
 //go:embed *.sql
 var FS embed.FS
 
 // goMigrations are the migrations written in Go.
-var goMigrations = []*goose.Migration{backfillTags}
+var goMigrations = []*goose.Migration{backfillTags, createQueue}
 
 // Count is how many migrations Up applies to an empty database.
 func Count() int {

@@ -61,6 +61,8 @@ type Store struct {
 	// feedBudget is the most index entries for which the feed merges
 	// per-author lists (feedFewBudget; tests choose a plan with it).
 	feedBudget int64
+	// jobs is the queue of mails and exports (jobs.go).
+	jobs *jobs
 	// Now is the clock for every timestamp the store writes and for token
 	// expiry, so that tests can fix it and so that one clock (the server's)
 	// decides both when a token expires and whether it has.
@@ -116,8 +118,11 @@ func SetStatementTimeout(cfg *pgxpool.Config, d time.Duration) {
 }
 
 // NewStore returns a store over pool that hashes passwords with hasher.
+// It queues jobs from the start and works them once StartJobs is called.
 func NewStore(pool *pgxpool.Pool, hasher *Hasher) *Store {
-	return &Store{pool: pool, hasher: hasher, feedBudget: feedFewBudget, Now: time.Now}
+	s := &Store{pool: pool, hasher: hasher, feedBudget: feedFewBudget, Now: time.Now}
+	s.jobs = newJobs(s)
+	return s
 }
 
 // Ping reports whether the database answers.
