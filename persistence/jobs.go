@@ -57,6 +57,7 @@ func newJobs(s *Store) *jobs {
 	q := &jobs{}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &mailWorker{jobs: q})
+	river.AddWorker(workers, &resetWorker{store: s})
 	client, err := river.NewClient(riverpgxv5.New(s.pool), &river.Config{
 		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: jobWorkers}},
 		Workers: workers,

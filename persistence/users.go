@@ -468,8 +468,8 @@ type passwordChange struct {
 // has the new username or email: a taken one is then no row rather than a
 // unique violation, whose detail would write the email into the database
 // server's log; the unique indexes stay the final word on a race. A
-// password change also revokes every token of the user but up.Token, in
-// the same statement.
+// password change also revokes every token of the user but up.Token, and
+// every password reset token, in the same statement.
 func updateUserSQL(id int64, up UserUpdate, now time.Time, pw passwordChange) (string, []any, error) {
 	var args []any
 	arg := func(v any) string {
@@ -511,6 +511,8 @@ func updateUserSQL(id int64, up UserUpdate, now time.Time, pw passwordChange) (s
 	WITH changed AS (` + update + `
 	), revoked AS (
 		DELETE FROM tokens WHERE user_id = (SELECT id FROM changed) AND hash <> ` + arg(keep[:]) + `
+	), resets AS (
+		DELETE FROM password_resets WHERE user_id = (SELECT id FROM changed)
 	)
 	SELECT * FROM changed`, args, nil
 }

@@ -43,6 +43,10 @@ type Config struct {
 	// RegisterPerAddress limits registrations (POST /api/users) per client
 	// address; a zero value takes the default.
 	RegisterPerAddress RateLimit
+	// ResetPerAddress and ResetPerEmail limit the requests for a password
+	// reset mail (POST /api/password-reset) per client address and per
+	// email address asked about; zero values take the defaults.
+	ResetPerAddress, ResetPerEmail RateLimit
 	// TrustedProxies are the addresses (or CIDR ranges) of reverse proxies
 	// whose X-Forwarded-For names the client; none means the client is the
 	// peer of the connection.
@@ -110,6 +114,8 @@ type handler struct {
 	// bound attempts at a password and registrations, and so the argon2id
 	// work a client can ask for.
 	loginByUser, loginByAccount, loginByAddress, registerByAddress *limiter
+	// resetByAddress and resetByEmail limit requests for a reset mail.
+	resetByAddress, resetByEmail *limiter
 	// tagSalt is mixed into the entity tags made from versions.
 	tagSalt string
 	// bodies keeps the buffers that render marshals into, which a page
@@ -246,9 +252,18 @@ func newHandler(store *persistence.Store, cfg Config) (*handler, error) {
 	if cfg.RegisterPerAddress.Events == 0 {
 		cfg.RegisterPerAddress = RateLimit{Events: 60, Period: time.Minute, Burst: 20}
 	}
+	// A reset is asked for once and perhaps again when the mail is slow;
+	// an address, which may hold a household, gets a few more.
+	if cfg.ResetPerAddress.Events == 0 {
+		cfg.ResetPerAddress = RateLimit{Events: 10, Period: time.Hour, Burst: 5}
+	}
+	if cfg.ResetPerEmail.Events == 0 {
+		cfg.ResetPerEmail = RateLimit{Events: 5, Period: time.Hour, Burst: 3}
+	}
 	h := &handler{store: store, cfg: cfg, log: cfg.Logger, fields: newFields(cfg.MinPasswordLength),
 		loginByUser: newLimiter(cfg.LoginPerUser), loginByAccount: newLimiter(cfg.LoginPerAccount),
 		loginByAddress: newLimiter(cfg.LoginPerAddress), registerByAddress: newLimiter(cfg.RegisterPerAddress),
+		resetByAddress: newLimiter(cfg.ResetPerAddress), resetByEmail: newLimiter(cfg.ResetPerEmail),
 		tagSalt: tagSalt(cfg.MinPasswordLength), metrics: newMetrics(store)}
 	var err error
 	if h.rels, err = readRels(); err != nil {

@@ -34,6 +34,7 @@ func (h *handler) getRoot(c *gin.Context) error {
 		AddLink(relUser, hal.MustTemplated("/api/users/{id}")).
 		AddLink(relTokens, hal.Link{Href: "/api/tokens"}).
 		AddLink(relMe, hal.Link{Href: "/api/me"}).
+		AddLink(relPasswordReset, hal.Link{Href: passwordResetPath}).
 		AddLink(relPosts, hal.MustTemplated("/api/posts{?page,per_page}")).
 		AddLink(relFeed, hal.MustTemplated("/api/feed{?page,per_page}")).
 		AddLink(relUserByName, hal.MustTemplated("/api/users/by-name/{username}")).

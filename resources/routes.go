@@ -21,6 +21,8 @@ func (h *handler) routes(r *gin.Engine) {
 	api.POST("/tokens", h.handle(h.createToken))
 	api.DELETE("/tokens", h.handle(h.deleteToken))
 	api.GET("/me", h.handle(h.getMe))
+	api.GET("/password-reset", h.handle(h.getPasswordReset))
+	api.POST("/password-reset", h.handle(h.postPasswordReset))
 
 	api.GET("/users", h.handle(h.listUsers))
 	api.POST("/users", h.handle(h.createUser))

@@ -72,6 +72,7 @@ func (s *statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQu
 // and cheap password hashing.
 type testServer struct {
 	handler    http.Handler
+	store      *persistence.Store
 	pool       *pgxpool.Pool
 	clock      *clock
 	statements *statementCounter
@@ -99,7 +100,7 @@ func newTestServer(t testing.TB, opts ...func(*resources.Config)) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testServer{handler: h, pool: pool, clock: clk, statements: counter}
+	return &testServer{handler: h, store: store, pool: pool, clock: clk, statements: counter}
 }
 
 // storeOver is a store over the database at url, as the server makes one

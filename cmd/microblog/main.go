@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -36,6 +37,7 @@ import (
 
 	"microblog/migrations"
 	"microblog/persistence"
+	"microblog/persistence/mail"
 	"microblog/persistence/pglocal"
 	"microblog/resources"
 )
@@ -71,9 +73,14 @@ type config struct {
 	loginPerAccount      int
 	loginPerAddress      int
 	registerPerAddress   int
+	resetPerAddress      int
+	resetPerEmail        int
 	streamHeartbeat      time.Duration
 	streamsPerUser       int
 	maxStreams           int
+	smtpURL              string
+	mailFrom             string
+	resetTTL             time.Duration
 	seed                 persistence.SeedOptions
 	argon2               argon2id.Params
 	hashConcurrency      int
@@ -141,9 +148,14 @@ func defineFlags(fs *flag.FlagSet, cfg *config, raw *rawSettings) {
 	fs.IntVar(&cfg.loginPerAccount, "login-per-account", 60, "logins a minute per username from all addresses together, in bursts of half as many")
 	fs.IntVar(&cfg.loginPerAddress, "login-per-address", 60, "logins a minute per client address, in bursts of a third as many")
 	fs.IntVar(&cfg.registerPerAddress, "register-per-address", 60, "registrations a minute per client address, in bursts of a third as many")
+	fs.IntVar(&cfg.resetPerAddress, "reset-per-address", 10, "password reset mails an hour that one client address may ask for, in bursts of half as many")
+	fs.IntVar(&cfg.resetPerEmail, "reset-per-email", 5, "password reset mails an hour to one email address, in bursts of 3 at most")
 	fs.DurationVar(&cfg.streamHeartbeat, "stream-heartbeat", 15*time.Second, "how often a live stream of notifications gets a comment line and its token is checked again; a write to a stream may take as long")
 	fs.IntVar(&cfg.streamsPerUser, "streams-per-user", 4, "live streams of notifications one user may have open at once")
 	fs.IntVar(&cfg.maxStreams, "max-streams", 512, "live streams of notifications open at once, at most; each holds a connection of --max-connections")
+	fs.StringVar(&cfg.smtpURL, "smtp-url", "", "SMTP server mail is sent through, smtp://[user:password@]host[:port] (STARTTLS when offered) or smtps://...; empty writes each mail to <data-dir>/outbox/")
+	fs.StringVar(&cfg.mailFrom, "mail-from", "Microblog <microblog@localhost>", "the sender of the server's mails")
+	fs.DurationVar(&cfg.resetTTL, "reset-ttl", time.Hour, "how long a password reset token lasts")
 	fs.IntVar(&raw.memory, "argon2-memory", int(def.Memory), "argon2id memory per hash, KiB")
 	fs.IntVar(&raw.iterations, "argon2-iterations", int(def.Iterations), "argon2id passes")
 	fs.IntVar(&raw.parallelism, "argon2-parallelism", int(def.Parallelism), "argon2id lanes")
@@ -220,6 +232,8 @@ func (cfg *config) check(raw rawSettings) error {
 		return errors.New("--login-per-user, --login-per-account, --login-per-address and --register-per-address must be at least 1")
 	case cfg.streamHeartbeat <= 0 || cfg.streamsPerUser < 1 || cfg.maxStreams < 1:
 		return errors.New("--stream-heartbeat must be positive, and --streams-per-user and --max-streams at least 1")
+	case cfg.resetTTL <= 0 || cfg.resetPerAddress < 1 || cfg.resetPerEmail < 1:
+		return errors.New("--reset-ttl must be positive, and --reset-per-address and --reset-per-email at least 1")
 	}
 	return nil
 }
@@ -288,9 +302,40 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	stopJobs, err := startJobs(ctx, store, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer stopJobs()
 	stopListening := startListener(ctx, listener)
 	defer stopListening()
 	return serve(ctx, cfg, api, admin, &draining, stopListening, log)
+}
+
+// startJobs starts working the job queue, sending mail as cfg says; stop
+// lets running jobs finish for at most cfg.shutdownTimeout, then cancels
+// them (another instance, or this one restarted, works them again).
+func startJobs(ctx context.Context, store *persistence.Store, cfg config, log *slog.Logger) (stop func(), err error) {
+	var mailer persistence.Mailer
+	if cfg.smtpURL != "" {
+		mailer, err = mail.NewSMTP(cfg.smtpURL, cfg.mailFrom)
+	} else {
+		mailer, err = mail.NewOutbox(filepath.Join(cfg.dataDir, "outbox"), cfg.mailFrom, log)
+	}
+	if err != nil {
+		return nil, err
+	}
+	stopJobs, err := store.StartJobs(ctx, persistence.JobSettings{Mailer: mailer, ResetTTL: cfg.resetTTL, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownTimeout)
+		defer cancel()
+		if err := stopJobs(stopCtx); err != nil {
+			log.Error("stopping the job queue", "err", err)
+		}
+	}, nil
 }
 
 // startListener runs listener, on a connection of its own, until stop is
@@ -382,6 +427,8 @@ func newHandlers(store *persistence.Store, cfg config, listener *persistence.Lis
 		LoginPerAccount:      resources.RateLimit{Events: cfg.loginPerAccount, Period: time.Minute, Burst: max(cfg.loginPerAccount/2, 1)},
 		LoginPerAddress:      resources.RateLimit{Events: cfg.loginPerAddress, Period: time.Minute, Burst: max(cfg.loginPerAddress/3, 1)},
 		RegisterPerAddress:   resources.RateLimit{Events: cfg.registerPerAddress, Period: time.Minute, Burst: max(cfg.registerPerAddress/3, 1)},
+		ResetPerAddress:      resources.RateLimit{Events: cfg.resetPerAddress, Period: time.Hour, Burst: max(cfg.resetPerAddress/2, 1)},
+		ResetPerEmail:        resources.RateLimit{Events: cfg.resetPerEmail, Period: time.Hour, Burst: min(cfg.resetPerEmail, 3)},
 		Notifications:        listener,
 		StreamHeartbeat:      cfg.streamHeartbeat,
 		StreamsPerUser:       cfg.streamsPerUser,
