@@ -57,9 +57,34 @@ func newMetrics(store *persistence.Store) *metrics {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "microblog_argon2_hashes_total",
 			Help: "Password hashes computed, checks included."},
 			func() float64 { return float64(store.HashesDone()) }),
+		jobsCollector{store},
 	)
 	m.handler = promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
 	return m
+}
+
+// jobsDesc describes the gauge of the job queue's jobs.
+var jobsDesc = prometheus.NewDesc("microblog_jobs", "Jobs in the queue (mails, password resets, exports) by kind and "+
+	"state, counted in the database, so the same from every instance; completed and discarded ones are kept a day "+
+	"and a week.", []string{"kind", "state"}, nil)
+
+// jobsCollector reports the queue's jobs at each scrape, from one statement
+// bounded by a second; a database out of reach leaves the gauge out of
+// that scrape rather than failing it.
+type jobsCollector struct{ store *persistence.Store }
+
+func (jobsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- jobsDesc }
+
+func (j jobsCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	counts, err := j.store.JobCounts(ctx)
+	if err != nil {
+		return
+	}
+	for _, c := range counts {
+		ch <- prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(c.Count), c.Kind, c.State)
+	}
 }
 
 // getMetrics serves GET /metrics.

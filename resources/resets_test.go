@@ -114,6 +114,10 @@ func TestPasswordResetByMail(t *testing.T) {
 	s.requestReset(t, "SUSAN@Example.com")
 	s.requestReset(t, "nobody@example.com")
 	s.jobsDone(t, "password-reset")
+	metrics := s.do(t, request{method: http.MethodGet, path: "/metrics"})
+	if !strings.Contains(string(metrics.body), `microblog_jobs{kind="password-reset",state="completed"} 2`) {
+		t.Errorf("/metrics does not count the two jobs completed:\n%s", metrics.body)
+	}
 	mails := smtp.Messages()
 	if len(mails) != 1 || mails[0].To[0] != "susan@example.com" {
 		t.Fatalf("mails: %+v, want one, to susan@example.com as registered", mails)
