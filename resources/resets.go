@@ -33,16 +33,20 @@ type passwordResetView struct {
 func (h *handler) getPasswordReset(c *gin.Context) error {
 	res := hal.New(passwordResetView{Title: "Reset a forgotten password"}).
 		AddLink("self", hal.Link{Href: passwordResetPath})
-	addCuries(res).
-		AddTemplate("request", hal.Template{Title: "Mail me a reset token", Method: http.MethodPost,
-			Target: passwordResetPath, ContentType: jsonType, Properties: []hal.Property{h.fields.email.property("")}}).
+	c.Header("Cache-Control", cachePublic)
+	return h.render(c, http.StatusOK, h.passwordResetTemplates(addCuries(res)))
+}
+
+// passwordResetTemplates adds the templates of the password reset resource
+// to res.
+func (h *handler) passwordResetTemplates(res *hal.Resource) *hal.Resource {
+	return res.AddTemplate("request", hal.Template{Title: "Mail me a reset token", Method: http.MethodPost,
+		Target: passwordResetPath, ContentType: jsonType, Properties: []hal.Property{h.fields.email.property("")}}).
 		AddTemplate("reset", hal.Template{Title: "Set a new password with the token from the mail", Method: http.MethodPost,
 			Target: passwordResetPath, ContentType: jsonType, Properties: []hal.Property{
 				{Name: "token", Prompt: "Reset token (the 64 hex digits of the mail)", Type: "text", Required: true,
 					Regex: resetTokenPattern.String(), MinLength: persistence.ResetTokenLength, MaxLength: persistence.ResetTokenLength},
 				h.fields.password.property("")}})
-	c.Header("Cache-Control", cachePublic)
-	return h.render(c, http.StatusOK, res)
 }
 
 // postPasswordReset serves POST /api/password-reset: with email, the
