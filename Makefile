@@ -13,7 +13,7 @@ ci:
 # FUZZTIME each; what a run finds lands in the package's testdata/fuzz and
 # becomes part of the seed corpus that go test runs every time.
 fuzz:
-	for target in FuzzParseObject FuzzNegotiate FuzzPageParams FuzzSearchParams FuzzAuthorization FuzzWriteHeaders; do \
+	for target in FuzzParseObject FuzzNegotiate FuzzPageParams FuzzSearchParams FuzzAuthorization FuzzWriteHeaders FuzzPasswordReset; do \
 		go test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) ./resources || exit 1; \
 	done
 	go test -run '^$$' -fuzz '^FuzzLinkJSON$$' -fuzztime $(FUZZTIME) ./hal

@@ -57,27 +57,60 @@ func (h *handler) postPasswordReset(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	in, err := h.readReset(obj)
+	if err != nil {
+		return err
+	}
+	if in.email != "" {
+		return h.requestReset(c, in.email)
+	}
+	if err := h.store.ResetPassword(c.Request.Context(), in.token, in.password); err != nil {
+		return err
+	}
+	c.Status(http.StatusNoContent)
+	return nil
+}
+
+// resetInput is a POST of the password reset resource: an email address
+// (the template "request"), or a token and a new password ("reset").
+type resetInput struct {
+	email, token, password string
+}
+
+// readReset reads and checks the members of a POST of the password reset
+// resource. A token that cannot be one the server mailed is refused here,
+// as one it did not mail would be.
+func (h *handler) readReset(obj object) (resetInput, error) {
 	_, email := obj["email"]
 	_, token := obj["token"]
 	switch {
 	case email && token:
-		return fieldError("email", "send email alone to ask for a reset mail, or token and password to reset the password")
+		return resetInput{}, fieldError("email", "send email alone to ask for a reset mail, or token and password to reset the password")
 	case email:
-		return h.requestReset(c, obj)
-	case token:
-		return h.resetPassword(c, obj)
+		e, err := h.member(obj, h.fields.email)
+		return resetInput{email: e}, err
+	case !token:
+		return resetInput{}, fieldError("email", "send email to ask for a reset mail, or token and password to reset the password")
 	}
-	return fieldError("email", "send email to ask for a reset mail, or token and password to reset the password")
+	t, err := obj.str("token", false)
+	if err != nil {
+		return resetInput{}, err
+	}
+	password, err := h.member(obj, h.fields.password)
+	if err != nil {
+		return resetInput{}, err
+	}
+	in := resetInput{token: strings.ToLower(*t), password: password}
+	if !resetTokenPattern.MatchString(in.token) {
+		return resetInput{}, persistence.ErrInvalidResetToken
+	}
+	return in, nil
 }
 
 // requestReset queues a mail with a reset token to the user of the email
 // address, if there is one: 202 either way, after the same work, so that
 // the answer tells nothing about who has an account.
-func (h *handler) requestReset(c *gin.Context, obj object) error {
-	email, err := h.member(obj, h.fields.email)
-	if err != nil {
-		return err
-	}
+func (h *handler) requestReset(c *gin.Context, email string) error {
 	if err := h.admit(c, "password reset requests", check{h.resetByAddress, c.ClientIP()},
 		check{h.resetByEmail, strings.ToLower(email)}); err != nil {
 		return err
@@ -88,28 +121,6 @@ func (h *handler) requestReset(c *gin.Context, obj object) error {
 	res := hal.New(passwordResetView{Title: "If a user has this address, a mail with a reset token is on its way to it"}).
 		AddLink("self", hal.Link{Href: passwordResetPath})
 	return h.render(c, http.StatusAccepted, addCuries(res))
-}
-
-// resetPassword sets a new password with a reset token, which logs the
-// user out everywhere: 204.
-func (h *handler) resetPassword(c *gin.Context, obj object) error {
-	token, err := obj.str("token", false)
-	if err != nil {
-		return err
-	}
-	password, err := h.member(obj, h.fields.password)
-	if err != nil {
-		return err
-	}
-	t := strings.ToLower(*token)
-	if !resetTokenPattern.MatchString(t) {
-		return persistence.ErrInvalidResetToken
-	}
-	if err := h.store.ResetPassword(c.Request.Context(), t, password); err != nil {
-		return err
-	}
-	c.Status(http.StatusNoContent)
-	return nil
 }
 
 // member reads the required member f of obj, normalized and checked.
