@@ -1,10 +1,12 @@
 package persistence
 
 import (
+	"context"
 	"testing"
 
 	"github.com/alexedwards/argon2id"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 
 	"microblog/persistence/pgtest"
 )
@@ -14,7 +16,14 @@ import (
 // persistence_test. configure, if any, may change the pool's settings.
 func NewTestStore(t testing.TB, configure ...func(*pgxpool.Config)) (*Store, *pgxpool.Pool) {
 	t.Helper()
-	cfg, err := PoolConfig(pgtest.New(t))
+	return NewTestStoreAt(t, pgtest.New(t), configure...)
+}
+
+// NewTestStoreAt is NewTestStore over the database at url, which several
+// stores may share, as several instances of the server do.
+func NewTestStoreAt(t testing.TB, url string, configure ...func(*pgxpool.Config)) (*Store, *pgxpool.Pool) {
+	t.Helper()
+	cfg, err := PoolConfig(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,4 +49,10 @@ func (s *Store) WithFeedBudget(budget int64) *Store {
 	c := *s
 	c.feedBudget = budget
 	return &c
+}
+
+// InsertJob queues a job, as the store's writes do theirs.
+func (s *Store) InsertJob(ctx context.Context, args river.JobArgs) error {
+	_, err := s.jobs.client.Insert(ctx, args, nil)
+	return err
 }
