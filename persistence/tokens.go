@@ -13,8 +13,9 @@ import (
 )
 
 // Token is a bearer token as issued: its value, which the store does not
-// keep, and when it expires.
+// keep, the id of its session, and when it expires.
 type Token struct {
+	ID        int64
 	Value     string
 	ExpiresAt time.Time
 }
@@ -27,16 +28,26 @@ func tokenHash(token string) [sha256.Size]byte {
 
 const selectLogin = `SELECT id, password_hash FROM users WHERE lower(username) = lower($1)`
 
-// insertToken stores a token and, in the same statement, forgets the user's
-// expired ones, so that the table does not grow with every login.
+// insertToken stores a token, used at its creation by the client named $5
+// (NULL for none), and, in the same statement, forgets the user's expired
+// ones, so that the table does not grow with every login.
 const insertToken = `
 	WITH gone AS (DELETE FROM tokens WHERE user_id = $2 AND expires_at <= $3)
-	INSERT INTO tokens (hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`
+	INSERT INTO tokens (hash, user_id, created_at, expires_at, last_used_at, user_agent)
+	VALUES ($1, $2, $3, $4, $3, NULLIF($5, ''))
+	RETURNING id`
 
 // Login checks a username (in any case) and password and issues a new token
 // valid for ttl. A wrong username and a wrong password both give
 // ErrBadCredentials, after the same work.
 func (s *Store) Login(ctx context.Context, username, password string, ttl time.Duration) (Token, error) {
+	return s.LoginFrom(ctx, username, password, ttl, "")
+}
+
+// LoginFrom is Login for the client that names itself userAgent (its
+// User-Agent header), which the token's session shows: without control
+// characters and cut to 256 characters; "" for none.
+func (s *Store) LoginFrom(ctx context.Context, username, password string, ttl time.Duration, userAgent string) (Token, error) {
 	var (
 		id   int64
 		hash string
@@ -59,16 +70,19 @@ func (s *Store) Login(ctx context.Context, username, password string, ttl time.D
 	now := s.now()
 	t := Token{Value: hex.EncodeToString(raw), ExpiresAt: now.Add(ttl)}
 	sum := tokenHash(t.Value)
-	if _, err := s.pool.Exec(ctx, insertToken, sum[:], id, now, t.ExpiresAt); err != nil {
+	err = s.pool.QueryRow(ctx, insertToken, sum[:], id, now, t.ExpiresAt, cleanUserAgent(userAgent)).Scan(&t.ID)
+	if err != nil {
 		return Token{}, wrap("login", err)
 	}
 	return t, nil
 }
 
 // callerCTE finds the user of a live token ($1, at time $2) and, at most
-// once a minute per user, records that they were seen. The statements that
-// begin with it read the caller and what a handler needs besides, in one
-// round trip.
+// once a minute per user, records that they were seen, and at most once a
+// minute per token, that it was used (used, which a statement that shows
+// sessions reads: the rest of it sees tokens as they were before). The
+// statements that begin with it read the caller and what a handler needs
+// besides, in one round trip.
 const callerCTE = `
 	WITH t AS (
 		SELECT user_id FROM tokens WHERE hash = $1 AND expires_at > $2
@@ -77,6 +91,10 @@ const callerCTE = `
 		WHERE id = (SELECT user_id FROM t)
 		  AND (last_seen IS NULL OR last_seen <= $2 - interval '1 minute')
 		RETURNING id, last_seen, version, changed_at
+	), used AS (
+		UPDATE tokens SET last_used_at = $2
+		WHERE hash = $1 AND expires_at > $2 AND last_used_at <= $2 - interval '1 minute'
+		RETURNING id, last_used_at
 	)`
 
 // callerFrom is the start of the FROM of the statements that begin with

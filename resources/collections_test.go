@@ -203,6 +203,8 @@ func TestStatementCounts(t *testing.T) {
 		{"/api/search/users?q=n0&per_page=100", 1},
 		{"/api/search/posts?q=post&per_page=100", 1},
 		{"/api/tags/none?per_page=100", 1},
+		{userPathOf(susan) + "/sessions?per_page=100", 1},
+		{"/api/tokens/1", 1},
 	}
 	for _, tt := range tests {
 		// The first request may also prepare statements; count the second.

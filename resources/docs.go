@@ -115,6 +115,8 @@ func (h *handler) formsCases() []formsCase {
 		{"The caller's own post", h.fullPost(post, susan.ID)},
 		{"A page of the caller's notifications, whose newest is 7", hal.New(nil).AddTemplate("mark-read", markReadForm(7))},
 		{"The password reset resource, for anyone", h.passwordResetTemplates(hal.New(nil))},
+		{"A page of the caller's sessions", hal.New(nil).AddTemplate("revoke-others", revokeOthersForm(susan.ID))},
+		{"One of the caller's sessions, not the one that asks", hal.New(nil).AddTemplate("revoke", revokeForm(persistence.Session{ID: 3}))},
 	}
 }
 

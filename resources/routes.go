@@ -2,11 +2,11 @@ package resources
 
 import "github.com/gin-gonic/gin"
 
-// routes adds every route of the API to r: this and opsRoutes are the one
-// place that lists them. Each GET also answers HEAD, and each path OPTIONS
-// (addHeadAndOptions). Handlers that return an error go through handle,
-// which negotiates the media type first and sends every failure to
-// writeError; the others serve what is not HAL.
+// routes adds every route of the API to r: this, accountRoutes,
+// explorerRoutes and opsRoutes are the one place that lists them. Each GET also answers
+// HEAD, and each path OPTIONS (addHeadAndOptions). Handlers that return an
+// error go through handle, which negotiates the media type first and sends
+// every failure to writeError; the others serve what is not HAL.
 func (h *handler) routes(r *gin.Engine) {
 	r.GET("/", h.home)
 
@@ -18,11 +18,7 @@ func (h *handler) routes(r *gin.Engine) {
 	api.GET("/openapi.json", h.getOpenAPI)
 	api.GET("/docs", h.getDocs)
 
-	api.POST("/tokens", h.handle(h.createToken))
-	api.DELETE("/tokens", h.handle(h.deleteToken))
-	api.GET("/me", h.handle(h.getMe))
-	api.GET("/password-reset", h.handle(h.getPasswordReset))
-	api.POST("/password-reset", h.handle(h.postPasswordReset))
+	h.accountRoutes(api)
 
 	api.GET("/users", h.handle(h.listUsers))
 	api.POST("/users", h.handle(h.createUser))
@@ -62,10 +58,29 @@ func (h *handler) routes(r *gin.Engine) {
 	api.GET("/notifications/:id", h.handle(h.getNotification))
 	api.POST("/notifications", h.handle(h.markNotificationsRead))
 
+	h.explorerRoutes(r)
+}
+
+// explorerRoutes adds the explorer's page, script and style sheet to r.
+func (h *handler) explorerRoutes(r *gin.Engine) {
 	r.GET("/explorer", h.redirectToExplorer)
 	r.GET("/explorer/", h.getExplorerFile)
 	r.GET("/explorer/explorer.js", h.getExplorerFile)
 	r.GET("/explorer/explorer.css", h.getExplorerFile)
+}
+
+// accountRoutes adds the routes of logging in and out, sessions, the
+// caller's own user and password resets to api.
+func (h *handler) accountRoutes(api *gin.RouterGroup) {
+	api.POST("/tokens", h.handle(h.createToken))
+	api.DELETE("/tokens", h.handle(h.deleteToken))
+	api.GET("/tokens/:id", h.handle(h.getSession))
+	api.DELETE("/tokens/:id", h.handle(h.revokeSession))
+	api.GET("/users/:id/sessions", h.handle(h.listSessions))
+	api.DELETE("/users/:id/sessions", h.handle(h.revokeOtherSessions))
+	api.GET("/me", h.handle(h.getMe))
+	api.GET("/password-reset", h.handle(h.getPasswordReset))
+	api.POST("/password-reset", h.handle(h.postPasswordReset))
 }
 
 // opsRoutes adds the routes for operators to r: on the API's router, or on

@@ -15,12 +15,14 @@ import (
 const relTokens = "mb:tokens"
 
 type tokenView struct {
+	ID        int64     `json:"id"`
 	Token     string    `json:"token"`
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
 // createToken serves POST /api/tokens: a new token for the user of the
-// Basic credentials. Each login gets its own token.
+// Basic credentials. Each login gets its own token, a session that
+// remembers the request's User-Agent, at /api/tokens/{id}.
 func (h *handler) createToken(c *gin.Context) error {
 	c.Header("Cache-Control", "no-store")
 	username, password, ok := c.Request.BasicAuth()
@@ -38,12 +40,12 @@ func (h *handler) createToken(c *gin.Context) error {
 	if err := h.admitLogin(c, username); err != nil {
 		return err
 	}
-	t, err := h.store.Login(c.Request.Context(), username, password, h.cfg.TokenTTL)
+	t, err := h.store.LoginFrom(c.Request.Context(), username, password, h.cfg.TokenTTL, c.GetHeader("User-Agent"))
 	if err != nil {
 		return err
 	}
-	res := hal.New(tokenView{Token: t.Value, ExpiresAt: t.ExpiresAt.UTC()}).
-		AddLink("self", hal.Link{Href: "/api/tokens"})
+	res := hal.New(tokenView{ID: t.ID, Token: t.Value, ExpiresAt: t.ExpiresAt.UTC()}).
+		AddLink("self", hal.Link{Href: tokenPath(t.ID)})
 	addCuries(res).AddLink(relMe, hal.Link{Href: "/api/me"})
 	return h.render(c, http.StatusOK, res)
 }

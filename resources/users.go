@@ -83,7 +83,7 @@ func userResource(u persistence.User, caller int64) *hal.Resource {
 		AddLink(relAvatar, avatarLink(u))
 	switch {
 	case self:
-		res.AddLink("edit", hal.Link{Href: path})
+		res.AddLink("edit", hal.Link{Href: path}).AddLink(relSessions, pagedLink(sessionsPath(u.ID)))
 	case u.IsFollowing:
 		res.AddLink(relUnfollow, hal.Link{Href: followPath(caller, u.ID)})
 	default:
@@ -97,7 +97,8 @@ func userResource(u persistence.User, caller int64) *hal.Resource {
 // may do. The caller's own user has two forms, so that each can be sent
 // back with every property as shown: the profile, and the password, which
 // is a member of the user like the others and so changes with a PATCH of
-// the user (no other URL, and the same checks as any change of the user).
+// the user (no other URL, and the same checks as any change of the user);
+// and the template that ends their other sessions.
 func (h *handler) fullUser(p persistence.Profile) *hal.Resource {
 	u, caller := p.User, p.Caller.ID
 	res := addCuries(userResource(u, caller)).EmbedAll(relPosts, postResources(p.Posts, caller))
@@ -107,7 +108,8 @@ func (h *handler) fullUser(p persistence.Profile) *hal.Resource {
 		res.AddTemplate("default", hal.Template{Title: "Edit your profile", Method: http.MethodPut,
 			Target: path, ContentType: jsonType, Properties: h.fields.profile(u)}).
 			AddTemplate("change-password", hal.Template{Title: "Change your password", Method: http.MethodPatch,
-				Target: path, ContentType: jsonType, Properties: h.fields.passwordChange()})
+				Target: path, ContentType: jsonType, Properties: h.fields.passwordChange()}).
+			AddTemplate("revoke-others", revokeOthersForm(u.ID))
 	case u.IsFollowing:
 		res.AddTemplate("unfollow", hal.Template{Title: "Unfollow " + u.Username, Method: http.MethodDelete,
 			Target: followPath(caller, u.ID)})

@@ -294,6 +294,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cmd == "seed" {
 		return seed(ctx, store, cfg.seed, stdout)
 	}
+	return serveStore(ctx, cfg, store, pool, log)
+}
+
+// serveStore serves the API over store until ctx ends, with the job queue
+// worked and the notifications of pool's database listened for meanwhile.
+func serveStore(ctx context.Context, cfg config, store *persistence.Store, pool *pgxpool.Pool, log *slog.Logger) error {
 	var draining atomic.Bool
 	listener := persistence.NewListener(pool.Config().ConnConfig, func(err error) {
 		log.Warn("listening for notifications", "err", err)

@@ -524,6 +524,7 @@ function render(path, doc) {
   fillLinks($('links'), doc, true);
   fillTemplates(doc._templates);
   fillEmbedded($('embedded'), doc, 0);
+  showSessions(doc);
   if (path === apiRoot) state.root = doc;
   // A page of the notifications, after mark-read say, tells the panel how
   // many are unread now.
@@ -545,6 +546,7 @@ function renderNothing(path, x) {
   $('links').replaceChildren();
   fillTemplates(undefined);
   $('embedded').replaceChildren();
+  showSessions({});
 }
 
 // show puts a document the server sent on screen as path, and records path
@@ -579,6 +581,71 @@ function onHashChange() {
     return;
   }
   if (path !== state.shown) navigate(path);
+}
+
+// --- The sessions of the caller's own user, which alone links them
+// (mb:sessions). A session's Revoke is its template revoke, a DELETE of its
+// self; "Revoke all others" is the list's template revoke-others.
+
+const sessions = { seq: 0 };
+
+function hideSessions() {
+  sessions.seq++;
+  $('sessions').hidden = true;
+  $('sessions-list').replaceChildren();
+}
+
+// showSessions shows the sessions doc links, or hides the list when it
+// links none.
+async function showSessions(doc) {
+  const link = isObject(doc._links) ? asArray(doc._links['mb:sessions'])[0] : undefined;
+  const path = isObject(link) && typeof link.href === 'string'
+    ? apiPath(link.templated === true ? expand(link.href, {}) : link.href) : null;
+  if (!path) {
+    hideSessions();
+    return;
+  }
+  const seq = ++sessions.seq;
+  $('sessions').hidden = false;
+  $('sessions').setAttribute('aria-busy', 'true');
+  const x = await request('GET', path, { quiet: true });
+  if (seq !== sessions.seq) return; // another resource, or a newer read
+  $('sessions').removeAttribute('aria-busy');
+  const list = isObject(x?.data) ? asArray(x.data._embedded?.['mb:sessions']).filter(isObject) : [];
+  $('sessions-list').replaceChildren(...list.map(sessionItem));
+  const others = isObject(x?.data?._templates) ? x.data._templates['revoke-others'] : undefined;
+  const button = $('sessions-revoke-others');
+  button.hidden = !isObject(others) || !apiPath(others.target);
+  button.dataset.target = button.hidden ? '' : apiPath(others.target);
+  button.dataset.method = typeof others?.method === 'string' ? others.method.toUpperCase() : 'DELETE';
+}
+
+function sessionItem(s) {
+  const self = apiPath(linkHref(s, 'self'));
+  const current = s.current === true;
+  const when = (label, v) => el('span', {}, `${label} `, typeof v === 'string' ? el('time', { datetime: v }, v) : '—');
+  const button = el('button', { type: 'button', class: 'revoke', disabled: !self }, current ? 'Revoke (log out)' : 'Revoke');
+  button.addEventListener('click', () => revokeSession('DELETE', self, current));
+  return el('li', { class: 'session', 'data-self': self ?? undefined, 'data-current': String(current) },
+    el('strong', { class: 'agent' }, typeof s.user_agent === 'string' ? s.user_agent : '(no user agent)'),
+    current ? el('span', { class: 'current' }, 'this session') : null,
+    el('div', { class: 'times' }, when('created', s.created_at), when('last used', s.last_used_at),
+      when('expires', s.expires_at)),
+    button);
+}
+
+// revokeSession sends the revocation, and then shows the list again; the
+// revocation of the page's own token logs it out.
+async function revokeSession(method, path, current) {
+  if (!path) return;
+  const x = await request(method, path);
+  if (!x?.ok) return;
+  if (current) {
+    forgetToken();
+    if (state.shown) navigate(state.shown);
+  } else if (state.shown) {
+    navigate(state.shown);
+  }
 }
 
 // --- The search box. It knows no URL of the API: it expands the root's
@@ -975,6 +1042,9 @@ $('home').addEventListener('click', () => go(apiRoot));
 $('reload').addEventListener('click', () => state.shown && navigate(state.shown));
 $('search').addEventListener('submit', search);
 $('search-close').addEventListener('click', closeSearch);
+$('sessions-revoke-others').addEventListener('click', (e) => {
+  revokeSession(e.currentTarget.dataset.method, e.currentTarget.dataset.target, false);
+});
 for (const id of Object.keys(FOUND)) $(id).addEventListener('click', pageFound);
 // A link to the resource on screen changes no fragment: reload it instead.
 document.addEventListener('click', (e) => {
