@@ -94,7 +94,7 @@ func TestSeedKeepsIndexesAndTriggers(t *testing.T) {
 	}
 	want := []string{"users", "follows", "posts", "likes", "notifications", "counts", "tags",
 		"index follows_followed_idx", "index follows_follower_idx", "index likes_post_idx", "index likes_user_idx",
-		"index notifications_actor_idx", "index notifications_post_idx", "index notifications_unread_idx", "index notifications_user_idx",
+		"index notifications_actor_idx", "index notifications_message_idx", "index notifications_post_idx", "index notifications_unread_idx", "index notifications_user_idx",
 		"index posts_author_idx", "index posts_body_idx", "index posts_created_idx", "index posts_mentions_idx",
 		"index posts_parent_idx", "index posts_search_idx", "index users_username_prefix_idx", "index users_username_suffixes_idx",
 		"foreign key follows_followed_id_fkey", "foreign key follows_follower_id_fkey", "foreign key inboxes_user_id_fkey",

@@ -121,7 +121,7 @@ func TestMethodsAndErrors(t *testing.T) {
 	}{
 		{http.MethodDelete, "/api", http.StatusMethodNotAllowed, "GET, HEAD, OPTIONS"},
 		{http.MethodPost, "/api/me", http.StatusMethodNotAllowed, "GET, HEAD, OPTIONS"},
-		{http.MethodDelete, "/api/users/1", http.StatusMethodNotAllowed, "GET, HEAD, OPTIONS, PATCH, PUT"},
+		{http.MethodPost, "/api/users/1", http.StatusMethodNotAllowed, "DELETE, GET, HEAD, OPTIONS, PATCH, PUT"},
 		{http.MethodGet, "/api/tokens", http.StatusMethodNotAllowed, "DELETE, OPTIONS, POST"},
 		{http.MethodOptions, "/api", http.StatusNoContent, "GET, HEAD, OPTIONS"},
 		{http.MethodOptions, "/api/users", http.StatusNoContent, "GET, HEAD, OPTIONS, POST"},

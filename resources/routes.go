@@ -25,6 +25,7 @@ func (h *handler) routes(r *gin.Engine) {
 	api.GET("/users/:id", h.handle(h.getUser))
 	api.PUT("/users/:id", h.handle(h.updateUser))
 	api.PATCH("/users/:id", h.handle(h.updateUser))
+	api.DELETE("/users/:id", h.handle(h.deleteUser))
 	api.GET("/users/:id/followers", h.handle(h.listFollowers))
 	api.GET("/users/:id/following", h.handle(h.listFollowing))
 	api.GET("/users/:id/following/:target", h.handle(h.getFollow))

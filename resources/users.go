@@ -109,6 +109,7 @@ func (h *handler) fullUser(p persistence.Profile) *hal.Resource {
 			Target: path, ContentType: jsonType, Properties: h.fields.profile(u)}).
 			AddTemplate("change-password", hal.Template{Title: "Change your password", Method: http.MethodPatch,
 				Target: path, ContentType: jsonType, Properties: h.fields.passwordChange()}).
+			AddTemplate("delete-account", deleteAccountForm(u.ID)).
 			AddTemplate("revoke-others", revokeOthersForm(u.ID))
 	case u.IsFollowing:
 		res.AddTemplate("unfollow", hal.Template{Title: "Unfollow " + u.Username, Method: http.MethodDelete,
@@ -507,6 +508,12 @@ func (h *handler) ownUser(c *gin.Context) (persistence.User, error) {
 // request may just have recorded last_seen, a new version: the tag and the
 // time they read before it are still good.
 func (h *handler) userPrecondition(c *gin.Context, caller persistence.User) (*int64, error) {
+	return h.ownUserPrecondition(c, caller, h.cfg.RequireIfMatch)
+}
+
+// ownUserPrecondition is userPrecondition, with If-Match (or
+// If-Unmodified-Since) required when required is true.
+func (h *handler) ownUserPrecondition(c *gin.Context, caller persistence.User, required bool) (*int64, error) {
 	t := target{exists: true, modified: caller.PriorChangedAt}
 	if preconditioned(c) {
 		posts, err := h.store.NewestPosts(c.Request.Context(), caller.ID)
@@ -520,7 +527,7 @@ func (h *handler) userPrecondition(c *gin.Context, caller persistence.User) (*in
 				h.userTag(c, caller.ID, caller.Version, caller.ID, p.PostsKey, mt))
 		}
 	}
-	conditional, err := checkPreconditions(c, t, h.cfg.RequireIfMatch)
+	conditional, err := checkPreconditions(c, t, required)
 	if err != nil || !conditional {
 		return nil, err
 	}

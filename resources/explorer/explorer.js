@@ -28,6 +28,8 @@ const state = {
   root: null, // the root document, for mb:tokens and mb:me
   shown: null, // the path of the resource on screen (or being fetched)
   self: null, // its self href, the target of templates without one
+  etag: null, // its ETag, which deleting an account sends as If-Match
+  username: null, // its username, if it is a user
   seq: 0, // the number of the latest navigation
   searches: 0, // the number of the latest search, or of a page of its results
   ids: 0, // for unique element ids
@@ -163,10 +165,11 @@ function received(x, res, text) {
 // shows the exchange, and returns it; null when the network failed. A quiet
 // one, which the page makes by itself, goes to the Responses list only and
 // leaves the status line to what the user did.
-async function request(method, url, { body, contentType, authorization, shownBody, quiet } = {}) {
+async function request(method, url, { body, contentType, authorization, shownBody, quiet, ifMatch } = {}) {
   const headers = { Accept: FORMS };
   if (authorization) headers.Authorization = authorization;
   else if (state.token) headers.Authorization = `Bearer ${state.token}`;
+  if (ifMatch) headers['If-Match'] = ifMatch;
   if (body !== undefined) headers['Content-Type'] = contentType;
   const x = exchange(method, url, headers, body === undefined ? undefined : shownBody ?? body);
   let res;
@@ -440,13 +443,42 @@ function templateForm(key, t) {
     el('p', { class: 'target' }, el('span', { class: 'method' }, method), ' ', el('code', {}, target ?? '(none)'),
       ' ', el('span', { class: 'key' }, `template ${key}`)));
   for (const p of props) fields.append(field(p));
+  const deletion = key === DELETE_ACCOUNT;
+  if (deletion) fields.append(field({ name: CONFIRM, required: true, prompt: `Type ${state.username ?? 'your username'} to confirm` }));
   fields.append(el('button', { type: 'submit' }, title));
   form.append(fields);
   form.addEventListener('submit', (e) => {
     e.preventDefault();
-    submitTemplate(form, t, method, target, props);
+    if (deletion) deleteAccount(form, target);
+    else submitTemplate(form, t, method, target, props);
   });
   return form;
+}
+
+// DELETE_ACCOUNT is the template that deletes the caller's account, which
+// the explorer sends only once the username is typed into the field
+// CONFIRM, with the ETag of the user on screen as If-Match; then it forgets
+// the token and returns to the root.
+const DELETE_ACCOUNT = 'delete-account';
+const CONFIRM = 'confirm-username';
+
+async function deleteAccount(form, target) {
+  const path = apiPath(target);
+  if (!path || !state.username || form.elements.namedItem(CONFIRM).value !== state.username) {
+    say(`Type the username ${state.username ?? ''} to delete the account: not sent.`);
+    return;
+  }
+  const button = form.querySelector('button[type="submit"]');
+  button.disabled = true;
+  try {
+    const x = await request('DELETE', path, { ifMatch: state.etag });
+    if (x && x.status === 204) {
+      forgetToken();
+      go(apiRoot);
+    }
+  } finally {
+    button.disabled = false;
+  }
 }
 
 function fillTemplates(templates) {
@@ -499,6 +531,7 @@ function afterSubmit(x, method, path) {
   const created = locationPath(x.header('Location'));
   const self = apiPath(linkHref(x.data, 'self'));
   if ((x.status === 200 || x.status === 201) && isObject(x.data) && isObject(x.data._links)) {
+    state.etag = x.header('ETag');
     show(x.status === 201 ? created ?? self ?? path : self ?? path, x.data);
   } else if (x.status === 201 && created && created !== path) {
     // What a POST created without a body is read; a PUT that created its
@@ -515,6 +548,7 @@ function afterSubmit(x, method, path) {
 function render(path, doc) {
   const self = apiPath(linkHref(doc, 'self'));
   state.self = self ?? path;
+  state.username = typeof doc.username === 'string' ? doc.username : null;
   $('resource').dataset.path = path;
   $('resource-title').textContent = self && self !== path ? `${path} (self: ${self})` : path;
   $('location').textContent = path;
@@ -535,6 +569,8 @@ function render(path, doc) {
 
 function renderNothing(path, x) {
   state.self = path;
+  state.etag = null;
+  state.username = null;
   $('resource').dataset.path = path;
   $('resource-title').textContent = path;
   $('location').textContent = path;
@@ -564,6 +600,7 @@ async function navigate(path) {
   $('location').textContent = path;
   const x = await request('GET', path);
   if (seq !== state.seq) return; // a later navigation won
+  state.etag = x?.header('ETag') ?? null;
   if (x && x.ok && isObject(x.data)) render(path, x.data);
   else renderNothing(path, x);
 }

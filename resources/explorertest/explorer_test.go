@@ -148,6 +148,33 @@ func TestExplorerEndToEnd(t *testing.T) {
 	postToFeed(b)
 	logOut(b)
 	logIn(b, newPassword)
+	deleteAccount(b)
+}
+
+// deleteAccount deletes the account with the own user's delete-account
+// form, which sends nothing until the username is typed, then sends
+// If-Match, forgets the token and returns to the root.
+func deleteAccount(b *browser) {
+	form := `[data-template="delete-account"]`
+	b.step("open the own user",
+		click(`#session-user`),
+		visible(`#resource[data-path^="/api/users/"] `+form),
+	)
+	b.step("a wrong username sends nothing",
+		typeIn(form+` [name="confirm-username"]`, "someone"),
+		click(form+` button[type="submit"]`),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#status')?.textContent.includes('Type the username')`,
+			chromedp.WithPollingTimeout(10*time.Second)),
+	)
+	b.check("no DELETE was sent", `!document.querySelector('#responses li[data-method="DELETE"][data-url^="/api/users/"]')`)
+	b.step("delete the account",
+		chromedp.SetValue(chromedp.CSS(form+` [name="confirm-username"]`), username),
+		click(form+` button[type="submit"]`),
+		visible(`#responses li[data-method="DELETE"][data-url^="/api/users/"][data-status="204"]`),
+		visible(`#login-submit`),
+		visible(`#resource[data-path="/api"] #properties [data-property="title"]`),
+	)
+	b.check("the token is forgotten", `document.querySelector('#session').hidden`)
 }
 
 func logOut(b *browser) {
