@@ -559,7 +559,10 @@ function render(path, doc) {
   fillTemplates(doc._templates);
   fillEmbedded($('embedded'), doc, 0);
   showSessions(doc);
-  if (path === apiRoot) state.root = doc;
+  if (path === apiRoot) {
+    state.root = doc;
+    offerReset(doc);
+  }
   // A page of the notifications, after mark-read say, tells the panel how
   // many are unread now.
   if (live.path && path.split('?')[0] === live.path.split('?')[0] && Number.isInteger(doc._meta?.unread)) {
@@ -1029,6 +1032,14 @@ function forgetToken() {
   $('login').hidden = false;
 }
 
+// offerReset links the login form to the root's password reset resource,
+// whose forms ask for a reset mail and set a new password with its token.
+function offerReset(root) {
+  const reset = apiPath(linkHref(root, 'mb:password-reset'));
+  $('forgot').hidden = !reset;
+  if (reset) $('forgot').setAttribute('href', `#${reset}`);
+}
+
 async function showMe(root) {
   const user = $('session-user');
   user.textContent = $('login-username').value;
@@ -1096,3 +1107,4 @@ document.addEventListener('click', (e) => {
 window.addEventListener('hashchange', onHashChange);
 if (!location.hash) history.replaceState(null, '', `#${apiRoot}`);
 onHashChange();
+if (hashPath() !== apiRoot) loadRoot().then((root) => root && offerReset(root));
