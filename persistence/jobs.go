@@ -34,6 +34,12 @@ type JobSettings struct {
 	ResetTTL time.Duration
 	// Logger gets the queue's own messages.
 	Logger *slog.Logger
+	// SMTP says whether Mailer sends over SMTP, not to an outbox: only then
+	// is a user mailed when their export is ready.
+	SMTP bool
+	// ExportBatch is how many posts an export writes at a time, in one
+	// chunk and one transaction; 0 means 1000.
+	ExportBatch int
 }
 
 // jobWorkers is how many jobs one instance works at once. Jobs wait on
@@ -58,6 +64,7 @@ func newJobs(s *Store) *jobs {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &mailWorker{jobs: q})
 	river.AddWorker(workers, &resetWorker{store: s})
+	river.AddWorker(workers, &exportWorker{store: s})
 	client, err := river.NewClient(riverpgxv5.New(s.pool), &river.Config{
 		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: jobWorkers}},
 		Workers: workers,

@@ -212,7 +212,7 @@ func (h *handler) withCORS(r http.Handler) http.Handler {
 			http.MethodPatch, http.MethodDelete},
 		AllowedHeaders: []string{"Accept", "Authorization", "Content-Type", "If-Match", "If-None-Match",
 			"If-Modified-Since", "If-Unmodified-Since", "Prefer", "X-Request-Id"},
-		ExposedHeaders: []string{"Allow", "Content-Location", "ETag", "Last-Modified", "Location",
+		ExposedHeaders: []string{"Allow", "Content-Disposition", "Content-Location", "ETag", "Last-Modified", "Location",
 			"WWW-Authenticate", "X-Request-Id", "Accept-Patch", "Link", "Preference-Applied"},
 		MaxAge: 600,
 	}).Handler(r))
@@ -358,6 +358,19 @@ func (h *handler) handle(f handlerFunc) gin.HandlerFunc { return h.handleAs(halO
 // client accepts among offers before any work is done, bounds the
 // request's work by RequestTimeout, and sends every failure to writeError.
 func (h *handler) handleAs(offers []string, f handlerFunc) gin.HandlerFunc {
+	return h.handleWithin(h.cfg.RequestTimeout, offers, f)
+}
+
+// handleLong adapts the handler of a download as handleAs does, but does
+// not bound the request's work as a whole: a client reads a large file
+// for as long as it keeps reading (exports.go). Each statement is still
+// bounded by the database's statement timeout.
+func (h *handler) handleLong(offers []string, f handlerFunc) gin.HandlerFunc {
+	return h.handleWithin(0, offers, f)
+}
+
+// handleWithin is handleAs with the bound timeout (0: none).
+func (h *handler) handleWithin(timeout time.Duration, offers []string, f handlerFunc) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		addVary(c, "Accept")
 		mt := negotiate(c.GetHeader("Accept"), offers...)
@@ -368,8 +381,8 @@ func (h *handler) handleAs(offers []string, f handlerFunc) gin.HandlerFunc {
 		}
 		// An event stream lasts as long as its client reads it, within
 		// bounds of its own (stream.go).
-		if h.cfg.RequestTimeout > 0 && mt != eventStreamType {
-			ctx, cancel := context.WithTimeout(c.Request.Context(), h.cfg.RequestTimeout)
+		if timeout > 0 && mt != eventStreamType {
+			ctx, cancel := context.WithTimeout(c.Request.Context(), timeout)
 			defer cancel()
 			c.Request = c.Request.WithContext(ctx)
 		}

@@ -85,8 +85,8 @@ func TestFormsDocuments(t *testing.T) {
 		golden string
 	}{
 		{"/api", "default search-posts search-users", "forms_root.golden.json"},
-		{userPathOf(susan), "change-password default delete-account revoke-others", "forms_user_self.golden.json"},
-		{"/api/me", "change-password default delete-account revoke-others", ""},
+		{userPathOf(susan), "change-password default delete-account export revoke-others", "forms_user_self.golden.json"},
+		{"/api/me", "change-password default delete-account export revoke-others", ""},
 		{userPathOf(bob), "follow message", "forms_user_other.golden.json"},
 		{postPathOf(mine), "default delete like reply", "forms_post.golden.json"},
 		{postPathOf(theirs), "like reply", "forms_post_other.golden.json"},

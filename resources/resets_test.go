@@ -18,16 +18,19 @@ import (
 )
 
 // startJobs works the test server's jobs, sending mail to srv, until the
-// test ends; it returns what the jobs logged.
-func (s *testServer) startJobs(t *testing.T, srv *mailtest.Server) *bytes.Buffer {
+// test ends; it returns what the jobs logged. opts may change the settings.
+func (s *testServer) startJobs(t *testing.T, srv *mailtest.Server, opts ...func(*persistence.JobSettings)) *bytes.Buffer {
 	t.Helper()
 	m, err := mail.NewSMTP(srv.URL(), "Microblog <microblog@example.com>")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var log syncBuffer
-	stop, err := s.store.StartJobs(context.Background(), persistence.JobSettings{Mailer: m, ResetTTL: time.Hour,
-		Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	settings := persistence.JobSettings{Mailer: m, ResetTTL: time.Hour, Logger: slog.New(slog.NewTextHandler(&log, nil))}
+	for _, o := range opts {
+		o(&settings)
+	}
+	stop, err := s.store.StartJobs(context.Background(), settings)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -279,7 +279,7 @@ func TestEveryRoute(t *testing.T) {
 	concrete := strings.NewReplacer("/users/:id/following/:target", fmt.Sprintf("/users/%d/following/%d", susan, bob),
 		"/users/:id", userPathOf(susan)[len("/api"):], "/posts/:id", postPathOf(post)[len("/api"):], ":rel", "users",
 		":user", fmt.Sprint(susan), "/messages/:id", messagePathOf(message)[len("/api"):],
-		"/notifications/:id", "/notifications/1", "/tokens/:id", "/tokens/1")
+		"/notifications/:id", "/notifications/1", "/tokens/:id", "/tokens/1", "/exports/:id", "/exports/1")
 	for path, methods := range allowed {
 		p := concrete.Replace(path)
 		allow := srv.do(t, request{method: http.MethodOptions, path: p}).header.Get("Allow")

@@ -3,8 +3,8 @@ package resources
 import "github.com/gin-gonic/gin"
 
 // routes adds every route of the API to r: this, accountRoutes,
-// explorerRoutes and opsRoutes are the one place that lists them. Each GET also answers
-// HEAD, and each path OPTIONS (addHeadAndOptions). Handlers that return an
+// explorerRoutes and opsRoutes are the one place that lists them. Each GET
+// also answers HEAD, and each path OPTIONS (addHeadAndOptions). Handlers that return an
 // error go through handle, which negotiates the media type first and sends
 // every failure to writeError; the others serve what is not HAL.
 func (h *handler) routes(r *gin.Engine) {
@@ -70,8 +70,9 @@ func (h *handler) explorerRoutes(r *gin.Engine) {
 	r.GET("/explorer/explorer.css", h.getExplorerFile)
 }
 
-// accountRoutes adds the routes of logging in and out, sessions, the
-// caller's own user and password resets to api.
+// accountRoutes adds the routes of logging in and of one's account to the
+// API's group: tokens and sessions, the caller's own user, password
+// resets, exports.
 func (h *handler) accountRoutes(api *gin.RouterGroup) {
 	api.POST("/tokens", h.handle(h.createToken))
 	api.DELETE("/tokens", h.handle(h.deleteToken))
@@ -82,6 +83,9 @@ func (h *handler) accountRoutes(api *gin.RouterGroup) {
 	api.GET("/me", h.handle(h.getMe))
 	api.GET("/password-reset", h.handle(h.getPasswordReset))
 	api.POST("/password-reset", h.handle(h.postPasswordReset))
+	api.POST("/users/:id/exports", h.handle(h.createExport))
+	api.GET("/exports/:id", h.handle(h.getExport))
+	api.GET("/exports/:id/download", h.handleLong(exportFileOffers, h.downloadExport))
 }
 
 // opsRoutes adds the routes for operators to r: on the API's router, or on

@@ -207,6 +207,11 @@ func (s *testServer) checkResponse(t *testing.T, req request, res response) {
 		if len(res.body) != 0 {
 			t.Errorf("HEAD %s: response has a body: %s", req.path, res.body)
 		}
+	case strings.HasPrefix(res.header.Get("Content-Disposition"), "attachment") && ct == "application/json":
+		// A file to download, such as an export: JSON, but not HAL.
+		if !json.Valid(res.body) {
+			t.Errorf("%s %s: an attachment that is not JSON: %.200s", req.method, req.path, res.body)
+		}
 	case ct == "application/hal+json" || ct == "application/json":
 		checkHAL(t, res.body)
 		if bytes.Contains(res.body, []byte(`"_templates"`)) {

@@ -110,6 +110,7 @@ func (h *handler) fullUser(p persistence.Profile) *hal.Resource {
 			AddTemplate("change-password", hal.Template{Title: "Change your password", Method: http.MethodPatch,
 				Target: path, ContentType: jsonType, Properties: h.fields.passwordChange()}).
 			AddTemplate("delete-account", deleteAccountForm(u.ID)).
+			AddTemplate("export", hal.Template{Title: "Export my posts", Method: http.MethodPost, Target: exportsPath(u.ID)}).
 			AddTemplate("revoke-others", revokeOthersForm(u.ID))
 	case u.IsFollowing:
 		res.AddTemplate("unfollow", hal.Template{Title: "Unfollow " + u.Username, Method: http.MethodDelete,

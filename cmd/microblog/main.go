@@ -331,7 +331,8 @@ func startJobs(ctx context.Context, store *persistence.Store, cfg config, log *s
 	if err != nil {
 		return nil, err
 	}
-	stopJobs, err := store.StartJobs(ctx, persistence.JobSettings{Mailer: mailer, ResetTTL: cfg.resetTTL, Logger: log})
+	stopJobs, err := store.StartJobs(ctx, persistence.JobSettings{Mailer: mailer, ResetTTL: cfg.resetTTL, Logger: log,
+		SMTP: cfg.smtpURL != ""})
 	if err != nil {
 		return nil, err
 	}

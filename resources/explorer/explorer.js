@@ -528,6 +528,13 @@ async function submitTemplate(form, t, method, target, props) {
 // afterSubmit shows what a form led to: the resource the server returned,
 // the one it created, or the current one again.
 function afterSubmit(x, method, path) {
+  // An export's job resource (a new one, or the one running, to which the
+  // 303 led) goes to the export panel; the resource shown stays.
+  if (isJob(x.data) && apiPath(linkHref(x.data, 'self'))) {
+    watchExport(x.data);
+    if (state.shown) navigate(state.shown);
+    return;
+  }
   const created = locationPath(x.header('Location'));
   const self = apiPath(linkHref(x.data, 'self'));
   if ((x.status === 200 || x.status === 201) && isObject(x.data) && isObject(x.data._links)) {
@@ -1015,6 +1022,90 @@ function stopLive() {
   setLiveState('closed', 'Closed.');
 }
 
+// --- The export panel. It knows no URL of the API: the template export of
+// the own user answers with a job resource, which it polls by its self link
+// every second, showing the progress, until it is done or failed. Once done,
+// its button reads mb:download with the token, which a plain link could not
+// send, and saves the file under the name Content-Disposition gives.
+
+const EXPORT_POLL = 1000;
+
+const exporting = {
+  run: 0, // the number of the latest start or stop: an older poll stops
+  timer: null, // the poll that waits
+  download: null, // the path of the file, once done
+};
+
+const isJob = (doc) => isObject(doc) && typeof doc.state === 'string' && Number.isInteger(doc.progress);
+const jobOver = (doc) => doc.state === 'done' || doc.state === 'failed';
+
+function showExport(doc) {
+  $('export').dataset.state = doc.state;
+  $('export-progress').value = doc.progress;
+  $('export-state').textContent = `${doc.state}: ${doc.progress}%, ${doc.post_count ?? 0} posts written`;
+  exporting.download = doc.state === 'done' ? apiPath(linkHref(doc, 'mb:download')) : null;
+  $('export-download').hidden = !exporting.download;
+}
+
+function watchExport(doc) {
+  stopExport();
+  const run = exporting.run;
+  const path = apiPath(linkHref(doc, 'self'));
+  $('export').hidden = false;
+  showExport(doc);
+  const poll = async () => {
+    exporting.timer = null;
+    const x = await request('GET', path, { quiet: true });
+    if (run !== exporting.run) return;
+    if (x?.ok && isJob(x.data)) showExport(x.data);
+    // A job that is over, or gone (404, or a token no longer valid), is
+    // not asked for again; after a network error or a 503 it is.
+    let again = !x || x.status >= 500;
+    if (x?.ok && isJob(x.data)) again = !jobOver(x.data);
+    if (again) exporting.timer = setTimeout(poll, EXPORT_POLL);
+  };
+  if (!jobOver(doc)) exporting.timer = setTimeout(poll, EXPORT_POLL);
+}
+
+function stopExport() {
+  exporting.run++;
+  clearTimeout(exporting.timer);
+  exporting.timer = null;
+  exporting.download = null;
+  $('export').hidden = true;
+  $('export-download').hidden = true;
+}
+
+// downloadExport reads the file with the token and saves it. The Responses
+// list shows the exchange, not the file.
+async function downloadExport() {
+  const path = exporting.download;
+  if (!path || !state.token) return;
+  const headers = { Accept: 'application/json', Authorization: `Bearer ${state.token}` };
+  const x = exchange('GET', path, headers);
+  let res;
+  let blob = null;
+  try {
+    res = await fetch(path, { headers, cache: 'no-store', credentials: 'omit' });
+    if (res.ok) blob = await res.blob();
+    received(x, res, blob ? '' : await res.text());
+  } catch (err) {
+    x.error = String(err);
+  }
+  if (blob) {
+    const name = /filename="([^"]+)"/.exec(res.headers.get('Content-Disposition') ?? '')?.[1] ?? 'export.json';
+    x.stream = `a file of ${blob.size} bytes, saved as ${name}`;
+    const url = URL.createObjectURL(blob);
+    const a = el('a', { href: url, download: name, hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+    $('export-download').dataset.saved = name;
+  }
+  showExchange(x);
+}
+
 // --- Logging in and out.
 
 async function loadRoot() {
@@ -1026,6 +1117,7 @@ async function loadRoot() {
 
 function forgetToken() {
   stopLive();
+  stopExport();
   state.token = null;
   state.tokensHref = null;
   $('session').hidden = true;
@@ -1086,6 +1178,7 @@ async function logOut() {
 
 $('login').addEventListener('submit', logIn);
 $('logout').addEventListener('click', logOut);
+$('export-download').addEventListener('click', downloadExport);
 $('home').addEventListener('click', () => go(apiRoot));
 $('reload').addEventListener('click', () => state.shown && navigate(state.shown));
 $('search').addEventListener('submit', search);

@@ -42,12 +42,16 @@ func newServer(t *testing.T) string {
 
 // startServer serves the real API as newServer does, through wrap when it
 // is not nil, with the listener that feeds its live streams of
-// notifications running until the test ends.
-func startServer(t *testing.T, wrap func(http.Handler) http.Handler) *httptest.Server {
+// notifications running until the test ends. with, if any, gets the store
+// (to work its jobs, say).
+func startServer(t *testing.T, wrap func(http.Handler) http.Handler, with ...func(*persistence.Store)) *httptest.Server {
 	t.Helper()
-	h, listener, err := newHandler(t, pgtest.New(t))
+	h, store, listener, err := newHandler(t, pgtest.New(t))
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range with {
+		f(store)
 	}
 	if wrap != nil {
 		h = wrap(h)
@@ -66,22 +70,22 @@ func startServer(t *testing.T, wrap func(http.Handler) http.Handler) *httptest.S
 }
 
 // newHandler is the API over the database at databaseURL, with a pool
-// that closes when t ends, and the listener of its live streams, which
-// the caller runs.
-func newHandler(t *testing.T, databaseURL string) (http.Handler, *persistence.Listener, error) {
+// that closes when t ends, its store, and the listener of its live
+// streams, which the caller runs.
+func newHandler(t *testing.T, databaseURL string) (http.Handler, *persistence.Store, *persistence.Listener, error) {
 	pcfg, err := persistence.PoolConfig(databaseURL)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	pool, err := pgxpool.NewWithConfig(t.Context(), pcfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	t.Cleanup(pool.Close)
 	cheap := &argon2id.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 	hasher, err := persistence.NewHasher(cheap, 4)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	store := persistence.NewStore(pool, hasher)
 	// The resources tests' fixed clock: what the explorer shows does not
@@ -93,7 +97,7 @@ func newHandler(t *testing.T, databaseURL string) (http.Handler, *persistence.Li
 	many := resources.RateLimit{Events: 1000, Period: time.Minute, Burst: 1000}
 	h, err := resources.NewHandler(store, resources.Config{TokenTTL: time.Hour, MinPasswordLength: 8,
 		RegisterPerAddress: many, Notifications: listener})
-	return h, listener, err
+	return h, store, listener, err
 }
 
 // seedUsers registers users seed01, seed02 … seedNN through the API.
