@@ -122,6 +122,8 @@ type handler struct {
 	// of users would otherwise grow from nothing on every request.
 	bodies  sync.Pool
 	metrics *metrics
+	// reps keeps rendered representations by entity tag.
+	reps *representations
 	// docs is the documentation page, explorer the explorer's files: both
 	// made once from what is compiled in and the settings.
 	docs     []byte
@@ -266,6 +268,9 @@ func newHandler(store *persistence.Store, cfg Config) (*handler, error) {
 		resetByAddress: newLimiter(cfg.ResetPerAddress), resetByEmail: newLimiter(cfg.ResetPerEmail),
 		tagSalt: tagSalt(cfg.MinPasswordLength), metrics: newMetrics(store)}
 	var err error
+	if h.reps, err = newRepresentations(); err != nil {
+		return nil, err
+	}
 	if h.rels, err = readRels(); err != nil {
 		return nil, err
 	}
@@ -439,7 +444,11 @@ func (h *handler) render(c *gin.Context, status int, res *hal.Resource) error {
 		}
 	}
 	// A final newline keeps a shell prompt off the end of curl's output.
-	writeBody(c, status, mt, append(body, '\n'))
+	body = append(body, '\n')
+	if status == http.StatusOK {
+		h.keep(c, mt, body)
+	}
+	writeBody(c, status, mt, body)
 	return nil
 }
 
@@ -525,10 +534,11 @@ func (h *handler) logRequests(c *gin.Context) {
 	c.Set(ctxRequestID, id)
 	c.Header("X-Request-Id", id)
 	c.Next()
-	h.log.InfoContext(c.Request.Context(), "request",
-		"method", c.Request.Method, "path", c.Request.URL.Path, "status", c.Writer.Status(),
-		"bytes", max(c.Writer.Size(), 0), "duration_ms", float64(time.Since(start).Microseconds())/1000,
-		"request_id", id)
+	// LogAttrs with typed attributes: no value is boxed on the way.
+	h.log.LogAttrs(c.Request.Context(), slog.LevelInfo, "request",
+		slog.String("method", c.Request.Method), slog.String("path", c.Request.URL.Path),
+		slog.Int("status", c.Writer.Status()), slog.Int("bytes", max(c.Writer.Size(), 0)),
+		slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000), slog.String("request_id", id))
 }
 
 func requestID(c *gin.Context) string { return c.GetString(ctxRequestID) }

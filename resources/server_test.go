@@ -74,6 +74,7 @@ type testServer struct {
 	handler    http.Handler
 	store      *persistence.Store
 	pool       *pgxpool.Pool
+	url        string
 	clock      *clock
 	statements *statementCounter
 	// secrets are strings that must never appear in a response: every
@@ -84,8 +85,15 @@ type testServer struct {
 
 func newTestServer(t testing.TB, opts ...func(*resources.Config)) *testServer {
 	t.Helper()
+	return newTestServerAt(t, pgtest.New(t), opts...)
+}
+
+// newTestServerAt is newTestServer over the database at url, which
+// another test server may share, as instances of the server do.
+func newTestServerAt(t testing.TB, url string, opts ...func(*resources.Config)) *testServer {
+	t.Helper()
 	counter := &statementCounter{}
-	store, pool := storeOver(t, pgtest.New(t), counter)
+	store, pool := storeOver(t, url, counter)
 	clk := &clock{now: epoch}
 	store.Now = clk.Now
 	// Tests log in and register far more often than people do, all from
@@ -100,7 +108,7 @@ func newTestServer(t testing.TB, opts ...func(*resources.Config)) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testServer{handler: h, store: store, pool: pool, clock: clk, statements: counter}
+	return &testServer{handler: h, store: store, pool: pool, url: url, clock: clk, statements: counter}
 }
 
 // storeOver is a store over the database at url, as the server makes one

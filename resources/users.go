@@ -162,21 +162,21 @@ func (h *handler) getMe(c *gin.Context) error {
 	return h.serveProfile(c, token, 0)
 }
 
-// serveProfile answers a GET of user id (0: the caller) in one statement
-// with the token check. A conditional GET first reads only the user's
-// version, with the token check, and answers 304 without reading the rest.
+// serveProfile answers a GET of user id (0: the caller). It first reads
+// only the versions the user's entity tag is made of, with the token
+// check, and answers 304 when the client holds that representation, or
+// sends it as kept (serveKept); only otherwise does it read the user and
+// their posts, in one statement with the token check, and render them.
 func (h *handler) serveProfile(c *gin.Context, token string, id int64) error {
 	ctx := c.Request.Context()
-	if conditional(c) {
-		v, err := h.store.ProfileVersion(ctx, token, id)
-		if err != nil {
-			return err
-		}
-		h.locateMe(c, id, v.Caller.ID)
-		storeNothingIf(c, v.User.ID == v.Caller.ID)
-		if notModified(c, h.userTag(c, v.User.ID, v.User.Version, v.Caller.ID, v.PostsKey, mediaType(c)), v.Modified()) {
-			return nil
-		}
+	v, err := h.store.ProfileVersion(ctx, token, id)
+	if err != nil {
+		return err
+	}
+	h.locateMe(c, id, v.Caller.ID)
+	storeNothingIf(c, v.User.ID == v.Caller.ID)
+	if h.serveKept(c, h.userTag(c, v.User.ID, v.User.Version, v.Caller.ID, v.PostsKey, mediaType(c)), v.Modified()) {
+		return nil
 	}
 	p, err := h.store.Profile(ctx, token, id)
 	if err != nil {

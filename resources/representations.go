@@ -1,0 +1,79 @@
+package resources
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/maypok86/otter/v2"
+)
+
+// representationBytes bounds the memory of the representations kept: the
+// sum of their bodies and tags.
+const representationBytes = 32 << 20
+
+// ctxKeepRepresentation marks a request whose representation render keeps
+// under its entity tag.
+const ctxKeepRepresentation = "microblog.keep_representation"
+
+// representation is a rendered body and its media type.
+type representation struct {
+	body        []byte
+	contentType string
+}
+
+// representations keeps rendered bodies by their strong entity tag, which
+// names one representation and no other (every version, viewer and media
+// type that shapes it is in the tag): while the tag a resource has is one
+// kept here, its body is served without reading or rendering anything but
+// the versions the tag is made of. Nothing in it goes stale: a change
+// makes a new tag, and the old entry is never asked for again and ages
+// out. The cache is otter's (maypok86/otter), bounded by weight.
+type representations struct {
+	cache *otter.Cache[string, representation]
+}
+
+func newRepresentations() (*representations, error) {
+	cache, err := otter.New(&otter.Options[string, representation]{
+		MaximumWeight: representationBytes,
+		Weigher: func(tag string, r representation) uint32 {
+			return uint32(len(tag) + len(r.body) + len(r.contentType))
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &representations{cache: cache}, nil
+}
+
+// serveKept answers a GET whose representation has entity tag tag, last
+// modified at modified: 304 when the client holds it, the kept body when
+// there is one, and otherwise marks the request for render to keep what
+// it renders, and reports false.
+func (h *handler) serveKept(c *gin.Context, tag string, modified time.Time) bool {
+	if notModified(c, tag, modified) {
+		return true
+	}
+	c.Set(ctxKeepRepresentation, true)
+	r, ok := h.reps.cache.GetIfPresent(tag)
+	if !ok {
+		return false
+	}
+	setValidators(c, tag, modified)
+	if c.Writer.Header().Get("Cache-Control") == "" {
+		c.Header("Cache-Control", cachePrivate)
+	}
+	writeBody(c, http.StatusOK, r.contentType, r.body)
+	return true
+}
+
+// keep keeps body, of media type mt, under the response's entity tag when
+// serveKept asked for it.
+func (h *handler) keep(c *gin.Context, mt string, body []byte) {
+	if !c.GetBool(ctxKeepRepresentation) {
+		return
+	}
+	if tag := c.Writer.Header().Get("ETag"); tag != "" {
+		h.reps.cache.Set(tag, representation{body: append([]byte(nil), body...), contentType: mt})
+	}
+}
