@@ -87,6 +87,9 @@ type Resource struct {
 	embedded  []relOf[*Resource]
 	templates []namedTemplate
 	err       error
+	// shared, when set, is rendered first: its properties before props,
+	// its links before links (Shared.With).
+	shared *Shared
 }
 
 // New returns a resource whose properties are the members of props, which
@@ -190,13 +193,24 @@ func (r *Resource) AppendJSON(dst []byte, base string) ([]byte, error) {
 		return nil, r.err
 	}
 	start := len(dst)
-	dst, err := r.appendProps(dst)
+	var err error
+	if r.shared != nil {
+		dst, err = r.appendSharedProps(dst)
+	} else {
+		dst, err = r.appendProps(dst)
+	}
 	if err != nil {
 		return nil, err
 	}
 	sep := len(dst)-start > 2
 	dst = dst[:len(dst)-1] // reopen the object
-	if len(r.links) > 0 {
+	switch {
+	case r.shared != nil && (len(r.shared.links) > 0 || len(r.links) > 0):
+		if sep {
+			dst = append(dst, ',')
+		}
+		dst, sep = r.appendSharedLinks(append(dst, `"_links":`...), base), true
+	case len(r.links) > 0:
 		if sep {
 			dst = append(dst, ',')
 		}
@@ -247,9 +261,24 @@ func (r *Resource) appendEmbedded(dst []byte, base string) ([]byte, error) {
 // appendRels appends an object of rels, each an object or an array of
 // items that item appends.
 func appendRels[T any](dst []byte, rels []relOf[T], item func([]byte, T) ([]byte, error)) ([]byte, error) {
-	dst = append(dst, '{')
+	dst, err := appendRelMembers(append(dst, '{'), rels, item)
+	if err != nil {
+		return nil, err
+	}
+	return append(dst, '}'), nil
+}
+
+// appendRelMembers appends the members of the object of rels, without its
+// braces.
+func appendRelMembers[T any](dst []byte, rels []relOf[T], item func([]byte, T) ([]byte, error)) ([]byte, error) {
+	return appendRelMembersAfter(dst, rels, false, item)
+}
+
+// appendRelMembersAfter is appendRelMembers after members already there
+// when after is true.
+func appendRelMembersAfter[T any](dst []byte, rels []relOf[T], after bool, item func([]byte, T) ([]byte, error)) ([]byte, error) {
 	for i, rl := range rels {
-		if i > 0 {
+		if i > 0 || after {
 			dst = append(dst, ',')
 		}
 		dst = append(appendString(dst, rl.rel), ':')
@@ -269,7 +298,7 @@ func appendRels[T any](dst []byte, rels []relOf[T], item func([]byte, T) ([]byte
 			dst = append(dst, ']')
 		}
 	}
-	return append(dst, '}'), nil
+	return dst, nil
 }
 
 // appendLink appends l as appendMarshal would, with base put before an

@@ -122,8 +122,10 @@ type handler struct {
 	// of users would otherwise grow from nothing on every request.
 	bodies  sync.Pool
 	metrics *metrics
-	// reps keeps rendered representations by entity tag.
-	reps *representations
+	// reps keeps rendered representations by entity tag, and sharedUsers
+	// what every caller sees alike of each version of a user.
+	reps        *representations
+	sharedUsers *sharedUsers
 	// docs is the documentation page, explorer the explorer's files: both
 	// made once from what is compiled in and the settings.
 	docs     []byte
@@ -269,6 +271,9 @@ func newHandler(store *persistence.Store, cfg Config) (*handler, error) {
 		tagSalt: tagSalt(cfg.MinPasswordLength), metrics: newMetrics(store)}
 	var err error
 	if h.reps, err = newRepresentations(); err != nil {
+		return nil, err
+	}
+	if h.sharedUsers, err = newSharedUsers(); err != nil {
 		return nil, err
 	}
 	if h.rels, err = readRels(); err != nil {

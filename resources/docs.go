@@ -108,9 +108,9 @@ func (h *handler) formsCases() []formsCase {
 	return []formsCase{
 		{"The root, for anyone", h.rootTemplates(hal.New(nil))},
 		{"Every page of users", hal.New(nil).AddTemplate("default", h.registration())},
-		{"The caller's own user, and `/api/me`", h.fullUser(persistence.Profile{Caller: susan, User: susan})},
-		{"A user the caller does not follow", h.fullUser(persistence.Profile{Caller: susan, User: bob})},
-		{"A user the caller follows", h.fullUser(persistence.Profile{Caller: susan, User: followed})},
+		{"The caller's own user, and `/api/me`", h.fullUser("", persistence.Profile{Caller: susan, User: susan})},
+		{"A user the caller does not follow", h.fullUser("", persistence.Profile{Caller: susan, User: bob})},
+		{"A user the caller follows", h.fullUser("", persistence.Profile{Caller: susan, User: followed})},
 		{"Every page of posts, of the feed and of the caller's own posts", hal.New(nil).AddTemplate("default", h.newPost())},
 		{"The caller's own post", h.fullPost(post, susan.ID)},
 		{"A page of the caller's notifications, whose newest is 7", hal.New(nil).AddTemplate("mark-read", markReadForm(7))},

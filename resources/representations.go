@@ -6,6 +6,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/maypok86/otter/v2"
+
+	"microblog/hal"
+	"microblog/persistence"
 )
 
 // representationBytes bounds the memory of the representations kept: the
@@ -76,4 +79,47 @@ func (h *handler) keep(c *gin.Context, mt string, body []byte) {
 	if tag := c.Writer.Header().Get("ETag"); tag != "" {
 		h.reps.cache.Set(tag, representation{body: append([]byte(nil), body...), contentType: mt})
 	}
+}
+
+// sharedUserBytes bounds the memory of the users' shared parts.
+const sharedUserBytes = 16 << 20
+
+// userKey names one version of a user, rendered for one base.
+type userKey struct {
+	id, version int64
+	base        string
+}
+
+// sharedUsers keeps the part of each user's representation that every
+// caller sees alike (userShared), rendered, by the user's version: a page
+// of users renders each user once per version, not once per request, and
+// adds only what the caller alone sees. A new version is a new key, so
+// nothing kept is stale.
+type sharedUsers struct {
+	cache *otter.Cache[userKey, *hal.Shared]
+}
+
+func newSharedUsers() (*sharedUsers, error) {
+	cache, err := otter.New(&otter.Options[userKey, *hal.Shared]{
+		MaximumWeight: sharedUserBytes,
+		Weigher:       func(k userKey, s *hal.Shared) uint32 { return uint32(len(k.base) + s.Size() + 64) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &sharedUsers{cache: cache}, nil
+}
+
+// get returns the shared part of u for base, rendering it if it is not kept.
+func (s *sharedUsers) get(base string, u persistence.User) (*hal.Shared, error) {
+	k := userKey{id: u.ID, version: u.Version, base: base}
+	if shared, ok := s.cache.GetIfPresent(k); ok {
+		return shared, nil
+	}
+	shared, err := userShared(u).Share(base)
+	if err != nil {
+		return nil, err
+	}
+	s.cache.Set(k, shared)
+	return shared, nil
 }

@@ -79,3 +79,55 @@ func TestKeptUserRepresentations(t *testing.T) {
 		t.Errorf("the email is shown to the wrong caller:\nsusan: %s\nbob: %s", own.body, other.body)
 	}
 }
+
+// What every caller sees alike of a user is rendered once per version and
+// shared by the pages that list them; what one caller alone sees (email,
+// is_following, the follow links) is theirs, and a change shows at once.
+func TestSharedUserParts(t *testing.T) {
+	t.Parallel()
+	a := newTestServer(t)
+	b := newTestServerAt(t, a.url)
+	susan, susanToken := a.user(t, "susan")
+	bob, bobToken := a.user(t, "bob")
+	list := "/api/users?per_page=10"
+	a.getCounted(t, list, bobToken)
+	a.getCounted(t, list, susanToken)
+
+	b.do(t, request{method: http.MethodPatch, path: userPathOf(susan), token: susanToken, body: `{"about_me": "changed"}`})
+	b.do(t, request{method: http.MethodPut, path: fmt.Sprintf("%s/following/%d", userPathOf(bob), susan), token: bobToken})
+	bobs, _ := a.getCounted(t, list, bobToken)
+	susans, _ := a.getCounted(t, list, susanToken)
+	users := func(res response) []any {
+		return res.json(t)["_embedded"].(map[string]any)["mb:users"].([]any)
+	}
+	for _, u := range users(bobs) {
+		u := u.(map[string]any)
+		links := u["_links"].(map[string]any)
+		switch int64(u["id"].(float64)) {
+		case susan:
+			if u["about_me"] != "changed" || u["is_following"] != true || u["follower_count"] != 1.0 || u["email"] != nil ||
+				links["mb:unfollow"].(map[string]any)["href"] != fmt.Sprintf("%s/following/%d", userPathOf(bob), susan) {
+				t.Errorf("susan as bob sees her: %v", u)
+			}
+		case bob:
+			if u["email"] != "bob@example.com" || u["is_following"] != nil || links["edit"] == nil {
+				t.Errorf("bob as he sees himself: %v", u)
+			}
+		}
+	}
+	for _, u := range users(susans) {
+		u := u.(map[string]any)
+		links := u["_links"].(map[string]any)
+		switch int64(u["id"].(float64)) {
+		case susan:
+			if u["about_me"] != "changed" || u["email"] != "susan@example.com" || u["is_following"] != nil || links["edit"] == nil {
+				t.Errorf("susan as she sees herself: %v", u)
+			}
+		case bob:
+			if u["email"] != nil || u["is_following"] != false ||
+				links["mb:follow"].(map[string]any)["href"] != fmt.Sprintf("%s/following/%d", userPathOf(susan), bob) {
+				t.Errorf("bob as susan sees him: %v", u)
+			}
+		}
+	}
+}

@@ -88,7 +88,7 @@ func (h *handler) searchUsers(c *gin.Context) error {
 		return err
 	}
 	storeNothingIf(c, showsCaller(page))
-	return h.render(c, http.StatusOK, userPage(searchUsersPath, page, r))
+	return h.render(c, http.StatusOK, h.userPage(c, searchUsersPath, page, r))
 }
 
 // searchPosts serves GET /api/search/posts: the posts that match q, in one

@@ -42,54 +42,69 @@ func followPath(follower, followed int64) string {
 	return userPath(follower) + "/following/" + strconv.FormatInt(followed, 10)
 }
 
-// userView is the properties of a user. Email is set only for the user
-// themself, and IsFollowing only for someone else.
+// userView is the properties of a user that every caller sees alike.
 type userView struct {
 	ID             int64      `json:"id"`
 	Username       string     `json:"username"`
-	Email          string     `json:"email,omitempty"`
 	LastSeen       *time.Time `json:"last_seen"`
 	AboutMe        string     `json:"about_me"`
 	Gravatar       bool       `json:"gravatar"`
 	PostCount      int64      `json:"post_count"`
 	FollowerCount  int64      `json:"follower_count"`
 	FollowingCount int64      `json:"following_count"`
-	IsFollowing    *bool      `json:"is_following,omitempty"`
 }
 
-// userResource is u as caller sees it: email and an edit link for the user
-// themself, is_following and a follow or unfollow link for anyone else. It
-// is the copy embedded in lists, with every member of the user, so that a
-// client caching it by self keeps them all; fullUser adds the newest posts
-// and the templates.
-func userResource(u persistence.User, caller int64) *hal.Resource {
+// ownView is what only the user themself sees of their user, and
+// otherView what anyone else does.
+type (
+	ownView struct {
+		Email string `json:"email"`
+	}
+	otherView struct {
+		IsFollowing bool `json:"is_following"`
+	}
+)
+
+// userShared is the part of u's representation that every caller sees
+// alike: its properties but email and is_following, and its links but
+// edit, mb:sessions, mb:follow and mb:unfollow.
+func userShared(u persistence.User) *hal.Resource {
 	v := userView{ID: u.ID, Username: u.Username, AboutMe: u.AboutMe, Gravatar: u.Gravatar, PostCount: u.PostCount,
 		FollowerCount: u.FollowerCount, FollowingCount: u.FollowingCount}
 	if u.LastSeen != nil {
 		t := u.LastSeen.UTC()
 		v.LastSeen = &t
 	}
-	self := u.ID == caller
-	if self {
-		v.Email = u.Email
-	} else {
-		v.IsFollowing = &u.IsFollowing
-	}
 	path := userPath(u.ID)
-	res := hal.New(v).AddLink("self", hal.Link{Href: path}).
+	return hal.New(v).AddLink("self", hal.Link{Href: path}).
 		AddLink(relFollowers, pagedLink(path+"/followers")).
 		AddLink(relFollowing, pagedLink(path+"/following")).
 		AddLink(relPosts, pagedLink(path+"/posts")).
 		AddLink(relAvatar, avatarLink(u))
-	switch {
-	case self:
-		res.AddLink("edit", hal.Link{Href: path}).AddLink(relSessions, pagedLink(sessionsPath(u.ID)))
-	case u.IsFollowing:
-		res.AddLink(relUnfollow, hal.Link{Href: followPath(caller, u.ID)})
-	default:
-		res.AddLink(relFollow, hal.Link{Href: followPath(caller, u.ID)})
+}
+
+// userResource is u as caller sees it, for hrefs that start with base:
+// email and an edit link for the user themself, is_following and a follow
+// or unfollow link for anyone else, after what everyone sees alike, which
+// is rendered once for each version of u (sharedUsers). It is the copy
+// embedded in lists, with every member of the user, so that a client
+// caching it by self keeps them all; fullUser adds the newest posts and
+// the templates.
+func (h *handler) userResource(base string, u persistence.User, caller int64) *hal.Resource {
+	shared, err := h.sharedUsers.get(base, u)
+	if err != nil {
+		return hal.Failed(err)
 	}
-	return res
+	path := userPath(u.ID)
+	switch {
+	case u.ID == caller:
+		return shared.With(ownView{Email: u.Email}).
+			AddLink("edit", hal.Link{Href: path}).AddLink(relSessions, pagedLink(sessionsPath(u.ID)))
+	case u.IsFollowing:
+		return shared.With(otherView{IsFollowing: true}).AddLink(relUnfollow, hal.Link{Href: followPath(caller, u.ID)})
+	default:
+		return shared.With(otherView{}).AddLink(relFollow, hal.Link{Href: followPath(caller, u.ID)})
+	}
 }
 
 // fullUser is the top-level representation of p.User: userResource with
@@ -99,9 +114,9 @@ func userResource(u persistence.User, caller int64) *hal.Resource {
 // is a member of the user like the others and so changes with a PATCH of
 // the user (no other URL, and the same checks as any change of the user);
 // and the template that ends their other sessions.
-func (h *handler) fullUser(p persistence.Profile) *hal.Resource {
+func (h *handler) fullUser(base string, p persistence.Profile) *hal.Resource {
 	u, caller := p.User, p.Caller.ID
-	res := addCuries(userResource(u, caller)).EmbedAll(relPosts, postResources(p.Posts, caller))
+	res := addCuries(h.userResource(base, u, caller)).EmbedAll(relPosts, postResources(p.Posts, caller))
 	path := userPath(u.ID)
 	switch {
 	case u.ID == caller:
@@ -129,7 +144,7 @@ func (h *handler) fullUser(p persistence.Profile) *hal.Resource {
 // 304 when the client has it already.
 func (h *handler) renderUser(c *gin.Context, status int, p persistence.Profile) error {
 	storeNothingIf(c, p.User.ID == p.Caller.ID)
-	return h.renderWith(c, status, h.fullUser(p),
+	return h.renderWith(c, status, h.fullUser(h.base(c), p),
 		h.userTag(c, p.User.ID, p.User.Version, p.Caller.ID, p.PostsKey, mediaType(c)), p.Modified())
 }
 
@@ -214,7 +229,7 @@ func (h *handler) listUsers(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	res := userPage("/api/users", users, page)
+	res := h.userPage(c, "/api/users", users, page)
 	res.AddTemplate("default", h.registration())
 	storeNothingIf(c, showsCaller(users))
 	return h.render(c, http.StatusOK, res)
@@ -251,7 +266,7 @@ func (h *handler) listUsersOf(c *gin.Context, pathOf func(int64) string, suffix 
 		return err
 	}
 	storeNothingIf(c, showsCaller(users))
-	return h.render(c, http.StatusOK, userPage(pathOf(id)+suffix, users, r))
+	return h.render(c, http.StatusOK, h.userPage(c, pathOf(id)+suffix, users, r))
 }
 
 // showsCaller reports whether a page of users shows the caller, whose
@@ -273,10 +288,11 @@ func collection(path, rel string, items []*hal.Resource, p hal.Page) *hal.Resour
 }
 
 // userPage is page of the list of users at path, as asked for by r.
-func userPage(path string, page persistence.UserPage, r pageRequest) *hal.Resource {
+func (h *handler) userPage(c *gin.Context, path string, page persistence.UserPage, r pageRequest) *hal.Resource {
 	items := make([]*hal.Resource, len(page.Users))
+	base := h.base(c)
 	for i, u := range page.Users {
-		items[i] = userResource(u, page.Caller.ID)
+		items[i] = h.userResource(base, u, page.Caller.ID)
 	}
 	return collection(path, relUsers, items, r.hal(page.Listing, len(page.Users)))
 }
