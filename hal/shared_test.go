@@ -57,6 +57,14 @@ func TestShared(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A resource with embedded resources cannot be shared, and an empty
+// shared part adds nothing to what is made of it.
+func TestSharedEdges(t *testing.T) {
+	type own struct {
+		Email string `json:"email,omitempty"`
+	}
 	if _, err := hal.New(nil).Embed("mb:x", hal.New(nil)).Share(""); err == nil {
 		t.Error("a resource with embedded resources was shared")
 	}
