@@ -123,9 +123,11 @@ type handler struct {
 	bodies  sync.Pool
 	metrics *metrics
 	// reps keeps rendered representations by entity tag, and sharedUsers
-	// what every caller sees alike of each version of a user.
+	// and sharedPosts what every caller sees alike of each version of a
+	// user or post.
 	reps        *representations
-	sharedUsers *sharedUsers
+	sharedUsers *sharedParts[userKey]
+	sharedPosts *sharedParts[postKey]
 	// docs is the documentation page, explorer the explorer's files: both
 	// made once from what is compiled in and the settings.
 	docs     []byte
@@ -273,7 +275,10 @@ func newHandler(store *persistence.Store, cfg Config) (*handler, error) {
 	if h.reps, err = newRepresentations(); err != nil {
 		return nil, err
 	}
-	if h.sharedUsers, err = newSharedUsers(); err != nil {
+	if h.sharedUsers, err = newSharedParts[userKey](); err != nil {
+		return nil, err
+	}
+	if h.sharedPosts, err = newSharedParts[postKey](); err != nil {
 		return nil, err
 	}
 	if h.rels, err = readRels(); err != nil {

@@ -112,7 +112,7 @@ func (h *handler) formsCases() []formsCase {
 		{"A user the caller does not follow", h.fullUser("", persistence.Profile{Caller: susan, User: bob})},
 		{"A user the caller follows", h.fullUser("", persistence.Profile{Caller: susan, User: followed})},
 		{"Every page of posts, of the feed and of the caller's own posts", hal.New(nil).AddTemplate("default", h.newPost())},
-		{"The caller's own post", h.fullPost(post, susan.ID)},
+		{"The caller's own post", h.fullPost("", post, susan.ID)},
 		{"A page of the caller's notifications, whose newest is 7", hal.New(nil).AddTemplate("mark-read", markReadForm(7))},
 		{"The password reset resource, for anyone", h.passwordResetTemplates(hal.New(nil))},
 		{"A page of the caller's sessions", hal.New(nil).AddTemplate("revoke-others", revokeOthersForm(susan.ID))},

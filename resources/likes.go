@@ -57,7 +57,7 @@ func (h *handler) listReplies(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	res := postPage(postPath(id)+"/replies", page, caller.ID, r)
+	res := h.postPage(c, postPath(id)+"/replies", page, caller.ID, r)
 	return h.render(c, http.StatusOK, res.AddTemplate("default", h.replyForm(id)))
 }
 

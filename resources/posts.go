@@ -31,11 +31,10 @@ type postView struct {
 	Tags       []string  `json:"tags"`
 	ReplyCount int64     `json:"reply_count"`
 	LikeCount  int64     `json:"like_count"`
-	Liked      bool      `json:"liked"`
 }
 
-// postResource is p as caller sees it: its author linked, with the
-// username as the link's name, and an edit link for the author.
+// postShared is the part of p's representation that every caller sees
+// alike: all but liked and the links to like, unlike and edit it.
 //
 // The author is not embedded. A caching client (Ketting) stores every
 // embedded resource under its self link, so a partial copy of the author
@@ -45,7 +44,7 @@ type postView struct {
 // post's tag to all of that; a summary resource of its own would be one
 // more URL to keep and to cache. The link's name says who wrote the post,
 // and the user, a GET away, is cached whole.
-func postResource(p persistence.Post, caller int64) *hal.Resource {
+func postShared(p persistence.Post) *hal.Resource {
 	path := postPath(p.ID)
 	tags := make([]hal.Link, len(p.Tags))
 	for i, t := range p.Tags {
@@ -56,31 +55,49 @@ func postResource(p persistence.Post, caller int64) *hal.Resource {
 		mentions = append(mentions, hal.Link{Href: userPath(m.ID), Name: m.Username})
 	}
 	res := hal.New(postView{ID: p.ID, Body: p.Body, Timestamp: p.CreatedAt.UTC(), Tags: append([]string{}, p.Tags...),
-		ReplyCount: p.ReplyCount, LikeCount: p.LikeCount, Liked: p.Liked}).
+		ReplyCount: p.ReplyCount, LikeCount: p.LikeCount}).
 		AddLink("self", hal.Link{Href: path}).
 		AddLink("author", hal.Link{Href: userPath(p.Author.ID), Name: p.Author.Username})
 	if p.ParentID != 0 {
 		res.AddLink(relInReplyTo, hal.Link{Href: postPath(p.ParentID)})
 	}
-	res.AddLink(relReplies, pagedLink(path+"/replies")).
+	return res.AddLink(relReplies, pagedLink(path+"/replies")).
 		AddLink(relLikes, pagedLink(path+"/likes")).
 		AddLinks(relTags, tags...).
 		AddLinks(relMentions, mentions...)
+}
+
+// likedView is what a post shows the caller alone.
+type likedView struct {
+	Liked bool `json:"liked"`
+}
+
+// postResource is p as caller sees it, for hrefs that start with base:
+// whether they like it and the link to like or unlike it, and for its
+// author an edit link, after what everyone sees alike, which is rendered
+// once for each version of p (sharedPosts).
+func (h *handler) postResource(base string, p persistence.Post, caller int64) *hal.Resource {
+	shared, err := h.sharedPosts.get(postKey{id: p.ID, version: p.Version, author: p.Author.Username, base: base}, base,
+		func() *hal.Resource { return postShared(p) })
+	if err != nil {
+		return hal.Failed(err)
+	}
+	res := shared.With(likedView{Liked: p.Liked})
 	if p.Liked {
 		res.AddLink(relUnlike, hal.Link{Href: likePath(p.ID, caller)})
 	} else {
 		res.AddLink(relLike, hal.Link{Href: likePath(p.ID, caller)})
 	}
 	if p.Author.ID == caller {
-		res.AddLink("edit", hal.Link{Href: path})
+		res.AddLink("edit", hal.Link{Href: postPath(p.ID)})
 	}
 	return res
 }
 
-func postResources(posts []persistence.Post, caller int64) []*hal.Resource {
+func (h *handler) postResources(base string, posts []persistence.Post, caller int64) []*hal.Resource {
 	items := make([]*hal.Resource, len(posts))
 	for i, p := range posts {
-		items[i] = postResource(p, caller)
+		items[i] = h.postResource(base, p, caller)
 	}
 	return items
 }
@@ -88,8 +105,8 @@ func postResources(posts []persistence.Post, caller int64) []*hal.Resource {
 // fullPost is the top-level representation of p, with the templates of
 // what caller may do: reply, like or unlike, and for the author edit and
 // delete.
-func (h *handler) fullPost(p persistence.Post, caller int64) *hal.Resource {
-	res := addCuries(postResource(p, caller)).AddTemplate("reply", h.replyForm(p.ID))
+func (h *handler) fullPost(base string, p persistence.Post, caller int64) *hal.Resource {
+	res := addCuries(h.postResource(base, p, caller)).AddTemplate("reply", h.replyForm(p.ID))
 	if p.Liked {
 		res.AddTemplate("unlike", hal.Template{Title: "Unlike this post", Method: http.MethodDelete,
 			Target: likePath(p.ID, caller)})
@@ -138,7 +155,7 @@ func (h *handler) readBody(c *gin.Context, accepted ...string) (string, error) {
 // renderPost sends the representation of p to caller with its validators,
 // or a 304 when the client has it already.
 func (h *handler) renderPost(c *gin.Context, status int, p persistence.Post, caller int64) error {
-	return h.renderWith(c, status, h.fullPost(p, caller), h.postTag(c, p, caller, mediaType(c)), postModified(p))
+	return h.renderWith(c, status, h.fullPost(h.base(c), p, caller), h.postTag(c, p, caller, mediaType(c)), postModified(p))
 }
 
 // createPost serves POST /api/posts.
@@ -292,8 +309,8 @@ func (h *handler) deletePost(c *gin.Context) error {
 
 // postPage is page of the list of posts at path, as caller sees it, asked
 // for by r.
-func postPage(path string, page persistence.PostPage, caller int64, r pageRequest) *hal.Resource {
-	return collection(path, relPosts, postResources(page.Posts, caller), r.hal(page.Listing, len(page.Posts)))
+func (h *handler) postPage(c *gin.Context, path string, page persistence.PostPage, caller int64, r pageRequest) *hal.Resource {
+	return collection(path, relPosts, h.postResources(h.base(c), page.Posts, caller), r.hal(page.Listing, len(page.Posts)))
 }
 
 // listPosts serves GET /api/posts: every post, newest first, in one
@@ -325,7 +342,7 @@ func (h *handler) allPosts(c *gin.Context, r pageRequest) (*hal.Resource, error)
 	if err != nil {
 		return nil, err
 	}
-	return postPage("/api/posts", page, caller.ID, r).AddTemplate("default", h.newPost()), nil
+	return h.postPage(c, "/api/posts", page, caller.ID, r).AddTemplate("default", h.newPost()), nil
 }
 
 // listUserPosts serves GET /api/users/:id/posts, newest first, in one
@@ -339,7 +356,7 @@ func (h *handler) listUserPosts(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	res := postPage(userPath(id)+"/posts", page, caller.ID, r)
+	res := h.postPage(c, userPath(id)+"/posts", page, caller.ID, r)
 	if id == caller.ID {
 		res.AddTemplate("default", h.newPost())
 	}
@@ -361,6 +378,6 @@ func (h *handler) getFeed(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	res := postPage("/api/feed", page, caller.ID, r)
+	res := h.postPage(c, "/api/feed", page, caller.ID, r)
 	return h.render(c, http.StatusOK, res.AddTemplate("default", h.newPost()))
 }

@@ -8,7 +8,6 @@ import (
 	"github.com/maypok86/otter/v2"
 
 	"microblog/hal"
-	"microblog/persistence"
 )
 
 // representationBytes bounds the memory of the representations kept: the
@@ -81,8 +80,9 @@ func (h *handler) keep(c *gin.Context, mt string, body []byte) {
 	}
 }
 
-// sharedUserBytes bounds the memory of the users' shared parts.
-const sharedUserBytes = 16 << 20
+// sharedBytes bounds the memory of the shared parts of users and of
+// posts, each.
+const sharedBytes = 16 << 20
 
 // userKey names one version of a user, rendered for one base.
 type userKey struct {
@@ -90,33 +90,40 @@ type userKey struct {
 	base        string
 }
 
-// sharedUsers keeps the part of each user's representation that every
-// caller sees alike (userShared), rendered, by the user's version: a page
-// of users renders each user once per version, not once per request, and
-// adds only what the caller alone sees. A new version is a new key, so
-// nothing kept is stale.
-type sharedUsers struct {
-	cache *otter.Cache[userKey, *hal.Shared]
+// postKey names one version of a post, by an author of one name, rendered
+// for one base: a post's version does not move when its author is renamed.
+type postKey struct {
+	id, version  int64
+	author, base string
 }
 
-func newSharedUsers() (*sharedUsers, error) {
-	cache, err := otter.New(&otter.Options[userKey, *hal.Shared]{
-		MaximumWeight: sharedUserBytes,
-		Weigher:       func(k userKey, s *hal.Shared) uint32 { return uint32(len(k.base) + s.Size() + 64) },
+// sharedParts keeps the part of each user's or post's representation that
+// every caller sees alike, rendered (hal.Shared), by what names its
+// version (K): a page renders each user or post once per version, not once
+// per request, and adds only what the caller alone sees. A new version is
+// a new key, so nothing kept is stale.
+type sharedParts[K comparable] struct {
+	cache *otter.Cache[K, *hal.Shared]
+}
+
+func newSharedParts[K comparable]() (*sharedParts[K], error) {
+	cache, err := otter.New(&otter.Options[K, *hal.Shared]{
+		MaximumWeight: sharedBytes,
+		Weigher:       func(_ K, s *hal.Shared) uint32 { return uint32(s.Size() + 64) },
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &sharedUsers{cache: cache}, nil
+	return &sharedParts[K]{cache: cache}, nil
 }
 
-// get returns the shared part of u for base, rendering it if it is not kept.
-func (s *sharedUsers) get(base string, u persistence.User) (*hal.Shared, error) {
-	k := userKey{id: u.ID, version: u.Version, base: base}
+// get returns the shared part named k, rendering build's resource for base
+// if it is not kept.
+func (s *sharedParts[K]) get(k K, base string, build func() *hal.Resource) (*hal.Shared, error) {
 	if shared, ok := s.cache.GetIfPresent(k); ok {
 		return shared, nil
 	}
-	shared, err := userShared(u).Share(base)
+	shared, err := build().Share(base)
 	if err != nil {
 		return nil, err
 	}

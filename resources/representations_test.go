@@ -131,3 +131,58 @@ func TestSharedUserParts(t *testing.T) {
 		}
 	}
 }
+
+// What every caller sees alike of a post is shared by the pages that list
+// it; a change shows at once, and what the caller alone sees is theirs.
+func TestSharedPostParts(t *testing.T) {
+	t.Parallel()
+	a := newTestServer(t)
+	b := newTestServerAt(t, a.url)
+	susan, susanToken := a.user(t, "susan")
+	bob, bobToken := a.user(t, "bob")
+	parent := a.post(t, susanToken, "parent")
+	res := a.do(t, request{method: http.MethodPost, path: postPathOf(parent) + "/replies", token: bobToken, body: `{"body": "reply"}`})
+	reply := int64(res.json(t)["id"].(float64))
+	mention := a.post(t, susanToken, "hello @bob")
+	list := "/api/posts?per_page=10"
+	a.getCounted(t, list, bobToken)
+	a.getCounted(t, list, susanToken)
+
+	b.do(t, request{method: http.MethodDelete, path: postPathOf(parent), token: susanToken})
+	b.do(t, request{method: http.MethodPatch, path: userPathOf(bob), token: bobToken, body: `{"username": "robert"}`})
+	b.do(t, request{method: http.MethodPut, path: fmt.Sprintf("%s/likes/%d", postPathOf(mention), bob), token: bobToken})
+	posts := func(token string) map[int64]map[string]any {
+		res, _ := a.getCounted(t, list, token)
+		byID := map[int64]map[string]any{}
+		for _, p := range res.json(t)["_embedded"].(map[string]any)["mb:posts"].([]any) {
+			p := p.(map[string]any)
+			byID[int64(p["id"].(float64))] = p
+		}
+		return byID
+	}
+	link := func(p map[string]any, rel string) any {
+		l, _ := p["_links"].(map[string]any)[rel].(map[string]any)
+		if l == nil {
+			return nil
+		}
+		if name, ok := l["name"]; ok {
+			return name
+		}
+		return l["href"]
+	}
+	likeOf := func(user int64) string { return fmt.Sprintf("%s/likes/%d", postPathOf(mention), user) }
+	bobs, susans := posts(bobToken), posts(susanToken)
+	if r := bobs[reply]; r == nil || link(r, "mb:in-reply-to") != nil || link(r, "author") != "robert" || link(r, "edit") == nil {
+		t.Errorf("the reply as bob sees it after its parent went and he was renamed: %v", r)
+	}
+	if m := bobs[mention]; m["liked"] != true || m["like_count"] != 1.0 || link(m, "mb:unlike") != likeOf(bob) || link(m, "edit") != nil {
+		t.Errorf("the post bob liked, as he sees it: %v", m)
+	}
+	if m := susans[mention]; m["liked"] != false || m["like_count"] != 1.0 || link(m, "mb:like") != likeOf(susan) || link(m, "edit") == nil {
+		t.Errorf("the post bob liked, as its author sees it: %v", m)
+	}
+	mentions := susans[mention]["_links"].(map[string]any)["mb:mentions"].([]any)
+	if len(mentions) != 1 || mentions[0].(map[string]any)["name"] != "robert" {
+		t.Errorf("the mention of the renamed bob: %v", mentions)
+	}
+}

@@ -110,7 +110,7 @@ func (h *handler) searchPosts(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.render(c, http.StatusOK, postPage(searchPostsPath, page, caller.ID, r))
+	return h.render(c, http.StatusOK, h.postPage(c, searchPostsPath, page, caller.ID, r))
 }
 
 // listTagged serves GET /api/tags/:tag: the posts carrying #tag, newest
@@ -134,7 +134,7 @@ func (h *handler) listTagged(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.render(c, http.StatusOK, postPage(tagPath(tag), page, caller.ID, r))
+	return h.render(c, http.StatusOK, h.postPage(c, tagPath(tag), page, caller.ID, r))
 }
 
 // getUserByName serves GET /api/users/by-name/:username: the user of that

@@ -91,7 +91,8 @@ func userShared(u persistence.User) *hal.Resource {
 // caching it by self keeps them all; fullUser adds the newest posts and
 // the templates.
 func (h *handler) userResource(base string, u persistence.User, caller int64) *hal.Resource {
-	shared, err := h.sharedUsers.get(base, u)
+	shared, err := h.sharedUsers.get(userKey{id: u.ID, version: u.Version, base: base}, base,
+		func() *hal.Resource { return userShared(u) })
 	if err != nil {
 		return hal.Failed(err)
 	}
@@ -116,7 +117,7 @@ func (h *handler) userResource(base string, u persistence.User, caller int64) *h
 // and the template that ends their other sessions.
 func (h *handler) fullUser(base string, p persistence.Profile) *hal.Resource {
 	u, caller := p.User, p.Caller.ID
-	res := addCuries(h.userResource(base, u, caller)).EmbedAll(relPosts, postResources(p.Posts, caller))
+	res := addCuries(h.userResource(base, u, caller)).EmbedAll(relPosts, h.postResources(base, p.Posts, caller))
 	path := userPath(u.ID)
 	switch {
 	case u.ID == caller:
