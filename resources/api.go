@@ -272,13 +272,7 @@ func newHandler(store *persistence.Store, cfg Config) (*handler, error) {
 		resetByAddress: newLimiter(cfg.ResetPerAddress), resetByEmail: newLimiter(cfg.ResetPerEmail),
 		tagSalt: tagSalt(cfg.MinPasswordLength), metrics: newMetrics(store)}
 	var err error
-	if h.reps, err = newRepresentations(); err != nil {
-		return nil, err
-	}
-	if h.sharedUsers, err = newSharedParts[userKey](); err != nil {
-		return nil, err
-	}
-	if h.sharedPosts, err = newSharedParts[postKey](); err != nil {
+	if err := h.makeCaches(); err != nil {
 		return nil, err
 	}
 	if h.rels, err = readRels(); err != nil {

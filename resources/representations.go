@@ -130,3 +130,17 @@ func (s *sharedParts[K]) get(k K, base string, build func() *hal.Resource) (*hal
 	s.cache.Set(k, shared)
 	return shared, nil
 }
+
+// makeCaches makes the caches of rendered representations and shared
+// parts of h.
+func (h *handler) makeCaches() error {
+	var err error
+	if h.reps, err = newRepresentations(); err != nil {
+		return err
+	}
+	if h.sharedUsers, err = newSharedParts[userKey](); err != nil {
+		return err
+	}
+	h.sharedPosts, err = newSharedParts[postKey]()
+	return err
+}
