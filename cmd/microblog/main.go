@@ -408,15 +408,6 @@ func newStore(pool *pgxpool.Pool, cfg config, getenv func(string) string) (*pers
 		slots := int64(cfg.hashConcurrency) * int64(cfg.argon2.Memory) << 10
 		debug.SetMemoryLimit(2*slots + 128<<20)
 	}
-	if getenv("GOGC") == "" {
-		// A request's garbage is most of what it allocates and the live
-		// heap is small, so the collector's cost is per cycle: letting the
-		// heap grow to five times the live one before a cycle, not twice,
-		// served 1.27 times the pages of users a second (median of three
-		// wrk runs) at the same peak RSS, which the hashing slots decide.
-		// The memory limit above still bounds it.
-		debug.SetGCPercent(400)
-	}
 	hasher, err := persistence.NewHasher(&cfg.argon2, cfg.hashConcurrency)
 	if err != nil {
 		return nil, err
