@@ -17,6 +17,10 @@ import (
 // expired.
 var ErrInvalidResetToken = errors.New("invalid reset token")
 
+// ErrPasswordIsUsername means a new password is the user's username, in
+// whatever case, which registration refuses too.
+var ErrPasswordIsUsername = errors.New("password is the username")
+
 // ResetTokenLength is the length of a password reset token: 64 hex digits,
 // 256 random bits.
 const ResetTokenLength = 64
@@ -122,8 +126,10 @@ func resetMail(to, token string, ttl time.Duration) Mail {
 	}, "\n")}
 }
 
-// selectReset finds the user of an unexpired reset token.
-const selectReset = `SELECT user_id FROM password_resets WHERE hash = $1 AND expires_at > $2`
+// selectReset finds the username of the user of an unexpired reset token.
+const selectReset = `
+	SELECT u.username FROM password_resets r JOIN users u ON u.id = r.user_id
+	WHERE r.hash = $1 AND r.expires_at > $2`
 
 // resetPassword uses the reset token of $1, sets the user's password hash
 // to $3, forgets the user's other reset tokens and revokes every login
@@ -143,21 +149,26 @@ const resetPassword = `
 // ResetPassword sets the password of the user of reset token token to
 // password, and logs that user out everywhere. The token is checked before
 // the password is hashed, so that guesses cost no hash; ErrInvalidResetToken
-// for a token unknown, used or expired.
+// for a token unknown, used or expired, ErrPasswordIsUsername for a
+// password that is the user's name (the token stays good).
 func (s *Store) ResetPassword(ctx context.Context, token, password string) error {
 	sum := tokenHash(token)
-	var id int64
-	err := s.pool.QueryRow(ctx, selectReset, sum[:], s.now()).Scan(&id)
+	var username string
+	err := s.pool.QueryRow(ctx, selectReset, sum[:], s.now()).Scan(&username)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ErrInvalidResetToken
 	}
 	if err != nil {
 		return wrap("reset password", err)
 	}
+	if strings.EqualFold(password, username) {
+		return ErrPasswordIsUsername
+	}
 	hash, err := s.hasher.Hash(ctx, password)
 	if err != nil {
 		return err
 	}
+	var id int64
 	err = s.pool.QueryRow(ctx, resetPassword, sum[:], s.now(), hash).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ErrInvalidResetToken

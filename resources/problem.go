@@ -156,6 +156,8 @@ func asHTTPError(err error) *httpError {
 		return badRequest("you cannot write a message to yourself").as(problemCannotMessageSelf)
 	case errors.Is(err, persistence.ErrInvalidResetToken):
 		return badRequest("the reset token is unknown, used or expired: ask for another").as(problemInvalidResetToken)
+	case errors.Is(err, persistence.ErrPasswordIsUsername):
+		return fieldError("password", "password must not be the username")
 	case errors.Is(err, persistence.ErrWrongPassword):
 		return fieldError("old_password", "old_password is not the current password")
 	case errors.As(err, &ce) && ce.Field == "username":

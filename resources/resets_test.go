@@ -326,3 +326,22 @@ func TestPasswordResetOnce(t *testing.T) {
 		t.Errorf("%d of 4 racing resets won, want 1", won)
 	}
 }
+
+// A new password is held to registration's rules, the one that needs the
+// username included; a refused one leaves the token good.
+func TestPasswordResetNotTheUsername(t *testing.T) {
+	s := newTestServer(t)
+	smtp := mailtest.Start(t, mailtest.Options{})
+	s.startJobs(t, smtp)
+	s.register(t, "longname", "old-password")
+	s.requestReset(t, "longname@example.com")
+	reset := resetToken(t, smtp.Wait(t, 1, 20*time.Second)[0])
+	res := s.do(t, request{method: http.MethodPost, path: "/api/password-reset", body: `{"token": "` + reset + `", "password": "LongName"}`})
+	if res.code != http.StatusBadRequest || !strings.Contains(string(res.body), `"name":"password"`) {
+		t.Errorf("the username as the new password: %s, want 400 naming password", res)
+	}
+	res = s.do(t, request{method: http.MethodPost, path: "/api/password-reset", body: `{"token": "` + reset + `", "password": "new-password"}`})
+	if res.code != http.StatusNoContent {
+		t.Errorf("the token after a refused password: %s, want 204", res)
+	}
+}
