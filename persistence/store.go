@@ -63,6 +63,8 @@ type Store struct {
 	feedBudget int64
 	// jobs is the queue of mails and exports (jobs.go).
 	jobs *jobs
+	// seen says which token checks may run read only (seen.go).
+	seen *seenTokens
 	// Now is the clock for every timestamp the store writes and for token
 	// expiry, so that tests can fix it and so that one clock (the server's)
 	// decides both when a token expires and whether it has.
@@ -120,7 +122,7 @@ func SetStatementTimeout(cfg *pgxpool.Config, d time.Duration) {
 // NewStore returns a store over pool that hashes passwords with hasher.
 // It queues jobs from the start and works them once StartJobs is called.
 func NewStore(pool *pgxpool.Pool, hasher *Hasher) *Store {
-	s := &Store{pool: pool, hasher: hasher, feedBudget: feedFewBudget, Now: time.Now}
+	s := &Store{pool: pool, hasher: hasher, feedBudget: feedFewBudget, Now: time.Now, seen: newSeenTokens()}
 	s.jobs = newJobs(s)
 	return s
 }

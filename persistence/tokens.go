@@ -150,8 +150,8 @@ type callerRows struct {
 // queryAsCaller runs query, a statement that begins with callerCTE, with
 // the check of token as its $1 and $2, and args after them.
 func (s *Store) queryAsCaller(ctx context.Context, query, token string, args ...any) (*callerRows, error) {
-	hash := tokenHash(token)
-	rows, err := s.pool.Query(ctx, query, append([]any{hash[:], s.now()}, args...)...)
+	hash, now := tokenHash(token), s.now()
+	rows, err := s.pool.Query(ctx, s.seen.query(query, hash, now), append([]any{hash[:], now}, args...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -239,8 +239,8 @@ var selectCaller = callerCTE + `
 // token is unknown, expired or revoked.
 func (s *Store) Authenticate(ctx context.Context, token string) (User, error) {
 	var c caller
-	hash := tokenHash(token)
-	err := s.pool.QueryRow(ctx, selectCaller, hash[:], s.now()).Scan(dests(c.User.columns(), c.seenColumns())...)
+	hash, now := tokenHash(token), s.now()
+	err := s.pool.QueryRow(ctx, s.seen.query(selectCaller, hash, now), hash[:], now).Scan(dests(c.User.columns(), c.seenColumns())...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return User{}, ErrInvalidToken
 	}
