@@ -3,6 +3,7 @@ package persistence
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/alexedwards/argon2id"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -55,4 +56,10 @@ func (s *Store) WithFeedBudget(budget int64) *Store {
 func (s *Store) InsertJob(ctx context.Context, args river.JobArgs) error {
 	_, err := s.jobs.client.Insert(ctx, args, nil)
 	return err
+}
+
+// Login is LoginFrom for a client that names itself nothing: what the
+// tests of this package log in with.
+func (s *Store) Login(ctx context.Context, username, password string, ttl time.Duration) (Token, error) {
+	return s.LoginFrom(ctx, username, password, ttl, "")
 }

@@ -12,10 +12,7 @@ import (
 // readOnlyCallerCTE is callerCTE without its writes: the same columns,
 // and no row in seen or used. A statement that begins with it is read
 // only, as most token checks can be (seenTokens).
-const readOnlyCallerCTE = `
-	WITH t AS (
-		SELECT user_id FROM tokens WHERE hash = $1 AND expires_at > $2
-	), seen AS (
+const readOnlyCallerCTE = tokenCTE + `, seen AS (
 		SELECT id, last_seen, version, changed_at FROM users WHERE false
 	), used AS (
 		SELECT id, last_used_at FROM tokens WHERE false

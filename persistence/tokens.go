@@ -37,16 +37,11 @@ const insertToken = `
 	VALUES ($1, $2, $3, $4, $3, NULLIF($5, ''))
 	RETURNING id`
 
-// Login checks a username (in any case) and password and issues a new token
-// valid for ttl. A wrong username and a wrong password both give
-// ErrBadCredentials, after the same work.
-func (s *Store) Login(ctx context.Context, username, password string, ttl time.Duration) (Token, error) {
-	return s.LoginFrom(ctx, username, password, ttl, "")
-}
-
-// LoginFrom is Login for the client that names itself userAgent (its
+// LoginFrom checks a username (in any case) and password and issues a new
+// token valid for ttl, to the client that names itself userAgent (its
 // User-Agent header), which the token's session shows: without control
-// characters and cut to 256 characters; "" for none.
+// characters and cut to 256 characters; "" for none. A wrong username and
+// a wrong password both give ErrBadCredentials, after the same work.
 func (s *Store) LoginFrom(ctx context.Context, username, password string, ttl time.Duration, userAgent string) (Token, error) {
 	var (
 		id   int64
@@ -77,16 +72,20 @@ func (s *Store) LoginFrom(ctx context.Context, username, password string, ttl ti
 	return t, nil
 }
 
+// tokenCTE finds the user of a live token ($1, at time $2): the start of
+// callerCTE and of readOnlyCallerCTE.
+const tokenCTE = `
+	WITH t AS (
+		SELECT user_id FROM tokens WHERE hash = $1 AND expires_at > $2
+	)`
+
 // callerCTE finds the user of a live token ($1, at time $2) and, at most
 // once a minute per user, records that they were seen, and at most once a
 // minute per token, that it was used (used, which a statement that shows
 // sessions reads: the rest of it sees tokens as they were before). The
 // statements that begin with it read the caller and what a handler needs
 // besides, in one round trip.
-const callerCTE = `
-	WITH t AS (
-		SELECT user_id FROM tokens WHERE hash = $1 AND expires_at > $2
-	), seen AS (
+const callerCTE = tokenCTE + `, seen AS (
 		UPDATE users SET last_seen = $2
 		WHERE id = (SELECT user_id FROM t)
 		  AND (last_seen IS NULL OR last_seen <= $2 - interval '1 minute')
