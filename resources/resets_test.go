@@ -78,6 +78,14 @@ func (s *testServer) requestReset(t *testing.T, email string) response {
 	return res
 }
 
+// mailedResetToken asks for a reset mail to email and returns the token
+// of the nth mail smtp receives, which it waits for.
+func (s *testServer) mailedResetToken(t *testing.T, smtp *mailtest.Server, email string, nth int) string {
+	t.Helper()
+	s.requestReset(t, email)
+	return resetToken(t, smtp.Wait(t, nth, 20*time.Second)[nth-1])
+}
+
 // jobsDone waits until no job of kind is left to work.
 func (s *testServer) jobsDone(t *testing.T, kind string) {
 	t.Helper()
@@ -161,15 +169,13 @@ func TestPasswordResetTokenExpires(t *testing.T) {
 	smtp := mailtest.Start(t, mailtest.Options{})
 	s.startJobs(t, smtp)
 	id := s.register(t, "susan", "old-password")
-	s.requestReset(t, "susan@example.com")
-	first := resetToken(t, smtp.Wait(t, 1, 20*time.Second)[0])
+	first := s.mailedResetToken(t, smtp, "susan@example.com", 1)
 	s.clock.Advance(time.Hour)
 	res := s.do(t, request{method: http.MethodPost, path: "/api/password-reset", body: `{"token": "` + first + `", "password": "new-password"}`})
 	wantResetRefused(t, res, "a token an hour old")
 
 	// A change of password spends the reset tokens mailed before it.
-	s.requestReset(t, "susan@example.com")
-	second := resetToken(t, smtp.Wait(t, 2, 20*time.Second)[1])
+	second := s.mailedResetToken(t, smtp, "susan@example.com", 2)
 	token := s.login(t, "susan", "old-password")
 	change := s.do(t, request{method: http.MethodPatch, path: userPathOf(id), token: token,
 		body: `{"password": "changed-password", "old_password": "old-password"}`})
@@ -302,8 +308,7 @@ func TestPasswordResetOnce(t *testing.T) {
 	smtp := mailtest.Start(t, mailtest.Options{})
 	s.startJobs(t, smtp)
 	s.register(t, "susan", "old-password")
-	s.requestReset(t, "susan@example.com")
-	reset := resetToken(t, smtp.Wait(t, 1, 20*time.Second)[0])
+	reset := s.mailedResetToken(t, smtp, "susan@example.com", 1)
 	codes := make(chan int, 4)
 	var wg sync.WaitGroup
 	for i := range 4 {
@@ -334,8 +339,7 @@ func TestPasswordResetNotTheUsername(t *testing.T) {
 	smtp := mailtest.Start(t, mailtest.Options{})
 	s.startJobs(t, smtp)
 	s.register(t, "longname", "old-password")
-	s.requestReset(t, "longname@example.com")
-	reset := resetToken(t, smtp.Wait(t, 1, 20*time.Second)[0])
+	reset := s.mailedResetToken(t, smtp, "longname@example.com", 1)
 	res := s.do(t, request{method: http.MethodPost, path: "/api/password-reset", body: `{"token": "` + reset + `", "password": "LongName"}`})
 	if res.code != http.StatusBadRequest || !strings.Contains(string(res.body), `"name":"password"`) {
 		t.Errorf("the username as the new password: %s, want 400 naming password", res)
