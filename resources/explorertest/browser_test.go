@@ -181,6 +181,19 @@ func click(sel string) chromedp.Action[chromedp.Void] {
 	return chromedp.Click(chromedp.CSS(sel))
 }
 
+// clickUntil clicks the element button selects until target is visible:
+// once for each such element, so that a click on a button the page
+// replaced (a render still in flight, a panel that moved it) is made again
+// on the new one.
+func clickUntil(button, target string) chromedp.Action[chromedp.Void] {
+	return chromedp.Poll[chromedp.Void](`(() => {
+		if (document.querySelector(`+js(target)+`)?.checkVisibility()) return true;
+		const b = document.querySelector(`+js(button)+`);
+		if (b && !b.dataset.clicked) { b.dataset.clicked = 'yes'; b.click(); }
+		return false;
+	})()`, chromedp.WithPollingTimeout(15*time.Second))
+}
+
 func visible(sel string) chromedp.Action[chromedp.Void] {
 	return chromedp.WaitVisible(chromedp.CSS(sel))
 }

@@ -291,8 +291,7 @@ func openFromRoot(b *browser, name, rel, sel string) {
 	b.step(name,
 		click(`#home`),
 		visible(`#resource[data-path="/api"] #links [data-rel="`+rel+`"] button`),
-		click(`#links [data-rel="`+rel+`"] button`),
-		visible(sel),
+		clickUntil(`#resource[data-path="/api"] #links [data-rel="`+rel+`"] button`, sel),
 	)
 }
 
