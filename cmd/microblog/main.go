@@ -65,6 +65,7 @@ type config struct {
 	trustForwardedPrefix bool
 	shutdownTimeout      time.Duration
 	shutdownDelay        time.Duration
+	drainWindow          time.Duration
 	requestTimeout       time.Duration
 	requireIfMatch       bool
 	corsOrigins          []string
@@ -140,6 +141,7 @@ func defineFlags(fs *flag.FlagSet, cfg *config, raw *rawSettings) {
 	fs.BoolVar(&cfg.trustForwardedPrefix, "trust-forwarded-prefix", false, "prefix hrefs with a proxy's X-Forwarded-Prefix")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on SIGTERM")
 	fs.DurationVar(&cfg.shutdownDelay, "shutdown-delay", 0, "on SIGTERM, how long to keep serving with /readyz failing before stopping, for a load balancer to notice")
+	fs.DurationVar(&cfg.drainWindow, "drain-window", time.Second, "on SIGTERM, after --shutdown-delay, how long open connections may still send a request, answered with Connection: close")
 	fs.DurationVar(&cfg.requestTimeout, "request-timeout", 3*time.Second, "the longest an API request may work, waiting for the database included, before a 503; each database statement may take four fifths of it")
 	fs.BoolVar(&cfg.requireIfMatch, "require-if-match", false, "refuse a PUT, PATCH or DELETE without If-Match or If-Unmodified-Since with 428")
 	fs.StringVar(&raw.corsOrigins, "cors-origins", "", "comma-separated origins allowed by CORS; empty turns CORS off")
@@ -214,8 +216,8 @@ func setFromEnv(fs *flag.FlagSet, env map[string]string, getenv func(string) str
 // check says what is wrong with the settings, the first thing found.
 func (cfg *config) check(raw rawSettings) error {
 	switch {
-	case cfg.requestTimeout <= 0 || cfg.shutdownDelay < 0:
-		return errors.New("--request-timeout must be positive and --shutdown-delay not negative")
+	case cfg.requestTimeout <= 0 || cfg.shutdownDelay < 0 || cfg.drainWindow < 0:
+		return errors.New("--request-timeout must be positive, and --shutdown-delay and --drain-window not negative")
 	case cfg.tokenTTL <= 0:
 		return errors.New("--token-ttl must be positive")
 	case cfg.minPasswordLength < 1 || cfg.minPasswordLength > 256:
@@ -470,17 +472,16 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 // serve runs the HTTP servers until ctx ends: the API's on cfg.addr, with
 // at most cfg.maxConnections open connections, and admin's, when not nil,
 // on cfg.adminAddr. Then it fails /readyz and keeps serving for
-// cfg.shutdownDelay, so that a load balancer stops sending requests first,
-// and lets in-flight requests finish for at most cfg.shutdownTimeout.
-// http.Server.Shutdown waits for the live streams of notifications but does
-// not end them: stopStreams, called as the API's shutdown begins, does.
+// cfg.shutdownDelay, so that a load balancer stops sending requests first;
+// drains the API's connections (see drain), which ends the live streams of
+// notifications with stopStreams; and lets requests still in flight finish
+// for at most cfg.shutdownTimeout.
 func serve(ctx context.Context, cfg config, api, admin http.Handler, draining *atomic.Bool, stopStreams func(),
 	log *slog.Logger) error {
 	servers, err := listen(cfg, api, admin, log)
 	if err != nil {
 		return err
 	}
-	servers[0].RegisterOnShutdown(stopStreams)
 	errc := make(chan error, len(servers))
 	for _, s := range servers {
 		go func() { errc <- s.Serve(s.ln) }()
@@ -500,20 +501,89 @@ func serve(ctx context.Context, cfg config, api, admin http.Handler, draining *a
 		}
 	}
 	log.Info("shutting down")
+	servers[0].drain(cfg.drainWindow, stopStreams)
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownTimeout)
 	defer cancel()
 	// The API's first: /readyz keeps answering while its requests finish.
 	var errs []error
 	for _, s := range servers {
+		s.SetKeepAlivesEnabled(false)
 		errs = append(errs, s.Shutdown(shutdownCtx))
 	}
 	return errors.Join(errs...)
 }
 
-// server is an HTTP server and its listener.
+// server is an HTTP server, its listener, and its connections.
 type server struct {
 	*http.Server
-	ln net.Listener
+	ln    *stoppableListener
+	conns *connections
+}
+
+// drain ends s's connections without an error a client could see: it
+// stops accepting (new connections are refused, and nothing was sent on
+// them); answers every request from then on with Connection: close, after
+// which the connection closes; ends the event streams with stopStreams;
+// and waits up to window for the open connections to close so. A
+// keep-alive client that sends its next request meanwhile gets its answer,
+// where closing its idle connection (http.Server.Shutdown) could meet that
+// request on the wire. What is still open after window is idle since
+// before it began, or busy: Shutdown closes the one and lets the other
+// finish, with keep-alives off so that its answer says Connection: close.
+func (s server) drain(window time.Duration, stopStreams func()) {
+	s.conns.closing.Store(true)
+	s.ln.stop()
+	stopStreams()
+	deadline := time.Now().Add(window)
+	for s.conns.open.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// connections counts a server's open connections and, once closing is
+// set, asks each response to close its connection.
+type connections struct {
+	open    atomic.Int64
+	closing atomic.Bool
+}
+
+// track is the server's ConnState hook.
+func (c *connections) track(_ net.Conn, state http.ConnState) {
+	switch state {
+	case http.StateNew:
+		c.open.Add(1)
+	case http.StateClosed, http.StateHijacked:
+		c.open.Add(-1)
+	}
+}
+
+// handler is h with Connection: close on its responses once closing is
+// set.
+func (c *connections) handler(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c.closing.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// stoppableListener is a listener that drain closes before
+// http.Server.Shutdown does: the second Close does nothing, where a
+// net.Listener's would fail.
+type stoppableListener struct {
+	net.Listener
+	once sync.Once
+	err  error
+}
+
+func (l *stoppableListener) stop() {
+	l.once.Do(func() { l.err = l.Listener.Close() })
+}
+
+func (l *stoppableListener) Close() error {
+	l.stop()
+	return l.err
 }
 
 // listen opens the listeners of serve, the API's first, and says where it
@@ -525,7 +595,7 @@ func listen(cfg config, api, admin http.Handler, log *slog.Logger) ([]server, er
 	}
 	// Connections past the limit wait in the kernel's queue until one
 	// closes: held connections cannot take the process's memory.
-	servers := []server{{newServer(api, log), netutil.LimitListener(ln, cfg.maxConnections)}}
+	servers := []server{newServer(api, netutil.LimitListener(ln, cfg.maxConnections), log)}
 	where := []any{"url", "http://" + ln.Addr().String() + "/api"}
 	if admin != nil {
 		adminLn, err := net.Listen("tcp", cfg.adminAddr)
@@ -533,24 +603,30 @@ func listen(cfg config, api, admin http.Handler, log *slog.Logger) ([]server, er
 			ln.Close()
 			return nil, err
 		}
-		servers = append(servers, server{newServer(admin, log), adminLn})
+		servers = append(servers, newServer(admin, adminLn, log))
 		where = append(where, "admin_url", "http://"+adminLn.Addr().String())
 	}
 	log.Info("serving", where...)
 	return servers, nil
 }
 
-// newServer returns an HTTP server of h with the timeouts that keep slow
-// clients from holding connections.
-func newServer(h http.Handler, log *slog.Logger) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+// newServer returns an HTTP server of h on ln with the timeouts that keep
+// slow clients from holding connections.
+func newServer(h http.Handler, ln net.Listener, log *slog.Logger) server {
+	conns := &connections{}
+	return server{
+		Server: &http.Server{
+			Handler:           conns.handler(h),
+			ConnState:         conns.track,
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      60 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		},
+		ln:    &stoppableListener{Listener: ln},
+		conns: conns,
 	}
 }
 
