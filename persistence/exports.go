@@ -33,9 +33,6 @@ const (
 	// the export fails. River waits about attempt⁴ seconds between tries:
 	// some 80 minutes in all.
 	exportAttempts = 8
-	// exportTimeout bounds one attempt; an export that takes longer goes
-	// on where it stopped at the next.
-	exportTimeout = 10 * time.Minute
 	// exportChunksRead is how many chunks a download reads at a time.
 	exportChunksRead = 4
 )
@@ -235,9 +232,6 @@ type exportWorker struct {
 	river.WorkerDefaults[ExportArgs]
 	store *Store
 }
-
-// Timeout bounds one attempt at an export.
-func (w *exportWorker) Timeout(*river.Job[ExportArgs]) time.Duration { return exportTimeout }
 
 // Work writes the export, or the rest of it. An export that is gone (its
 // user deleted) or over needs nothing. When the last attempt fails, the

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 )
@@ -40,7 +41,29 @@ type JobSettings struct {
 	// ExportBatch is how many posts an export writes at a time, in one
 	// chunk and one transaction; 0 means 1000.
 	ExportBatch int
+	// JobTimeout bounds one attempt at a job, after which its context ends
+	// and it is tried again later (an export goes on where it stopped); 0
+	// means DefaultJobTimeout. A job that an instance was working when it
+	// died is worked again after RescueAfter(JobTimeout).
+	JobTimeout time.Duration
 }
+
+// DefaultJobTimeout is JobSettings.JobTimeout's default: a mail's SMTP
+// exchange takes seconds, an export of a million posts about half a
+// minute.
+const DefaultJobTimeout = time.Minute
+
+// RescueAfter is how long a job may have been running, with jobTimeout,
+// before river's leader takes it for the job of an instance that died
+// (kill -9, a lost machine) and schedules it again. It must be more than
+// jobTimeout, after which a live instance has given the job up and records
+// that, or a job still running would run twice at once; half as much again
+// leaves that recording time. River's default, an hour, would leave a
+// password reset mail unsent for that long; with a minute's timeout, a job
+// of a dead instance is taken again 90 seconds after it started, and runs
+// within river's next rescue pass (every 30 seconds, on the leader, which
+// a new instance becomes within 15 seconds of the dead one's last term).
+func RescueAfter(jobTimeout time.Duration) time.Duration { return jobTimeout + jobTimeout/2 }
 
 // jobWorkers is how many jobs one instance works at once. Jobs wait on
 // SMTP servers and stream exports, so a few more than the cores.
@@ -51,7 +74,10 @@ const jobWorkers = 8
 // time) rescues the jobs of an instance that died while working them and
 // schedules retries.
 type jobs struct {
-	client *river.Client[pgx.Tx]
+	// client inserts jobs; it is never started. StartJobs makes another,
+	// with the settings' timeouts, of the same workers, to work them.
+	client  *river.Client[pgx.Tx]
+	workers *river.Workers
 
 	mu       sync.Mutex
 	settings JobSettings
@@ -66,19 +92,30 @@ func newJobs(s *Store) *jobs {
 	river.AddWorker(workers, &resetWorker{store: s})
 	river.AddWorker(workers, &exportWorker{store: s})
 	client, err := river.NewClient(riverpgxv5.New(s.pool), &river.Config{
-		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: jobWorkers}},
 		Workers: workers,
-		// Jobs of a kind this binary does not know (a newer instance's,
-		// during a rolling upgrade) wait for an instance that knows them.
-		FetchOnlyKnownKinds: true,
-		Logger:              slog.New(slog.DiscardHandler),
+		Logger:  slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		// The configuration above is fixed: an error is a programming error.
 		panic(fmt.Sprintf("persistence: job queue: %v", err))
 	}
-	q.client = client
+	q.client, q.workers = client, workers
 	return q
+}
+
+// newWorker returns a client of the queue of pool that works its jobs as
+// settings say.
+func (q *jobs) newWorker(pool *pgxpool.Pool, settings JobSettings) (*river.Client[pgx.Tx], error) {
+	return river.NewClient(riverpgxv5.New(pool), &river.Config{
+		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: jobWorkers}},
+		Workers:              q.workers,
+		JobTimeout:           settings.JobTimeout,
+		RescueStuckJobsAfter: RescueAfter(settings.JobTimeout),
+		// Jobs of a kind this binary does not know (a newer instance's,
+		// during a rolling upgrade) wait for an instance that knows them.
+		FetchOnlyKnownKinds: true,
+		Logger:              slog.New(slog.DiscardHandler),
+	})
 }
 
 func (q *jobs) current() JobSettings {
@@ -98,16 +135,23 @@ func (s *Store) StartJobs(ctx context.Context, settings JobSettings) (stop func(
 	if settings.Logger == nil {
 		settings.Logger = slog.New(slog.DiscardHandler)
 	}
+	if settings.JobTimeout <= 0 {
+		settings.JobTimeout = DefaultJobTimeout
+	}
+	worker, err := s.jobs.newWorker(s.pool, settings)
+	if err != nil {
+		return nil, wrap("start jobs", err)
+	}
 	s.jobs.mu.Lock()
 	s.jobs.settings = settings
 	s.jobs.mu.Unlock()
-	if err := s.jobs.client.Start(context.WithoutCancel(ctx)); err != nil {
+	if err := worker.Start(context.WithoutCancel(ctx)); err != nil {
 		return nil, wrap("start jobs", err)
 	}
 	return func(ctx context.Context) error {
-		err := s.jobs.client.Stop(ctx)
+		err := worker.Stop(ctx)
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-			err = s.jobs.client.StopAndCancel(context.WithoutCancel(ctx))
+			err = worker.StopAndCancel(context.WithoutCancel(ctx))
 		}
 		return err
 	}, nil

@@ -65,10 +65,10 @@ func stopUnderLoad(t *testing.T, dbURL string, run int) *keepAliveTally {
 		map[string]string{"DATABASE_URL": dbURL})
 	origin := strings.TrimSuffix(api, "/api")
 	u, _ := url.Parse(origin)
-	token := registerAndLogIn(t, api, fmt.Sprintf("streamer%d", run))
+	streamer := registerAndLogIn(t, api, fmt.Sprintf("streamer%d", run))
 	streams := make([]chan error, 2)
 	for i := range streams {
-		streams[i] = openStream(t, api, token, "")
+		streams[i] = openStream(t, api, streamer.token, "")
 	}
 	tally := &keepAliveTally{}
 	var wg sync.WaitGroup
@@ -217,18 +217,28 @@ func sendOn(conn net.Conn, br *bufio.Reader, req *http.Request) (answer, error) 
 	return answer{res, body}, nil
 }
 
-// registerAndLogIn registers username through api and returns a token.
-func registerAndLogIn(t *testing.T, api, username string) string {
+// account is a registered user and a token of theirs.
+type account struct {
+	id    int64
+	token string
+}
+
+// registerAndLogIn registers username through api and logs them in.
+func registerAndLogIn(t *testing.T, api, username string) account {
 	t.Helper()
 	res, err := http.Post(api+"/users", "application/json", strings.NewReader(
 		fmt.Sprintf(`{"username": %q, "email": "%s@example.com", "password": "12345678"}`, username, username)))
 	if err != nil {
 		t.Fatal(err)
 	}
+	var a account
+	var u struct{ ID int64 }
+	err = json.NewDecoder(res.Body).Decode(&u)
 	res.Body.Close()
-	if res.StatusCode != http.StatusCreated {
-		t.Fatalf("registering %s: %d", username, res.StatusCode)
+	if res.StatusCode != http.StatusCreated || err != nil {
+		t.Fatalf("registering %s: %d, %v", username, res.StatusCode, err)
 	}
+	a.id = u.ID
 	req, _ := http.NewRequest(http.MethodPost, api+"/tokens", nil)
 	req.SetBasicAuth(username, "12345678")
 	res, err = http.DefaultClient.Do(req)
@@ -240,7 +250,8 @@ func registerAndLogIn(t *testing.T, api, username string) string {
 	if err := json.NewDecoder(res.Body).Decode(&token); err != nil || token.Token == "" {
 		t.Fatalf("logging in as %s: %d, %v", username, res.StatusCode, err)
 	}
-	return token.Token
+	a.token = token.Token
+	return a
 }
 
 // openStream opens the live stream of the notifications of token's user

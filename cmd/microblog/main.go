@@ -82,6 +82,7 @@ type config struct {
 	smtpURL              string
 	mailFrom             string
 	resetTTL             time.Duration
+	jobTimeout           time.Duration
 	seed                 persistence.SeedOptions
 	argon2               argon2id.Params
 	hashConcurrency      int
@@ -158,6 +159,7 @@ func defineFlags(fs *flag.FlagSet, cfg *config, raw *rawSettings) {
 	fs.StringVar(&cfg.smtpURL, "smtp-url", "", "SMTP server mail is sent through, smtp://[user:password@]host[:port] (STARTTLS when offered) or smtps://...; empty writes each mail to <data-dir>/outbox/")
 	fs.StringVar(&cfg.mailFrom, "mail-from", "Microblog <microblog@localhost>", "the sender of the server's mails")
 	fs.DurationVar(&cfg.resetTTL, "reset-ttl", time.Hour, "how long a password reset token lasts")
+	fs.DurationVar(&cfg.jobTimeout, "job-timeout", persistence.DefaultJobTimeout, "how long one attempt at a background job (a mail, an export) may run; a job of an instance that died runs again after one and a half times this")
 	fs.IntVar(&raw.memory, "argon2-memory", int(def.Memory), "argon2id memory per hash, KiB")
 	fs.IntVar(&raw.iterations, "argon2-iterations", int(def.Iterations), "argon2id passes")
 	fs.IntVar(&raw.parallelism, "argon2-parallelism", int(def.Parallelism), "argon2id lanes")
@@ -236,6 +238,8 @@ func (cfg *config) check(raw rawSettings) error {
 		return errors.New("--stream-heartbeat must be positive, and --streams-per-user and --max-streams at least 1")
 	case cfg.resetTTL <= 0 || cfg.resetPerAddress < 1 || cfg.resetPerEmail < 1:
 		return errors.New("--reset-ttl must be positive, and --reset-per-address and --reset-per-email at least 1")
+	case cfg.jobTimeout <= 0:
+		return errors.New("--job-timeout must be positive")
 	}
 	return nil
 }
@@ -334,7 +338,7 @@ func startJobs(ctx context.Context, store *persistence.Store, cfg config, log *s
 		return nil, err
 	}
 	stopJobs, err := store.StartJobs(ctx, persistence.JobSettings{Mailer: mailer, ResetTTL: cfg.resetTTL, Logger: log,
-		SMTP: cfg.smtpURL != ""})
+		SMTP: cfg.smtpURL != "", JobTimeout: cfg.jobTimeout})
 	if err != nil {
 		return nil, err
 	}

@@ -38,8 +38,8 @@ func TestStreamResumesOnAnotherInstance(t *testing.T) {
 	reader := registerAndLogIn(t, apiA, "reader")
 	writer := registerAndLogIn(t, apiB, "writer")
 
-	onA := readEvents(streamRequest(t, apiA, reader, ""))
-	mentions := startMentions(apiB, writer, "reader")
+	onA := readEvents(streamRequest(t, apiA, reader.token, ""))
+	mentions := startMentions(apiB, writer.token, "reader")
 	time.Sleep(400 * time.Millisecond)
 	if err := stopA(); err != nil {
 		t.Errorf("stopping A: %v", err)
@@ -51,7 +51,7 @@ func TestStreamResumesOnAnotherInstance(t *testing.T) {
 	if !strings.Contains(onA.comments(), "the server is stopping") || len(fromA) == 0 {
 		t.Fatalf("the stream on A ended after %d events, with comments %q", len(fromA), onA.comments())
 	}
-	onB := readEvents(streamRequest(t, apiB, reader, strconv.FormatInt(fromA[len(fromA)-1], 10)))
+	onB := readEvents(streamRequest(t, apiB, reader.token, strconv.FormatInt(fromA[len(fromA)-1], 10)))
 	time.Sleep(300 * time.Millisecond)
 	posted := mentions.stop(t)
 	want := notificationsOf(t, dbURL, "reader")
