@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -62,7 +63,14 @@ type Listener struct {
 	// failures counts the attempts to connect since the last connection
 	// that worked; only Run's goroutine uses it.
 	failures int
+	// listening says whether the listener is listening: set once its
+	// connection works, cleared when it connects again.
+	listening atomic.Bool
 }
+
+// Listening reports whether the listener is listening now, rather than
+// connecting, or waiting to connect again after a failure.
+func (l *Listener) Listening() bool { return l.listening.Load() }
 
 // listenerName is the application_name of a listener's connection, which
 // tells it from the pool's in pg_stat_activity.
@@ -103,11 +111,13 @@ func (l *Listener) Run(ctx context.Context) {
 	pl.Handle(notificationsChannel, l)
 	// With Connect and a handler set, Listen returns only when ctx ends.
 	_ = pl.Listen(ctx)
+	l.listening.Store(false)
 }
 
 // connect makes the listener's connection, after the wait that the
 // failures since the last good connection call for.
 func (l *Listener) connect(ctx context.Context) (*pgx.Conn, error) {
+	l.listening.Store(false)
 	if l.failures > 0 {
 		wait := min(minReconnectWait<<min(l.failures-1, 20), maxReconnectWait)
 		wait += rand.N(wait/2 + 1)
@@ -126,6 +136,7 @@ func (l *Listener) connect(ctx context.Context) (*pgx.Conn, error) {
 // listened may have been missed.
 func (l *Listener) HandleBacklog(context.Context, string, *pgx.Conn) error {
 	l.failures = 0
+	l.listening.Store(true)
 	if l.receiver != nil {
 		l.receiver.Missed()
 	}

@@ -62,6 +62,9 @@ func TestListener(t *testing.T) {
 	go func() { defer close(done); l.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 	await(t, r.missed, "first connection")
+	if !l.Listening() {
+		t.Error("not Listening after the first connection")
+	}
 
 	follow := func(follower, followed int64) {
 		exec(t, pool, `INSERT INTO follows (follower_id, followed_id, created_at) VALUES ($1, $2, now())`, follower, followed)
@@ -75,6 +78,9 @@ func TestListener(t *testing.T) {
 	killListener(t, pool)
 	await(t, errs, "report of the lost connection")
 	await(t, r.missed, "reconnection")
+	if !l.Listening() {
+		t.Error("not Listening after the reconnection")
+	}
 	follow(cid.id, ann.id)
 	if n := await(t, r.received, "notification after the reconnection"); n.Actor.ID != cid.id {
 		t.Errorf("received %+v after the reconnection, want cid's follow", n)
@@ -86,6 +92,10 @@ func TestListener(t *testing.T) {
 	}
 	cancel()
 	await(t, r.stopped, "stop")
+	<-done
+	if l.Listening() {
+		t.Error("Listening after Run ended")
+	}
 }
 
 // killListener ends the listener's connection from the server's side.

@@ -144,15 +144,23 @@ func (m *metrics) measure(c *gin.Context) {
 }
 
 // health is a body of the health check draft (application/health+json):
-// "pass" or "fail".
+// "pass", "warn" or "fail".
 type health struct {
+	Status string `json:"status"`
+	Output string `json:"output,omitempty"`
+	// Checks are the parts that readiness depends on, by name.
+	Checks map[string][]healthCheck `json:"checks,omitempty"`
+}
+
+// healthCheck is the state of one part of the server.
+type healthCheck struct {
 	Status string `json:"status"`
 	Output string `json:"output,omitempty"`
 }
 
 func writeHealth(c *gin.Context, status int, h health) {
 	c.Header("Cache-Control", "no-store")
-	body, _ := json.Marshal(h) // two strings always marshal
+	body, _ := json.Marshal(h) // strings always marshal
 	writeBody(c, status, "application/health+json", append(body, '\n'))
 }
 
@@ -162,7 +170,11 @@ func (h *handler) healthz(c *gin.Context) {
 }
 
 // readyz serves GET /readyz: 200 when the database answers within a
-// second, 503 when it does not.
+// second, 503 when it does not. Its checks say which part is failing: the
+// database, or the listener that feeds the live streams, which reconnects
+// by itself after the database comes back; until it listens the status is
+// "warn" (a 200: requests are served, and a stream catches up once it
+// listens).
 func (h *handler) readyz(c *gin.Context) {
 	if h.cfg.Draining != nil && h.cfg.Draining.Load() {
 		c.Header("Retry-After", "1")
@@ -171,10 +183,23 @@ func (h *handler) readyz(c *gin.Context) {
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), time.Second)
 	defer cancel()
+	res, status := health{Status: "pass", Checks: map[string][]healthCheck{}}, http.StatusOK
 	if err := h.store.Ping(ctx); err != nil {
 		c.Header("Retry-After", "1")
-		writeHealth(c, http.StatusServiceUnavailable, health{Status: "fail", Output: "the database does not answer"})
-		return
+		res.Status, res.Output, status = "fail", "the database does not answer", http.StatusServiceUnavailable
+		res.Checks["postgresql:connections"] = []healthCheck{{Status: "fail", Output: "the database does not answer"}}
+	} else {
+		res.Checks["postgresql:connections"] = []healthCheck{{Status: "pass"}}
 	}
-	writeHealth(c, http.StatusOK, health{Status: "pass"})
+	if l := h.cfg.Notifications; l != nil {
+		listener := healthCheck{Status: "pass"}
+		if !l.Listening() {
+			listener = healthCheck{Status: "warn", Output: "connecting to the database to listen for notifications"}
+			if res.Status == "pass" {
+				res.Status = "warn"
+			}
+		}
+		res.Checks["notifications:listener"] = []healthCheck{listener}
+	}
+	writeHealth(c, status, res)
 }
