@@ -1,7 +1,7 @@
 # The README's two commands need no make; these are conveniences.
 FUZZTIME ?= 30s
 
-.PHONY: test ci fuzz bench
+.PHONY: test ci fuzz bench soak
 
 test:
 	go test ./...
@@ -27,3 +27,11 @@ USERS ?= 1000
 bench:
 	go test -run '^$$' -bench . -benchmem -count 5 ./hal ./persistence ./resources
 	go run ./cmd/loadbench --users $(USERS)
+
+# The soak: the load benchmark's scenarios, logins and live streams as one
+# mixed load on USERS users for SOAK, a row of the server's figures a
+# minute, failing when its RSS or goroutines grew (cmd/loadbench/README.md).
+SOAK ?= 10m
+
+soak:
+	go run ./cmd/loadbench --users $(USERS) --soak $(SOAK)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"microblog/persistence"
@@ -17,7 +18,9 @@ import (
 
 // metrics are the Prometheus metrics of the server, in a registry of their
 // own (no process-wide default): requests, the pool's and the password
-// hasher's.
+// hasher's, and the Go runtime's and the process's (go_goroutines,
+// process_resident_memory_bytes, process_open_fds …), which the soak
+// (cmd/loadbench --soak) watches for leaks.
 type metrics struct {
 	registry *prometheus.Registry
 	handler  http.Handler
@@ -58,6 +61,8 @@ func newMetrics(store *persistence.Store) *metrics {
 			Help: "Password hashes computed, checks included."},
 			func() float64 { return float64(store.HashesDone()) }),
 		jobsCollector{store},
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	m.handler = promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
 	return m

@@ -32,6 +32,9 @@ func TestHealthAndMetrics(t *testing.T) {
 		`microblog_http_requests_total{method="GET",route="/api/users/:id",status="404"} 1`,
 		`microblog_http_request_duration_seconds_bucket{method="POST",route="/api/tokens"`,
 		"microblog_db_pool_connections ", "microblog_argon2_queue_length 0",
+		// The Go runtime's and the process's, which the soak reads.
+		"\ngo_goroutines ", "\ngo_memstats_heap_inuse_bytes ", "\nprocess_resident_memory_bytes ",
+		"\nprocess_open_fds ",
 	} {
 		if !strings.Contains(string(res.body), want) {
 			t.Errorf("/metrics lacks %q", want)

@@ -137,29 +137,39 @@ func (b *bench) measure(ctx context.Context, opts options, srv *server, tmp stri
 // with the wrk scripts of the POST and like scenarios written into tmp and
 // the searches looking for terms.
 func (b *bench) logInAndPlan(ctx context.Context, base, tmp string, terms searchTerms) (plan, error) {
-	u, err := url.Parse(base)
-	if err != nil {
-		return plan{}, fmt.Errorf("server URL: %w", err)
-	}
-	b.client = &client{http: &http.Client{Timeout: 30 * time.Second}, base: u}
-	root, err := b.client.get(ctx, "/api")
+	root, hotToken, err := b.logIn(ctx, base)
 	if err != nil {
 		return plan{}, err
 	}
-	hot := *b.client
-	if err := hot.logIn(ctx, root, celebrity, seedPassword); err != nil {
-		return plan{}, err
-	}
-	if err := b.client.logIn(ctx, root, loginUser, seedPassword); err != nil {
-		return plan{}, err
-	}
-	in := planInput{terms: terms, hotToken: hot.token, likeScript: func(paths []string) (string, error) {
+	in := planInput{terms: terms, hotToken: hotToken, likeScript: func(paths []string) (string, error) {
 		return writeScript(tmp, "like.lua", likeScript(paths, b.wrk.threads))
 	}}
 	if in.postScript, err = writeScript(tmp, "post.lua", postScript); err != nil {
 		return plan{}, err
 	}
 	return makePlan(ctx, b.client, root, in)
+}
+
+// logIn makes b's client for the API at base and logs it in as loginUser,
+// and returns the root document and a token of celebrity.
+func (b *bench) logIn(ctx context.Context, base string) (doc, string, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return doc{}, "", fmt.Errorf("server URL: %w", err)
+	}
+	b.client = &client{http: &http.Client{Timeout: 30 * time.Second}, base: u}
+	root, err := b.client.get(ctx, "/api")
+	if err != nil {
+		return doc{}, "", err
+	}
+	hot := *b.client
+	if err := hot.logIn(ctx, root, celebrity, seedPassword); err != nil {
+		return doc{}, "", err
+	}
+	if err := b.client.logIn(ctx, root, loginUser, seedPassword); err != nil {
+		return doc{}, "", err
+	}
+	return root, hot.token, nil
 }
 
 // countDataSet puts the size of the data set and the PostgreSQL version
@@ -483,9 +493,15 @@ const deleteBenchPosts = `
 // deletePosts deletes the posts of the POST scenario and returns how many
 // there were.
 func deletePosts(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
+	return deletePostsOf(ctx, pool, postBody)
+}
+
+// deletePostsOf deletes the posts of loginUser whose body is body and
+// returns how many there were.
+func deletePostsOf(ctx context.Context, pool *pgxpool.Pool, body string) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	tag, err := pool.Exec(ctx, deleteBenchPosts, loginUser, postBody)
+	tag, err := pool.Exec(ctx, deleteBenchPosts, loginUser, body)
 	if err != nil {
 		return 0, fmt.Errorf("delete the posts of the POST scenario: %w", err)
 	}

@@ -4,13 +4,15 @@
 // runs reuse), starts the server against it, logs in as a seeded user, and
 // runs wrk against a floor (a bare net/http handler doing one primary-key
 // SELECT) and then against the API, scenario by scenario. It prints one
-// table, and stops everything it started, also on Ctrl-C.
+// table, and stops everything it started, also on Ctrl-C. With --soak it
+// runs the soak instead (soak.go).
 //
 // Usage (from the module's directory; it needs the go command, the
 // PostgreSQL server binaries and wrk, which it installs with apt-get when
 // it runs as root):
 //
 //	go run ./cmd/loadbench [--users 1000] [--duration 10s] [flags]
+//	go run ./cmd/loadbench --soak 10m [--soak-row 1m] [--users 1000] [flags]
 package main
 
 import (
@@ -106,6 +108,7 @@ type options struct {
 	set      dataSet
 	wrk      wrkSettings
 	deepPage int64
+	soak     soakSettings
 }
 
 // parseFlags reads the options from args.
@@ -127,6 +130,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.wrk.connections, "connections", 16, "wrk connections")
 	fs.IntVar(&o.wrk.threads, "threads", 2, "wrk threads")
 	fs.Int64Var(&o.deepPage, "deep-page", 10000, "the page of users, 10 a page, that the deep-page scenario reaches by following next links")
+	o.soak.flags(fs)
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
@@ -155,7 +159,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.deepPage < 1 {
 		errs = append(errs, errors.New("--deep-page must be at least 1"))
 	}
-	return o, errors.Join(errs...)
+	return o, errors.Join(append(errs, o.soak.check(o.set.users))...)
 }
 
 // run is the whole program: main only adds the process around it.
@@ -165,8 +169,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if opts.wrk.path, err = ensureWrk(ctx, stdout, stderr); err != nil {
-		return err
+	if opts.soak.duration == 0 {
+		if opts.wrk.path, err = ensureWrk(ctx, stdout, stderr); err != nil {
+			return err
+		}
 	}
 	root, err := moduleRoot(ctx)
 	if err != nil {
@@ -190,6 +196,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	dbURL, err := ensureSeeded(ctx, pg, e.bin, opts.set, stdout, stderr)
 	if err != nil {
 		return err
+	}
+	if opts.soak.duration > 0 {
+		return e.soakDatabase(ctx, dbURL)
 	}
 	rep, err := e.benchDatabase(ctx, dbURL)
 	if err != nil {
