@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,7 +19,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"microblog/persistence/mail/mailtest"
-	"microblog/persistence/pglocal"
 )
 
 // TestKillUnderWriteLoad kills the server (SIGKILL) under a write load,
@@ -30,12 +28,7 @@ import (
 // job completes, each once, river's rescue taking up those the dead
 // process held; the account is whole or gone.
 func TestKillUnderWriteLoad(t *testing.T) {
-	db, err := pglocal.Start(t.Context(), pglocal.Options{DataDir: filepath.Join(t.TempDir(), "pg")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Stop() })
-	dbURL := db.URL("postgres")
+	dbURL := throwawayPostgres(t)
 	smtpAddr := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
 	stopHanging := hangingSMTP(t, smtpAddr)
 	defer stopHanging()

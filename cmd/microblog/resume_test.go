@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,8 +13,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"microblog/persistence/pglocal"
 )
 
 // TestStreamResumesOnAnotherInstance reads a user's live stream on
@@ -24,12 +21,7 @@ import (
 // stream on A ends cleanly, and the two streams together carry every
 // notification of the user, each once, in order.
 func TestStreamResumesOnAnotherInstance(t *testing.T) {
-	db, err := pglocal.Start(t.Context(), pglocal.Options{DataDir: filepath.Join(t.TempDir(), "pg")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Stop() })
-	dbURL := db.URL("postgres")
+	dbURL := throwawayPostgres(t)
 	env := map[string]string{"DATABASE_URL": dbURL}
 	args := append([]string{"--addr", "127.0.0.1:0"}, cheapArgon2...)
 	apiA, stopA := startRun(t, args, env)
