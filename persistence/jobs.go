@@ -44,7 +44,7 @@ type JobSettings struct {
 	// JobTimeout bounds one attempt at a job, after which its context ends
 	// and it is tried again later (an export goes on where it stopped); 0
 	// means DefaultJobTimeout. A job that an instance was working when it
-	// died is worked again after RescueAfter(JobTimeout).
+	// died is worked again after rescueAfter(JobTimeout).
 	JobTimeout time.Duration
 }
 
@@ -53,7 +53,7 @@ type JobSettings struct {
 // minute.
 const DefaultJobTimeout = time.Minute
 
-// RescueAfter is how long a job may have been running, with jobTimeout,
+// rescueAfter is how long a job may have been running, with jobTimeout,
 // before river's leader takes it for the job of an instance that died
 // (kill -9, a lost machine) and schedules it again. It must be more than
 // jobTimeout, after which a live instance has given the job up and records
@@ -63,7 +63,7 @@ const DefaultJobTimeout = time.Minute
 // of a dead instance is taken again 90 seconds after it started, and runs
 // within river's next rescue pass (every 30 seconds, on the leader, which
 // a new instance becomes within 15 seconds of the dead one's last term).
-func RescueAfter(jobTimeout time.Duration) time.Duration { return jobTimeout + jobTimeout/2 }
+func rescueAfter(jobTimeout time.Duration) time.Duration { return jobTimeout + jobTimeout/2 }
 
 // jobWorkers is how many jobs one instance works at once. Jobs wait on
 // SMTP servers and stream exports, so a few more than the cores.
@@ -110,7 +110,7 @@ func (q *jobs) newWorker(pool *pgxpool.Pool, settings JobSettings) (*river.Clien
 		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: jobWorkers}},
 		Workers:              q.workers,
 		JobTimeout:           settings.JobTimeout,
-		RescueStuckJobsAfter: RescueAfter(settings.JobTimeout),
+		RescueStuckJobsAfter: rescueAfter(settings.JobTimeout),
 		// Jobs of a kind this binary does not know (a newer instance's,
 		// during a rolling upgrade) wait for an instance that knows them.
 		FetchOnlyKnownKinds: true,
