@@ -535,8 +535,11 @@ type server struct {
 // before it began, or busy: Shutdown closes the one and lets the other
 // finish, with keep-alives off so that its answer says Connection: close.
 func (s server) drain(window time.Duration, stopStreams func()) {
-	s.conns.closing.Store(true)
+	// In this order: a client that connects again after an answer with
+	// Connection: close must find the listener closed, not sit in its
+	// queue when it closes, which resets the connection.
 	s.ln.stop()
+	s.conns.closing.Store(true)
 	stopStreams()
 	deadline := time.Now().Add(window)
 	for s.conns.open.Load() > 0 && time.Now().Before(deadline) {
