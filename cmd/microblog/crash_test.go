@@ -29,6 +29,7 @@ import (
 // process held; the account is whole or gone.
 func TestKillUnderWriteLoad(t *testing.T) {
 	dbURL := throwawayPostgres(t)
+	db := openDB(t, dbURL)
 	smtpAddr := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
 	stopHanging := hangingSMTP(t, smtpAddr)
 	defer stopHanging()
@@ -44,7 +45,7 @@ func TestKillUnderWriteLoad(t *testing.T) {
 	leaver := registerAndLogIn(t, api, "leaver")
 	// Written past the triggers, which would take a minute for these rows,
 	// with the count they keep.
-	sqlExec(t, dbURL, `SET session_replication_role = replica;
+	sqlExec(t, db, `SET session_replication_role = replica;
 		INSERT INTO posts (author_id, body, created_at, updated_at)
 		SELECT `+strconv.FormatInt(leaver.id, 10)+`, 'post ' || g, now(), now() FROM generate_series(1, 20000) g;
 		UPDATE users SET post_count = 20000 WHERE id = `+strconv.FormatInt(leaver.id, 10))
@@ -52,7 +53,7 @@ func TestKillUnderWriteLoad(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	post(t, api+"/password-reset", `{"email": "poster@example.com"}`, http.StatusAccepted)
 	export := requestExport(t, api, poster)
-	waitForJob(t, dbURL, "password-reset", "running")
+	waitForJob(t, db, "password-reset", "running")
 	deletion := deleteAccount(t, api, leaver)
 	time.Sleep(300 * time.Millisecond)
 
@@ -63,7 +64,7 @@ func TestKillUnderWriteLoad(t *testing.T) {
 	killedAt := time.Now()
 	load.stop()
 	acked := load.acknowledged()
-	t.Logf("killed; jobs then: %s; the deletion got: %s", jobStates(t, dbURL), <-deletion)
+	t.Logf("killed; jobs then: %s; the deletion got: %s", jobStates(t, db), <-deletion)
 
 	stopHanging()
 	l, err := net.Listen("tcp", smtpAddr)
@@ -73,10 +74,10 @@ func TestKillUnderWriteLoad(t *testing.T) {
 	smtp := mailtest.StartOn(t, l, mailtest.Options{})
 	p = startProcess(t, bin, args...)
 	waitReadyz(t, origin, p.exited, p.stdout, p.stderr)
-	missing := load.checkDurable(t, dbURL)
+	missing := load.checkDurable(t, db)
 	t.Logf("writes acknowledged before the kill: %d, missing after the restart: %d; answers: %s", acked, missing, load.summary())
-	checkWholeOrGone(t, dbURL, leaver.id)
-	waitJobsDone(t, dbURL, killedAt)
+	checkWholeOrGone(t, db, leaver.id)
+	waitJobsDone(t, db, killedAt)
 	checkMailsOnce(t, smtp)
 	if state := exportState(t, api, poster, export); state != "done" {
 		t.Errorf("the export is %q after the restart, want done", state)
@@ -233,17 +234,10 @@ func (l *writeLoad) summary() string {
 	return strings.Join(lines, ", ")
 }
 
-// checkDurable checks that every acknowledged write is in the database at
-// dbURL, and returns how many were missing.
-func (l *writeLoad) checkDurable(t *testing.T, dbURL string) int {
+// checkDurable checks that every acknowledged write is in the database of
+// conn, and returns how many were missing.
+func (l *writeLoad) checkDurable(t *testing.T, conn *pgx.Conn) int {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	checks := []struct {
@@ -260,10 +254,7 @@ func (l *writeLoad) checkDurable(t *testing.T, dbURL string) int {
 	}
 	missing := 0
 	for _, c := range checks {
-		var found int
-		if err := conn.QueryRow(ctx, c.query, c.arg).Scan(&found); err != nil {
-			t.Fatal(err)
-		}
+		found := int(sqlInt(t, conn, c.query, c.arg))
 		if found != c.n {
 			t.Errorf("%s acknowledged: %d, in the database: %d", c.what, c.n, found)
 		}
@@ -305,27 +296,31 @@ func hangingSMTP(t *testing.T, addr string) (stop func()) {
 	})
 }
 
-// sqlExec runs query on the database at dbURL.
-func sqlExec(t *testing.T, dbURL, query string, args ...any) {
+// openDB connects to the database at dbURL for a test's checks; the
+// connection closes when the test ends.
+func openDB(t *testing.T, dbURL string) *pgx.Conn {
 	t.Helper()
-	conn, err := pgx.Connect(t.Context(), dbURL)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(context.WithoutCancel(t.Context()))
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// sqlExec runs query on conn.
+func sqlExec(t *testing.T, conn *pgx.Conn, query string, args ...any) {
+	t.Helper()
 	if _, err := conn.Exec(t.Context(), query, args...); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// sqlInt reads one integer with query from the database at dbURL.
-func sqlInt(t *testing.T, dbURL, query string, args ...any) int64 {
+// sqlInt reads one integer with query on conn.
+func sqlInt(t *testing.T, conn *pgx.Conn, query string, args ...any) int64 {
 	t.Helper()
-	conn, err := pgx.Connect(t.Context(), dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.WithoutCancel(t.Context()))
 	var n int64
 	if err := conn.QueryRow(t.Context(), query, args...).Scan(&n); err != nil {
 		t.Fatal(err)
@@ -333,28 +328,28 @@ func sqlInt(t *testing.T, dbURL, query string, args ...any) int64 {
 	return n
 }
 
-// authorized sends a request with a's token and returns the response,
-// its body read.
-func authorized(t *testing.T, a account, method, url string, header http.Header) *http.Response {
+// authorized sends a request with a's token and returns the response and
+// its body.
+func authorized(t *testing.T, a account, method, url string) (*http.Response, []byte) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, nil)
-	for k, v := range header {
-		req.Header[k] = v
-	}
 	req.Header.Set("Authorization", "Bearer "+a.token)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
-	_, _ = io.Copy(io.Discard, res.Body)
-	res.Body.Close()
-	return res
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	return res, body
 }
 
 // requestExport asks for an export of a's posts and returns its URL.
 func requestExport(t *testing.T, api string, a account) string {
 	t.Helper()
-	res := authorized(t, a, http.MethodPost, fmt.Sprintf("%s/users/%d/exports", api, a.id), nil)
+	res, _ := authorized(t, a, http.MethodPost, fmt.Sprintf("%s/users/%d/exports", api, a.id))
 	if res.StatusCode != http.StatusAccepted {
 		t.Fatalf("requesting an export: %d", res.StatusCode)
 	}
@@ -367,15 +362,9 @@ func exportState(t *testing.T, api string, a account, url string) string {
 	if strings.HasPrefix(url, "/") {
 		url = strings.TrimSuffix(api, "/api") + url
 	}
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	req.Header.Set("Authorization", "Bearer "+a.token)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
+	res, body := authorized(t, a, http.MethodGet, url)
 	var job struct{ State string }
-	if err := json.NewDecoder(res.Body).Decode(&job); err != nil {
+	if err := json.Unmarshal(body, &job); err != nil {
 		t.Fatalf("GET %s: %d, %v", url, res.StatusCode, err)
 	}
 	return job.State
@@ -385,7 +374,8 @@ func exportState(t *testing.T, api string, a account, url string) string {
 // the channel gets what came back.
 func deleteAccount(t *testing.T, api string, a account) <-chan string {
 	url := fmt.Sprintf("%s/users/%d", api, a.id)
-	etag := authorized(t, a, http.MethodGet, url, nil).Header.Get("ETag")
+	res, _ := authorized(t, a, http.MethodGet, url)
+	etag := res.Header.Get("ETag")
 	done := make(chan string, 1)
 	go func() {
 		req, _ := http.NewRequest(http.MethodDelete, url, nil)
@@ -403,26 +393,18 @@ func deleteAccount(t *testing.T, api string, a account) <-chan string {
 }
 
 // waitForJob waits up to 10 s for a job of kind in state.
-func waitForJob(t *testing.T, dbURL, kind, state string) {
+func waitForJob(t *testing.T, conn *pgx.Conn, kind, state string) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if sqlInt(t, dbURL, `SELECT count(*) FROM river_job WHERE kind = $1 AND state::text = $2`, kind, state) > 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s job %s after 10 s: %s", kind, state, jobStates(t, dbURL))
-		}
+	if !poll(10*time.Second, func() bool {
+		return sqlInt(t, conn, `SELECT count(*) FROM river_job WHERE kind = $1 AND state::text = $2`, kind, state) > 0
+	}) {
+		t.Fatalf("no %s job %s after 10 s: %s", kind, state, jobStates(t, conn))
 	}
 }
 
 // jobStates is the queue's jobs: the kind, state and attempts of each.
-func jobStates(t *testing.T, dbURL string) string {
+func jobStates(t *testing.T, conn *pgx.Conn) string {
 	t.Helper()
-	conn, err := pgx.Connect(t.Context(), dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.WithoutCancel(t.Context()))
 	rows, _ := conn.Query(t.Context(), `SELECT format('%s %s (attempt %s)', kind, state, attempt) FROM river_job ORDER BY id`)
 	jobs, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
@@ -432,18 +414,25 @@ func jobStates(t *testing.T, dbURL string) string {
 }
 
 // waitJobsDone waits up to 90 s for every job of the queue to complete.
-func waitJobsDone(t *testing.T, dbURL string, killedAt time.Time) {
+func waitJobsDone(t *testing.T, conn *pgx.Conn, killedAt time.Time) {
 	t.Helper()
-	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if sqlInt(t, dbURL, `SELECT count(*) FROM river_job WHERE state <> 'completed'`) == 0 {
-			t.Logf("every job completed %s after the kill: %s", time.Since(killedAt).Round(time.Millisecond),
-				jobStates(t, dbURL))
-			return
-		}
+	if !poll(90*time.Second, func() bool {
+		return sqlInt(t, conn, `SELECT count(*) FROM river_job WHERE state <> 'completed'`) == 0
+	}) {
+		t.Fatalf("jobs not completed 90 s after the kill: %s", jobStates(t, conn))
+	}
+	t.Logf("every job completed %s after the kill: %s", time.Since(killedAt).Round(time.Millisecond), jobStates(t, conn))
+}
+
+// poll calls done every 20 ms until it reports true, for at most timeout,
+// and returns its last report.
+func poll(timeout time.Duration, done func() bool) bool {
+	for deadline := time.Now().Add(timeout); !done(); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("jobs not completed 90 s after the kill: %s", jobStates(t, dbURL))
+			return false
 		}
 	}
+	return true
 }
 
 // checkMailsOnce checks that the reset mail and the export's mail each
@@ -466,10 +455,10 @@ func checkMailsOnce(t *testing.T, smtp *mailtest.Server) {
 
 // checkWholeOrGone checks that user id is either whole, with every post
 // it had and a count to match, or gone with all of them.
-func checkWholeOrGone(t *testing.T, dbURL string, id int64) {
+func checkWholeOrGone(t *testing.T, conn *pgx.Conn, id int64) {
 	t.Helper()
-	posts := sqlInt(t, dbURL, `SELECT count(*) FROM posts WHERE author_id = $1`, id)
-	counted := sqlInt(t, dbURL, `SELECT coalesce((SELECT post_count FROM users WHERE id = $1), -1)`, id)
+	posts := sqlInt(t, conn, `SELECT count(*) FROM posts WHERE author_id = $1`, id)
+	counted := sqlInt(t, conn, `SELECT coalesce((SELECT post_count FROM users WHERE id = $1), -1)`, id)
 	switch {
 	case counted == -1 && posts == 0:
 		t.Logf("the account being deleted is gone, with its %d posts", 20000)

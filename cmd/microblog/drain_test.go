@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"microblog/persistence/pglocal"
 )
 
@@ -47,7 +49,7 @@ func TestStopUnderKeepAlive(t *testing.T) {
 	if total.closed == 0 {
 		t.Errorf("no answer said Connection: close: the load stopped before the stop began")
 	}
-	checkRegistered(t, dbURL, total.registered)
+	checkRegistered(t, openDB(t, dbURL), total.registered)
 }
 
 // stopUnderLoad starts the server on dbURL, loads it, stops it, and
@@ -291,9 +293,9 @@ func streamRequest(t *testing.T, api, token, lastEventID string) *http.Response 
 	return res
 }
 
-// checkRegistered checks that every username is in the database at dbURL.
-func checkRegistered(t *testing.T, dbURL string, usernames []string) {
-	if found := sqlInt(t, dbURL, `SELECT count(*) FROM users WHERE username = ANY($1)`, usernames); found != int64(len(usernames)) {
+// checkRegistered checks that every username is in the database of conn.
+func checkRegistered(t *testing.T, conn *pgx.Conn, usernames []string) {
+	if found := sqlInt(t, conn, `SELECT count(*) FROM users WHERE username = ANY($1)`, usernames); found != int64(len(usernames)) {
 		t.Errorf("%d registrations answered 201, %d of them in the database", len(usernames), found)
 	}
 }

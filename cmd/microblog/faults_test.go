@@ -164,7 +164,7 @@ func TestDatabaseOutage(t *testing.T) {
 		tally.add(t, o, a)
 	}
 	recovery := tally.checkRecovery(t, o)
-	tally.checkDurable(t, db.URL("postgres"))
+	tally.checkDurable(t, openDB(t, db.URL("postgres")))
 	tally.report(t, o, recovery)
 
 	if err := stopRun(); err != nil {
@@ -303,15 +303,10 @@ func (tl *outageTally) checkRecovery(t *testing.T, o outage) time.Duration {
 	return recovery
 }
 
-// checkDurable checks, in the database at dbURL, that every registration
+// checkDurable checks, in the database of conn, that every registration
 // answered 201, or 400 for a name taken by an earlier try, is there, and
 // counts the names last answered 503 that were committed anyway.
-func (tl *outageTally) checkDurable(t *testing.T, dbURL string) {
-	conn, err := pgx.Connect(t.Context(), dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(t.Context())
+func (tl *outageTally) checkDurable(t *testing.T, conn *pgx.Conn) {
 	existing := map[string]bool{}
 	rows, _ := conn.Query(t.Context(), `SELECT username FROM users`)
 	names, err := pgx.CollectRows(rows, pgx.RowTo[string])

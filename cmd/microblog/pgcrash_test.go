@@ -63,12 +63,13 @@ func TestDatabaseCrash(t *testing.T) {
 	post(t, api+"/password-reset", `{"email": "poster@example.com"}`, http.StatusAccepted)
 	ready.stop()
 
-	missing := load.checkDurable(t, dbURL)
+	conn := openDB(t, db.URL("postgres"))
+	missing := load.checkDurable(t, conn)
 	t.Logf("writes acknowledged: %d, missing after the crash: %d; answers: %s", load.acknowledged(), missing, load.summary())
 	checkOutageAnswers(t, load)
 	t.Logf("the load served again %s after PostgreSQL was back", load.firstAfter(o.restarted).Sub(o.restarted).Round(time.Millisecond))
 	ready.check(t, o)
-	want := notificationsOf(t, dbURL, "poster")
+	want := notificationsOf(t, conn, "poster")
 	got := events.waitFor(want, 10*time.Second)
 	t.Logf("the stream got %d notifications, the database holds %d; the client reconnected %d times",
 		len(got), len(want), events.reconnects())
@@ -94,13 +95,8 @@ func crashPostgres(t *testing.T, dataDir string) {
 	if err := syscall.Kill(pid, syscall.SIGQUIT); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the postmaster has not exited 10 s after SIGQUIT")
-		}
+	if !poll(10*time.Second, func() bool { return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) }) {
+		t.Fatal("the postmaster has not exited 10 s after SIGQUIT")
 	}
 }
 
@@ -286,9 +282,7 @@ func (es *eventSource) reconnects() int {
 // waitFor waits up to timeout for the source to have got want, stops it,
 // and returns what it got.
 func (es *eventSource) waitFor(want []int64, timeout time.Duration) []int64 {
-	for deadline := time.Now().Add(timeout); len(es.all()) < len(want) && time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
-	}
+	poll(timeout, func() bool { return len(es.all()) >= len(want) })
 	close(es.stopped)
 	<-es.done
 	return es.all()
@@ -298,13 +292,11 @@ func (es *eventSource) waitFor(want []int64, timeout time.Duration) []int64 {
 func waitOutboxMail(t *testing.T, dir string) {
 	t.Helper()
 	start := time.Now()
-	for deadline := start.Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if files, _ := filepath.Glob(filepath.Join(dir, "*.eml")); len(files) > 0 {
-			t.Logf("the reset mail requested after the outage was written %s later", time.Since(start).Round(time.Millisecond))
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no mail in the outbox 10 s after the reset was requested: the queue did not come back")
-		}
+	if !poll(10*time.Second, func() bool {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.eml"))
+		return len(files) > 0
+	}) {
+		t.Fatal("no mail in the outbox 10 s after the reset was requested: the queue did not come back")
 	}
+	t.Logf("the reset mail requested after the outage was written %s later", time.Since(start).Round(time.Millisecond))
 }

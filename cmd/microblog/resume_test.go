@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -46,7 +45,7 @@ func TestStreamResumesOnAnotherInstance(t *testing.T) {
 	onB := readEvents(streamRequest(t, apiB, reader.token, strconv.FormatInt(fromA[len(fromA)-1], 10)))
 	time.Sleep(300 * time.Millisecond)
 	posted := mentions.stop(t)
-	want := notificationsOf(t, dbURL, "reader")
+	want := notificationsOf(t, openDB(t, dbURL), "reader")
 	onB.waitFor(len(want)-len(fromA), 5*time.Second)
 	fromB := onB.ids()
 	got := append(slices.Clone(fromA), fromB...)
@@ -122,9 +121,7 @@ func (r *eventReader) wait(timeout time.Duration) ([]int64, error) {
 
 // waitFor waits up to timeout for n events, then closes the stream.
 func (r *eventReader) waitFor(n int, timeout time.Duration) {
-	for deadline := time.Now().Add(timeout); len(r.ids()) < n && time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
-	}
+	poll(timeout, func() bool { return len(r.ids()) >= n })
 	r.res.Body.Close()
 	<-r.done
 }
@@ -182,15 +179,9 @@ func (m *mentions) stop(t *testing.T) int {
 
 // notificationsOf returns the ids of the notifications of username, in
 // order.
-func notificationsOf(t *testing.T, dbURL, username string) []int64 {
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	rows, _ := conn.Query(ctx, `SELECT n.id FROM notifications n JOIN users u ON u.id = n.user_id
+func notificationsOf(t *testing.T, conn *pgx.Conn, username string) []int64 {
+	t.Helper()
+	rows, _ := conn.Query(t.Context(), `SELECT n.id FROM notifications n JOIN users u ON u.id = n.user_id
 		WHERE u.username = $1 ORDER BY n.id`, username)
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	if err != nil {
