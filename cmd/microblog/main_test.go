@@ -213,10 +213,19 @@ func TestFlags(t *testing.T) {
 	if err != nil || cfg.loginPerAccount != 90 || cfg.registerPerAddress != 7 || cfg.loginPerUser != 10 {
 		t.Errorf("login and registration limits: %+v, %v", cfg, err)
 	}
+	cfg, err = parseFlags("microblog", false, []string{"--drain-window", "250ms"},
+		envOf(map[string]string{"MICROBLOG_JOB_TIMEOUT": "5m"}), io.Discard)
+	if err != nil || cfg.drainWindow != 250*time.Millisecond || cfg.jobTimeout != 5*time.Minute {
+		t.Errorf("the drain window and the job timeout: %+v, %v", cfg, err)
+	}
+	if cfg, _ := parseFlags("microblog", false, nil, envOf(nil), io.Discard); cfg.drainWindow != time.Second ||
+		cfg.jobTimeout != time.Minute {
+		t.Errorf("the drain window and the job timeout by default: %v, %v", cfg.drainWindow, cfg.jobTimeout)
+	}
 	for _, bad := range [][]string{
 		{"--token-ttl", "0s"}, {"--min-password-length", "0"}, {"--log-format", "xml"},
 		{"--argon2-memory", "1"}, {"--hash-concurrency", "0"}, {"--max-connections", "0"}, {"--no-such-flag"}, {"stray"},
-		{"--login-per-account", "0"}, {"--register-per-address", "0"},
+		{"--login-per-account", "0"}, {"--register-per-address", "0"}, {"--drain-window", "-1s"}, {"--job-timeout", "0s"},
 	} {
 		if _, err := parseFlags("microblog", false, bad, envOf(nil), io.Discard); err == nil {
 			t.Errorf("%v: accepted", bad)
