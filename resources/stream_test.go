@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"microblog/persistence"
 	"microblog/persistence/pgtest"
 	"microblog/resources"
@@ -430,5 +432,47 @@ func TestStreamAcrossInstances(t *testing.T) {
 		"from the act's request median %s, worst %s", susan, afterCommit[50], afterCommit[99], fromRequest[50], fromRequest[99])
 	if fromRequest[99] > 2*time.Second {
 		t.Errorf("the worst of 100 events took %s", fromRequest[99])
+	}
+}
+
+// TestReadyzSaysWhetherTheListenerListens: /readyz names the database and
+// the listener of the live streams in its checks; while the listener is
+// not listening (connecting, or again after the database came back) the
+// status is warn, still a 200, and pass once it listens.
+func TestReadyzSaysWhetherTheListenerListens(t *testing.T) {
+	t.Parallel()
+	readyz := func(srv *testServer) (string, map[string]any) {
+		res := srv.do(t, request{method: http.MethodGet, path: "/readyz"})
+		if res.code != http.StatusOK {
+			t.Fatalf("GET /readyz: %s", res)
+		}
+		doc := res.json(t)
+		checks, _ := doc["checks"].(map[string]any)
+		state := map[string]any{}
+		for name, list := range checks {
+			if l, ok := list.([]any); ok && len(l) == 1 {
+				state[name] = l[0].(map[string]any)["status"]
+			}
+		}
+		return fmt.Sprint(doc["status"]), state
+	}
+	// A listener that was never run does not listen.
+	nowhere, err := pgx.ParseConfig("postgres://127.0.0.1:1/nothing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	idle := newTestServer(t, func(c *resources.Config) { c.Notifications = persistence.NewListener(nowhere, nil) })
+	status, checks := readyz(idle)
+	if status != "warn" || checks["postgresql:connections"] != "pass" || checks["notifications:listener"] != "warn" {
+		t.Errorf("/readyz with a listener not listening: %s %v, want warn with the listener warn", status, checks)
+	}
+	live := newLiveServer(t, pgtest.New(t))
+	deadline := time.Now().Add(5 * time.Second)
+	for status, checks = readyz(live.testServer); status != "pass" && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		status, checks = readyz(live.testServer)
+	}
+	if status != "pass" || checks["notifications:listener"] != "pass" || checks["postgresql:connections"] != "pass" {
+		t.Errorf("/readyz with the listener listening: %s %v, want pass", status, checks)
 	}
 }
