@@ -52,11 +52,18 @@ func newSeenTokens() *seenTokens {
 // which records the token's use, when it is due, and otherwise its read
 // only variant.
 func (st *seenTokens) query(query string, hash [sha256.Size]byte, now time.Time) string {
-	if at, ok := st.cache.GetIfPresent(hash); ok && !now.Before(at) && now.Sub(at) < time.Minute {
+	if !st.due(hash, now) {
 		return st.readOnly(query)
 	}
 	st.cache.Set(hash, now)
 	return query
+}
+
+// due reports whether a check of the token of hash at now records its use
+// and its user's last_seen.
+func (st *seenTokens) due(hash [sha256.Size]byte, now time.Time) bool {
+	at, ok := st.cache.GetIfPresent(hash)
+	return !ok || now.Before(at) || now.Sub(at) >= time.Minute
 }
 
 // readOnly is query beginning with readOnlyCallerCTE instead of

@@ -65,6 +65,9 @@ type Store struct {
 	jobs *jobs
 	// seen says which token checks may run read only (seen.go).
 	seen *seenTokens
+	// known remembers the users of live tokens, once Watch is called
+	// (callers.go).
+	known *knownTokens
 	// Now is the clock for every timestamp the store writes and for token
 	// expiry, so that tests can fix it and so that one clock (the server's)
 	// decides both when a token expires and whether it has.

@@ -76,7 +76,7 @@ func (s *Store) LoginFrom(ctx context.Context, username, password string, ttl ti
 // callerCTE and of readOnlyCallerCTE.
 const tokenCTE = `
 	WITH t AS (
-		SELECT user_id FROM tokens WHERE hash = $1 AND expires_at > $2
+		SELECT user_id, expires_at FROM tokens WHERE hash = $1 AND expires_at > $2
 	)`
 
 // callerCTE finds the user of a live token ($1, at time $2) and, at most
@@ -105,12 +105,13 @@ const callerFrom = `
 // caller is the scan target of the caller's columns, which every statement
 // that begins with callerCTE reads first: the user, then what recording
 // last_seen made of them (NULL when it was recorded less than a minute
-// ago).
+// ago), then when the token expires.
 type caller struct {
 	User
 	seen        *time.Time
 	seenVersion int64
 	seenChanged time.Time
+	expires     time.Time
 }
 
 func (c *caller) seenColumns() []column {
@@ -119,7 +120,12 @@ func (c *caller) seenColumns() []column {
 }
 
 // callerColumns are the caller's columns.
-var callerColumns = userColumns("u") + ", " + columnList("seen", new(caller).seenColumns())
+var callerColumns = userColumns("u") + ", " + columnList("seen", new(caller).seenColumns()) + ", t.expires_at"
+
+// dests are the scan destinations of the caller's columns.
+func (c *caller) dests() []any {
+	return append(dests(c.User.columns(), c.seenColumns()), timeDest{&c.expires})
+}
 
 // user is the caller as the request leaves them. Recording last_seen makes
 // a new version of the user; PriorVersion and PriorChangedAt keep the one
@@ -140,6 +146,11 @@ type callerRows struct {
 	pgx.Rows
 	c    caller
 	read bool
+	// store remembers the caller as checked by the token of hash under
+	// the number of changes number.
+	store  *Store
+	hash   [sha256.Size]byte
+	number uint64
 	// skip holds a nil destination for each of the caller's columns, then
 	// those of the row's other columns.
 	skip    []any
@@ -149,12 +160,12 @@ type callerRows struct {
 // queryAsCaller runs query, a statement that begins with callerCTE, with
 // the check of token as its $1 and $2, and args after them.
 func (s *Store) queryAsCaller(ctx context.Context, query, token string, args ...any) (*callerRows, error) {
-	hash, now := tokenHash(token), s.now()
+	hash, now, number := tokenHash(token), s.now(), s.readNumber()
 	rows, err := s.pool.Query(ctx, s.seen.query(query, hash, now), append([]any{hash[:], now}, args...)...)
 	if err != nil {
 		return nil, err
 	}
-	return &callerRows{Rows: rows}, nil
+	return &callerRows{Rows: rows, store: s, hash: hash, number: number}, nil
 }
 
 // Scan reads the current row: the caller's columns, then the others into
@@ -162,7 +173,7 @@ func (s *Store) queryAsCaller(ctx context.Context, query, token string, args ...
 func (r *callerRows) Scan(dest ...any) error {
 	if !r.read {
 		r.read = true
-		callerDest := dests(r.c.User.columns(), r.c.seenColumns())
+		callerDest := r.c.dests()
 		r.callers = len(callerDest)
 		r.skip = make([]any, r.callers, r.callers+len(dest))
 		return r.Rows.Scan(append(callerDest, dest...)...)
@@ -180,6 +191,7 @@ func (r *callerRows) caller() (User, error) {
 	if !r.read {
 		return User{}, ErrInvalidToken
 	}
+	r.store.remember(r.hash, &r.c, r.number)
 	return r.c.user(), nil
 }
 
@@ -238,14 +250,15 @@ var selectCaller = callerCTE + `
 // token is unknown, expired or revoked.
 func (s *Store) Authenticate(ctx context.Context, token string) (User, error) {
 	var c caller
-	hash, now := tokenHash(token), s.now()
-	err := s.pool.QueryRow(ctx, s.seen.query(selectCaller, hash, now), hash[:], now).Scan(dests(c.User.columns(), c.seenColumns())...)
+	hash, now, number := tokenHash(token), s.now(), s.readNumber()
+	err := s.pool.QueryRow(ctx, s.seen.query(selectCaller, hash, now), hash[:], now).Scan(c.dests()...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return User{}, ErrInvalidToken
 	}
 	if err != nil {
 		return User{}, wrap("authenticate", err)
 	}
+	s.remember(hash, &c, number)
 	return c.user(), nil
 }
 
