@@ -74,6 +74,12 @@ type Config struct {
 	// when it stops; one handler attaches to it. Nil leaves the streams
 	// unavailable (503).
 	Notifications *persistence.Listener
+	// Changes, when set, follows the changes that commit on any instance
+	// (the listener of Notifications must Follow it), which lets the API
+	// serve GETs again from memory while what they show stands, and
+	// check tokens from memory (responses.go). Nil reads every GET from
+	// the database.
+	Changes *persistence.Changes
 	// StreamHeartbeat is how often an event stream gets a comment line and
 	// its token is checked again, and how long a write to it may take;
 	// zero means 15 s.
@@ -128,6 +134,9 @@ type handler struct {
 	reps        *representations
 	sharedUsers *sharedParts[userKey]
 	sharedPosts *sharedParts[postKey]
+	// responses keeps whole responses while what they show stands, when
+	// the settings follow the database's changes (Config.Changes).
+	responses *responses
 	// docs is the documentation page, explorer the explorer's files: both
 	// made once from what is compiled in and the settings.
 	docs     []byte
@@ -288,6 +297,12 @@ func newHandler(store *persistence.Store, cfg Config) (*handler, error) {
 		return nil, err
 	}
 	h.hub = newHub(cfg)
+	if cfg.Changes != nil {
+		store.Watch(cfg.Changes)
+		if h.responses, err = newResponses(cfg.Changes); err != nil {
+			return nil, err
+		}
+	}
 	return h, nil
 }
 
@@ -396,9 +411,13 @@ func (h *handler) handleWithin(timeout time.Duration, offers []string, f handler
 			c.Request = c.Request.WithContext(ctx)
 		}
 		c.Set(ctxMediaType, mt)
+		if h.serveKeptResponse(c, mt) {
+			return
+		}
 		if err := f(c); err != nil {
 			writeError(c, h.log, err)
 		}
+		h.wrote(c)
 	}
 }
 
@@ -452,8 +471,17 @@ func (h *handler) render(c *gin.Context, status int, res *hal.Resource) error {
 	if status == http.StatusOK {
 		h.keep(c, mt, body)
 	}
-	writeBody(c, status, mt, body)
+	h.send(c, status, mt, body)
 	return nil
+}
+
+// send writes body, of media type mt, with status, and keeps it when it
+// is a 200 that may be kept (responses).
+func (h *handler) send(c *gin.Context, status int, mt string, body []byte) {
+	writeBody(c, status, mt, body)
+	if status == http.StatusOK {
+		h.keepResponse(c, mt, body)
+	}
 }
 
 var forwardedPrefix = regexp.MustCompile(`^(/[A-Za-z0-9._~-]+)+$`)

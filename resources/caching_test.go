@@ -301,11 +301,12 @@ func TestTagsFollowSettings(t *testing.T) {
 }
 
 // TestConditionalUserGet pins the short path of a conditional GET of a
-// user or a post: one statement when it matches, and the usual answers when
-// the user, the post or the token is not there.
+// user or a post that is not kept whole (responses.go): one statement when
+// it matches, and the usual answers when the user, the post or the token is
+// not there.
 func TestConditionalUserGet(t *testing.T) {
 	t.Parallel()
-	srv := newTestServer(t)
+	srv := newTestServer(t, keepingNothing)
 	_, token := srv.user(t, "susan")
 	bob, _ := srv.user(t, "bob")
 	post := srv.post(t, token, "hello")

@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"microblog/hal"
+	"microblog/persistence"
 )
 
 // likePath is the like of post by user: a resource, as a follow is.
@@ -64,7 +65,9 @@ func (h *handler) listReplies(c *gin.Context) error {
 // listLikers serves GET /api/posts/:id/likes: the users who like post id,
 // newest like first.
 func (h *handler) listLikers(c *gin.Context) error {
-	return h.listUsersOf(c, postPath, "/likes", h.store.Likers)
+	return h.listUsersOf(c, postPath, "/likes", h.store.Likers, func(id int64) []persistence.Topic {
+		return []persistence.Topic{persistence.AllPosts, persistence.LikersOf(id)}
+	})
 }
 
 // likeTarget reads the post and the user of /api/posts/:id/likes/:user,

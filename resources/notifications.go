@@ -136,6 +136,10 @@ func (h *handler) listNotifications(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	dependOn(c, persistence.NotificationsOf(page.Caller.ID))
+	for _, n := range page.Notifications {
+		dependOn(c, persistence.UserTopic(n.Actor.ID))
+	}
 	return h.renderWith(c, http.StatusOK, notificationPage(page, r),
 		h.notificationsTag(c, page.Caller.ID, page.Version, r), time.Time{})
 }

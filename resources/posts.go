@@ -225,6 +225,7 @@ func (h *handler) getPost(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	dependOn(c, persistence.AllPosts, persistence.UserTopic(cp.Post.Author.ID), persistence.LikesOf(cp.Caller.ID))
 	return h.renderPost(c, http.StatusOK, cp.Post, cp.Caller.ID)
 }
 
@@ -309,7 +310,13 @@ func (h *handler) deletePost(c *gin.Context) error {
 
 // postPage is page of the list of posts at path, as caller sees it, asked
 // for by r.
+// Every page of posts shows the set of posts and their rows, their
+// authors' names and whether the caller likes them.
 func (h *handler) postPage(c *gin.Context, path string, page persistence.PostPage, caller int64, r pageRequest) *hal.Resource {
+	dependOn(c, persistence.AllPosts, persistence.LikesOf(caller))
+	for _, p := range page.Posts {
+		dependOn(c, persistence.UserTopic(p.Author.ID))
+	}
 	return collection(path, relPosts, h.postResources(h.base(c), page.Posts, caller), r.hal(page.Listing, len(page.Posts)))
 }
 
@@ -356,6 +363,7 @@ func (h *handler) listUserPosts(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	dependOn(c, persistence.UserTopic(id))
 	res := h.postPage(c, userPath(id)+"/posts", page, caller.ID, r)
 	if id == caller.ID {
 		res.AddTemplate("default", h.newPost())
@@ -378,6 +386,7 @@ func (h *handler) getFeed(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	dependOn(c, persistence.FollowsOf(caller.ID))
 	res := h.postPage(c, "/api/feed", page, caller.ID, r)
 	return h.render(c, http.StatusOK, res.AddTemplate("default", h.newPost()))
 }

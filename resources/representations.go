@@ -65,7 +65,7 @@ func (h *handler) serveKept(c *gin.Context, tag string, modified time.Time) bool
 	if c.Writer.Header().Get("Cache-Control") == "" {
 		c.Header("Cache-Control", cachePrivate)
 	}
-	writeBody(c, http.StatusOK, r.contentType, r.body)
+	h.send(c, http.StatusOK, r.contentType, r.body)
 	return true
 }
 

@@ -20,13 +20,14 @@ func (s *testServer) getCounted(t *testing.T, path, token string) (response, int
 }
 
 // A user's representation is kept by its entity tag: the next GET of the
-// same version reads only the versions (one statement) and sends the same
-// bytes, and any change that the representation shows, made through this
-// instance or another, is served at once.
+// same version, when the whole response is not kept (responses.go), reads
+// only the versions (one statement) and sends the same bytes, and any
+// change that the representation shows, made through this instance or
+// another, is served at once.
 func TestKeptUserRepresentations(t *testing.T) {
 	t.Parallel()
-	a := newTestServer(t)
-	b := newTestServerAt(t, a.url) // another instance over the same database
+	a := newTestServer(t, keepingNothing)
+	b := newTestServerAt(t, a.url, keepingNothing) // another instance over the same database
 	susan, susanToken := a.user(t, "susan")
 	_, bobToken := a.user(t, "bob")
 	post := a.post(t, susanToken, "Hello")

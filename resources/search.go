@@ -87,6 +87,7 @@ func (h *handler) searchUsers(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	dependOn(c, persistence.AllUsers, persistence.UserNames)
 	storeNothingIf(c, showsCaller(page))
 	return h.render(c, http.StatusOK, h.userPage(c, searchUsersPath, page, r))
 }

@@ -77,6 +77,10 @@ type testServer struct {
 	url        string
 	clock      *clock
 	statements *statementCounter
+	// changes follows the database's changes for the server (nil when a
+	// test turned it off), and stopListening stops its listener.
+	changes       *persistence.Changes
+	stopListening func()
 	// secrets are strings that must never appear in a response: every
 	// password the test registered.
 	mu      sync.Mutex
@@ -99,8 +103,9 @@ func newTestServerAt(t testing.TB, url string, opts ...func(*resources.Config)) 
 	// Tests log in and register far more often than people do, all from
 	// one address; the tests of the limits set their own.
 	generous := resources.RateLimit{Events: 10000, Period: time.Minute, Burst: 10000}
+	changes, stopListening := followChanges(t, url)
 	cfg := resources.Config{TokenTTL: time.Hour, MinPasswordLength: 8, LoginPerUser: generous, LoginPerAccount: generous,
-		LoginPerAddress: generous, RegisterPerAddress: generous}
+		LoginPerAddress: generous, RegisterPerAddress: generous, Changes: changes}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -108,7 +113,65 @@ func newTestServerAt(t testing.TB, url string, opts ...func(*resources.Config)) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testServer{handler: h, store: store, pool: pool, url: url, clock: clk, statements: counter}
+	return &testServer{handler: h, store: store, pool: pool, url: url, clock: clk, statements: counter,
+		changes: cfg.Changes, stopListening: stopListening}
+}
+
+// keepingNothing makes a test server that keeps no response whole: every
+// GET reads the database.
+func keepingNothing(c *resources.Config) { c.Changes = nil }
+
+// followChanges follows the changes of the database at url, as the server
+// does, on a listener and a pool of their own (the test's statement
+// counter sees neither), and returns once it is fresh. stop stops the
+// listener; the test's end does too.
+func followChanges(t testing.TB, url string) (changes *persistence.Changes, stop func()) {
+	t.Helper()
+	pcfg, err := persistence.PoolConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), pcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	changes = persistence.NewChanges(pool)
+	listener := persistence.NewListener(pcfg.ConnConfig, func(err error) { t.Logf("listener: %v", err) })
+	listener.Follow(changes)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		listener.Run(ctx)
+	}()
+	stop = sync.OnceFunc(func() {
+		cancel()
+		<-done
+	})
+	t.Cleanup(stop)
+	for deadline := time.Now().Add(10 * time.Second); !changes.Trusted(time.Now()); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the listener heard no ping of its own in 10 s")
+		}
+	}
+	return changes, stop
+}
+
+// settle waits until the server has heard every change that committed
+// before it was called: what a test wrote with plain SQL, which the
+// server's kept responses learn of as another instance's changes.
+func (s *testServer) settle(t testing.TB) {
+	t.Helper()
+	if s.changes == nil {
+		return
+	}
+	since := time.Now()
+	for deadline := since.Add(10 * time.Second); !s.changes.HeardSince(since); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the server heard no change in 10 s")
+		}
+	}
 }
 
 // storeOver is a store over the database at url, as the server makes one
@@ -537,6 +600,7 @@ func (s *testServer) follow(t *testing.T, follower, followed int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.settle(t)
 }
 
 func basic(username, password string) string {

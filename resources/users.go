@@ -190,6 +190,10 @@ func (h *handler) serveProfile(c *gin.Context, token string, id int64) error {
 		return err
 	}
 	h.locateMe(c, id, v.Caller.ID)
+	// A user shows their row and newest posts, and whether the caller
+	// follows them and likes those posts.
+	dependOn(c, persistence.UserTopic(v.User.ID), persistence.PostsOf(v.User.ID), persistence.FollowsOf(v.Caller.ID),
+		persistence.LikesOf(v.Caller.ID))
 	storeNothingIf(c, v.User.ID == v.Caller.ID)
 	if h.serveKept(c, h.userTag(c, v.User.ID, v.User.Version, v.Caller.ID, v.PostsKey, mediaType(c)), v.Modified()) {
 		return nil
@@ -230,6 +234,7 @@ func (h *handler) listUsers(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	dependOn(c, persistence.AllUsers)
 	res := h.userPage(c, "/api/users", users, page)
 	res.AddTemplate("default", h.registration())
 	storeNothingIf(c, showsCaller(users))
@@ -244,20 +249,26 @@ func (h *handler) registration() hal.Template {
 
 // listFollowers serves GET /api/users/:id/followers, newest follow first.
 func (h *handler) listFollowers(c *gin.Context) error {
-	return h.listUsersOf(c, userPath, "/followers", h.store.Followers)
+	return h.listUsersOf(c, userPath, "/followers", h.store.Followers, func(id int64) []persistence.Topic {
+		return []persistence.Topic{persistence.UserTopic(id), persistence.FollowersOf(id)}
+	})
 }
 
 // listFollowing serves GET /api/users/:id/following, newest follow first.
 func (h *handler) listFollowing(c *gin.Context) error {
-	return h.listUsersOf(c, userPath, "/following", h.store.Following)
+	return h.listUsersOf(c, userPath, "/following", h.store.Following, func(id int64) []persistence.Topic {
+		return []persistence.Topic{persistence.UserTopic(id), persistence.FollowsOf(id)}
+	})
 }
 
 // userList reads a page of a list of the users of thing id.
 type userList func(ctx context.Context, token string, id int64, p persistence.Page) (persistence.UserPage, error)
 
 // listUsersOf serves a GET of the list of users of thing :id, at
-// pathOf(id) + suffix, in one statement with the token check.
-func (h *handler) listUsersOf(c *gin.Context, pathOf func(int64) string, suffix string, list userList) error {
+// pathOf(id) + suffix, in one statement with the token check; shows names
+// the topics of the list itself, its members and its total.
+func (h *handler) listUsersOf(c *gin.Context, pathOf func(int64) string, suffix string, list userList,
+	shows func(id int64) []persistence.Topic) error {
 	token, id, r, err := h.tokenIDAndPage(c)
 	if err != nil {
 		return err
@@ -266,6 +277,7 @@ func (h *handler) listUsersOf(c *gin.Context, pathOf func(int64) string, suffix 
 	if err != nil {
 		return err
 	}
+	dependOn(c, shows(id)...)
 	storeNothingIf(c, showsCaller(users))
 	return h.render(c, http.StatusOK, h.userPage(c, pathOf(id)+suffix, users, r))
 }
@@ -292,7 +304,9 @@ func collection(path, rel string, items []*hal.Resource, p hal.Page) *hal.Resour
 func (h *handler) userPage(c *gin.Context, path string, page persistence.UserPage, r pageRequest) *hal.Resource {
 	items := make([]*hal.Resource, len(page.Users))
 	base := h.base(c)
+	dependOn(c, persistence.FollowsOf(page.Caller.ID))
 	for i, u := range page.Users {
+		dependOn(c, persistence.UserTopic(u.ID))
 		items[i] = h.userResource(base, u, page.Caller.ID)
 	}
 	return collection(path, relUsers, items, r.hal(page.Listing, len(page.Users)))

@@ -310,7 +310,9 @@ func serveStore(ctx context.Context, cfg config, store *persistence.Store, pool 
 	listener := persistence.NewListener(pool.Config().ConnConfig, func(err error) {
 		log.Warn("listening for notifications", "err", err)
 	})
-	api, admin, err := newHandlers(store, cfg, listener, &draining, log)
+	changes := persistence.NewChanges(pool)
+	listener.Follow(changes)
+	api, admin, err := newHandlers(store, cfg, listener, changes, &draining, log)
 	if err != nil {
 		return err
 	}
@@ -424,8 +426,8 @@ func newStore(pool *pgxpool.Pool, cfg config, getenv func(string) string) (*pers
 // newHandlers returns the API's router over store, as cfg says, and with
 // --admin-addr the router of /metrics, /healthz and /readyz (else nil:
 // the API's router serves them).
-func newHandlers(store *persistence.Store, cfg config, listener *persistence.Listener, draining *atomic.Bool,
-	log *slog.Logger) (api, admin http.Handler, err error) {
+func newHandlers(store *persistence.Store, cfg config, listener *persistence.Listener, changes *persistence.Changes,
+	draining *atomic.Bool, log *slog.Logger) (api, admin http.Handler, err error) {
 	gin.SetMode(gin.ReleaseMode)
 	rc := resources.Config{
 		TokenTTL:             cfg.tokenTTL,
@@ -443,6 +445,7 @@ func newHandlers(store *persistence.Store, cfg config, listener *persistence.Lis
 		ResetPerAddress:      resources.RateLimit{Events: cfg.resetPerAddress, Period: time.Hour, Burst: max(cfg.resetPerAddress/2, 1)},
 		ResetPerEmail:        resources.RateLimit{Events: cfg.resetPerEmail, Period: time.Hour, Burst: min(cfg.resetPerEmail, 3)},
 		Notifications:        listener,
+		Changes:              changes,
 		StreamHeartbeat:      cfg.streamHeartbeat,
 		StreamsPerUser:       cfg.streamsPerUser,
 		MaxStreams:           cfg.maxStreams,

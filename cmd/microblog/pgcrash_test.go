@@ -42,7 +42,7 @@ func TestDatabaseCrash(t *testing.T) {
 	defer stopRun()
 	origin := strings.TrimSuffix(api, "/api")
 	poster, liker := registerAndLogIn(t, api, "poster"), registerAndLogIn(t, api, "liker")
-	events := followStream(api, poster.token)
+	events := followStream(t, api, poster.token)
 	ready := watchReadyz(origin)
 	load := startWriteLoad(api, poster, liker)
 	time.Sleep(500 * time.Millisecond)
@@ -212,7 +212,8 @@ type eventSource struct {
 	done    chan struct{}
 }
 
-func followStream(api, token string) *eventSource {
+func followStream(t *testing.T, api, token string) *eventSource {
+	t.Helper()
 	es := &eventSource{stopped: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(es.done)
@@ -225,6 +226,16 @@ func followStream(api, token string) *eventSource {
 			}
 		}
 	}()
+	// The stream tells what commits after it opened: the load may start
+	// once it has.
+	opened := poll(10*time.Second, func() bool {
+		es.mu.Lock()
+		defer es.mu.Unlock()
+		return es.cur != nil
+	})
+	if !opened {
+		t.Fatal("the stream of notifications did not open in 10 s")
+	}
 	return es
 }
 
