@@ -26,6 +26,8 @@ type metrics struct {
 	handler  http.Handler
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	// kept counts the GETs answered from a kept response (responses.go).
+	kept prometheus.Counter
 }
 
 func newMetrics(store *persistence.Store) *metrics {
@@ -37,11 +39,13 @@ func newMetrics(store *persistence.Store) *metrics {
 			Name: "microblog_http_request_duration_seconds", Help: "HTTP request latency by route and method.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"route", "method"}),
+		kept: prometheus.NewCounter(prometheus.CounterOpts{Name: "microblog_kept_responses_served_total",
+			Help: "GETs answered from a kept response, with no statement."}),
 	}
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
-	m.registry.MustRegister(m.requests, m.latency,
+	m.registry.MustRegister(m.requests, m.latency, m.kept,
 		gauge("microblog_db_pool_connections", "Open database connections.",
 			func() float64 { return float64(store.PoolStat().TotalConns()) }),
 		gauge("microblog_db_pool_acquired_connections", "Database connections in use.",

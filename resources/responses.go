@@ -120,6 +120,7 @@ func (h *handler) serveKeptResponse(c *gin.Context, mt string) bool {
 	if kept.contentLocation != "" {
 		c.Header("Content-Location", kept.contentLocation)
 	}
+	h.metrics.kept.Inc()
 	if notModified(c, kept.tag, kept.modified) {
 		return true
 	}

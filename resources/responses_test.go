@@ -84,6 +84,11 @@ func TestKeptResponsesReadNothing(t *testing.T) {
 				srv.statements.n.Load()-before)
 		}
 	}
+	metrics := srv.do(t, request{method: http.MethodGet, path: "/metrics"})
+	want := fmt.Sprintf("\nmicroblog_kept_responses_served_total %d\n", 2*len(w.paths()))
+	if !bytes.Contains(metrics.body, []byte(want)) {
+		t.Errorf("/metrics lacks %q", want)
+	}
 }
 
 // What an instance keeps agrees with the database after every kind of
