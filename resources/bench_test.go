@@ -7,14 +7,24 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"microblog/resources"
 )
 
-// benchServer is a test server with a logged-in caller and another user
-// with posts, for benchmarks of the request path through the real router
-// and database.
-func benchServer(b *testing.B) (h http.Handler, token, userPath, postPath string) {
+// answering are the two ways a server answers a GET: reading the
+// database each time (read), and from what it keeps while it stands (kept,
+// responses.go).
+var answering = []struct {
+	name string
+	opts []func(*resources.Config)
+}{{"read", []func(*resources.Config){keepingNothing}}, {"kept", nil}}
+
+// benchServer is a test server made with opts, with a logged-in caller and
+// another user with posts, for benchmarks of the request path through the
+// real router and database.
+func benchServer(b *testing.B, opts ...func(*resources.Config)) (h http.Handler, token, userPath, postPath string) {
 	b.Helper()
-	h = newTestServer(b).handler
+	h = newTestServer(b, opts...).handler
 	var tokens []string
 	for _, name := range []string{"reader", "writer"} {
 		register(b, h, name)
@@ -88,26 +98,32 @@ func benchmarkGet(b *testing.B, h http.Handler, token, path string, conditional 
 
 // BenchmarkGetUser compares a full GET of another user (token check,
 // profile with its newest posts, rendering) with a conditional GET that
-// matches (token check and a read of the version).
+// matches (token check and a read of the version), each read and kept.
 func BenchmarkGetUser(b *testing.B) {
-	h, token, user, _ := benchServer(b)
-	b.Run("full", func(b *testing.B) { benchmarkGet(b, h, token, user, false) })
-	b.Run("conditional", func(b *testing.B) { benchmarkGet(b, h, token, user, true) })
+	for _, a := range answering {
+		h, token, user, _ := benchServer(b, a.opts...)
+		b.Run(a.name+"/full", func(b *testing.B) { benchmarkGet(b, h, token, user, false) })
+		b.Run(a.name+"/conditional", func(b *testing.B) { benchmarkGet(b, h, token, user, true) })
+	}
 }
 
 // BenchmarkGetPost does the same for a post.
 func BenchmarkGetPost(b *testing.B) {
-	h, token, _, post := benchServer(b)
-	b.Run("conditional", func(b *testing.B) { benchmarkGet(b, h, token, post, true) })
-	b.Run("full", func(b *testing.B) { benchmarkGet(b, h, token, post, false) })
+	for _, a := range answering {
+		h, token, _, post := benchServer(b, a.opts...)
+		b.Run(a.name+"/conditional", func(b *testing.B) { benchmarkGet(b, h, token, post, true) })
+		b.Run(a.name+"/full", func(b *testing.B) { benchmarkGet(b, h, token, post, false) })
+	}
 }
 
 // BenchmarkListUsers GETs a page of 100 users, whose rendering is
-// BenchmarkRenderUserPage in hal.
+// BenchmarkRenderUserPage in hal, read and kept.
 func BenchmarkListUsers(b *testing.B) {
-	h, token, _, _ := benchServer(b)
-	for i := range 98 {
-		register(b, h, fmt.Sprintf("user%d", i))
+	for _, a := range answering {
+		h, token, _, _ := benchServer(b, a.opts...)
+		for i := range 98 {
+			register(b, h, fmt.Sprintf("user%d", i))
+		}
+		b.Run(a.name, func(b *testing.B) { benchmarkGet(b, h, token, "/api/users?per_page=100", false) })
 	}
-	benchmarkGet(b, h, token, "/api/users?per_page=100", false)
 }

@@ -12,7 +12,7 @@ import (
 
 // representationBytes bounds the memory of the representations kept: the
 // sum of their bodies and tags.
-const representationBytes = 16 << 20
+const representationBytes = 4 << 20
 
 // ctxKeepRepresentation marks a request whose representation render keeps
 // under its entity tag.
@@ -82,7 +82,7 @@ func (h *handler) keep(c *gin.Context, mt string, body []byte) {
 
 // sharedBytes bounds the memory of the shared parts of users and of
 // posts, each.
-const sharedBytes = 8 << 20
+const sharedBytes = 4 << 20
 
 // userKey names one version of a user, rendered for one base.
 type userKey struct {

@@ -83,11 +83,12 @@ func TestKeptUserRepresentations(t *testing.T) {
 
 // What every caller sees alike of a user is rendered once per version and
 // shared by the pages that list them; what one caller alone sees (email,
-// is_following, the follow links) is theirs, and a change shows at once.
+// is_following, the follow links) is theirs, and a change shows at once
+// where pages are not kept whole (responses.go).
 func TestSharedUserParts(t *testing.T) {
 	t.Parallel()
-	a := newTestServer(t)
-	b := newTestServerAt(t, a.url)
+	a := newTestServer(t, keepingNothing)
+	b := newTestServerAt(t, a.url, keepingNothing)
 	susan, susanToken := a.user(t, "susan")
 	bob, bobToken := a.user(t, "bob")
 	list := "/api/users?per_page=10"
@@ -134,11 +135,12 @@ func TestSharedUserParts(t *testing.T) {
 }
 
 // What every caller sees alike of a post is shared by the pages that list
-// it; a change shows at once, and what the caller alone sees is theirs.
+// it; a change shows at once where pages are not kept whole, and what the
+// caller alone sees is theirs.
 func TestSharedPostParts(t *testing.T) {
 	t.Parallel()
-	a := newTestServer(t)
-	b := newTestServerAt(t, a.url)
+	a := newTestServer(t, keepingNothing)
+	b := newTestServerAt(t, a.url, keepingNothing)
 	susan, susanToken := a.user(t, "susan")
 	bob, bobToken := a.user(t, "bob")
 	parent := a.post(t, susanToken, "parent")

@@ -13,7 +13,7 @@ import (
 
 // responseBytes bounds the memory of the responses kept: the sum of their
 // bodies, headers and topics.
-const responseBytes = 16 << 20
+const responseBytes = 8 << 20
 
 // ctxPending holds the pendingResponse of a GET that may be kept;
 // ctxRecords marks a GET whose token check records the token's use.
