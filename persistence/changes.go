@@ -119,9 +119,8 @@ type Changes struct {
 	kick chan struct{}
 
 	// heard is when the newest ping heard was sent, in Unix nanoseconds;
-	// 0 when none was heard since the listener (re)connected. wrote is
-	// when this instance last answered a request that may have written.
-	heard, wrote atomic.Int64
+	// 0 when none was heard since the listener (re)connected.
+	heard atomic.Int64
 }
 
 // NewChanges returns the follower of the changes of pool's database, which
@@ -159,20 +158,16 @@ func (ch *Changes) Unchanged(n uint64, topics ...Topic) bool {
 
 // Trusted reports whether what was kept may be served at now: this
 // instance has heard every change that committed more than StaleAfter ago,
-// on any instance, and every change of the requests it answered itself
-// (Wrote).
+// on any instance.
 func (ch *Changes) Trusted(now time.Time) bool {
 	heard := ch.heard.Load()
-	return heard != 0 && now.UnixNano()-heard < int64(StaleAfter) && heard > ch.wrote.Load()
+	return heard != 0 && now.UnixNano()-heard < int64(StaleAfter)
 }
 
-// Wrote notes that this instance has just answered a request that may
-// have written, and asks for a ping: until it is heard, nothing kept is
-// served here, so that every request after a write's answer sees it.
-func (ch *Changes) Wrote() {
-	ch.wrote.Store(time.Now().UnixNano())
-	ch.askPing()
-}
+// Wrote asks for a ping now: a request on this instance may have just
+// written, and its client waits for its changes to be heard (HeardSince)
+// before it is served anything kept.
+func (ch *Changes) Wrote() { ch.askPing() }
 
 // askPing asks the ping loop for a ping now.
 func (ch *Changes) askPing() {

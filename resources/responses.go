@@ -54,9 +54,9 @@ type pendingResponse struct {
 // of it has changed: a response is kept for one user, under the number of
 // the changes it was read under, and is served again only while
 //   - this instance has heard every change that committed more than
-//     persistence.StaleAfter (1 s) ago, on any instance, and every change
-//     of the writes it answered itself (Changes.Trusted): a client sees
-//     its own writes, and those of every client of the same instance;
+//     persistence.StaleAfter (1 s) ago, on any instance (Changes.Trusted);
+//   - it has heard the changes of the token's last write on this instance
+//     (writers): a client sees its own writes at once;
 //   - none of its topics changed after it was read (Changes.Unchanged);
 //   - the token is one the store knows live (Store.TokenUser): not
 //     expired, and no token of its user ended since it was checked;
@@ -68,6 +68,9 @@ type pendingResponse struct {
 type responses struct {
 	changes *persistence.Changes
 	cache   *otter.Cache[responseKey, *keptResponse]
+	// writers is when each token last made a request that may have
+	// written, on this instance, for as long as that matters.
+	writers *otter.Cache[string, time.Time]
 }
 
 func newResponses(changes *persistence.Changes) (*responses, error) {
@@ -80,7 +83,14 @@ func newResponses(changes *persistence.Changes) (*responses, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &responses{changes: changes, cache: cache}, nil
+	writers, err := otter.New(&otter.Options[string, time.Time]{
+		MaximumSize:      100_000,
+		ExpiryCalculator: otter.ExpiryWriting[string, time.Time](2 * persistence.StaleAfter),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &responses{changes: changes, cache: cache, writers: writers}, nil
 }
 
 // serveKept answers a GET or HEAD from a kept response, when one is true
@@ -105,6 +115,9 @@ func (h *handler) serveKeptResponse(c *gin.Context, mt string) bool {
 	// be served now: it is checked when it is served.
 	c.Set(ctxPending, &pendingResponse{token: token, read: r.changes.Now()})
 	if !r.changes.Trusted(time.Now()) {
+		return false
+	}
+	if at, ok := r.writers.GetIfPresent(token); ok && !r.changes.HeardSince(at) {
 		return false
 	}
 	user, ok := h.store.TokenUser(token)
@@ -161,8 +174,10 @@ func (h *handler) keepResponse(c *gin.Context, contentType string, body []byte) 
 	h.responses.cache.Set(responseKey{user: user, uri: c.Request.URL.RequestURI(), mt: mediaType(c), base: h.base(c)}, kept)
 }
 
-// wrote tells the changes that c may have written: a request that is not
-// a read, or a read whose token check records the token's use.
+// wrote notes that c may have written, a request that is not a read or a
+// read whose token check records the token's use: its token is served
+// nothing kept until its changes are heard, which a ping asked for now
+// tells in a few milliseconds.
 func (h *handler) wrote(c *gin.Context) {
 	if h.responses == nil {
 		return
@@ -173,5 +188,8 @@ func (h *handler) wrote(c *gin.Context) {
 			return
 		}
 	}
-	h.responses.changes.Wrote()
+	if token, ok := bearerToken(c); ok && wellFormedToken(token) {
+		h.responses.writers.Set(strings.ToLower(token), time.Now())
+		h.responses.changes.Wrote()
+	}
 }
