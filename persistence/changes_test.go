@@ -92,7 +92,14 @@ func TestChangesNameWhatChanged(t *testing.T) {
 		}
 	}
 
-	// A statement of more rows than a payload names changes everything.
+}
+
+// TestChangesOfManyRows: a statement of more rows than a payload names
+// changes everything.
+func TestChangesOfManyRows(t *testing.T) {
+	t.Parallel()
+	_, pool := persistence.NewTestStore(t)
+	ch := following(t, pool)
 	n := ch.Now()
 	exec(t, pool, `INSERT INTO users (username, email, password_hash, created_at, updated_at)
 		SELECT 'user' || i, 'user' || i || '@example.com', 'x', now(), now() FROM generate_series(1, 500) i`)

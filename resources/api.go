@@ -297,13 +297,7 @@ func newHandler(store *persistence.Store, cfg Config) (*handler, error) {
 		return nil, err
 	}
 	h.hub = newHub(cfg)
-	if cfg.Changes != nil {
-		store.Watch(cfg.Changes)
-		if h.responses, err = newResponses(cfg.Changes); err != nil {
-			return nil, err
-		}
-	}
-	return h, nil
+	return h, h.keepResponses()
 }
 
 // noRoute answers a path the API does not have.

@@ -93,6 +93,18 @@ func newResponses(changes *persistence.Changes) (*responses, error) {
 	return &responses{changes: changes, cache: cache, writers: writers}, nil
 }
 
+// keepResponses makes h keep responses when its settings follow the
+// changes, and its store remember the tokens it checks.
+func (h *handler) keepResponses() error {
+	if h.cfg.Changes == nil {
+		return nil
+	}
+	h.store.Watch(h.cfg.Changes)
+	var err error
+	h.responses, err = newResponses(h.cfg.Changes)
+	return err
+}
+
 // serveKept answers a GET or HEAD from a kept response, when one is true
 // (responses), and reports whether it did. Otherwise it marks the request
 // as one whose response may be kept.

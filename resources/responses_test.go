@@ -126,56 +126,7 @@ func TestKeptResponsesAgreeWithTheDatabase(t *testing.T) {
 		}
 	}
 	agree("the start")
-	changes := []struct {
-		name   string
-		change func()
-	}{
-		{"a post", func() { a.post(t, w.annToken, "hello again #go") }},
-		{"a follow", func() { a.followByAPI(t, w.annToken, w.ann, w.susan) }},
-		{"an unfollow", func() {
-			a.do(t, request{method: http.MethodDelete, path: fmt.Sprintf("/api/users/%d/following/%d", w.susan, w.bob),
-				token: w.susanToken})
-		}},
-		{"a like", func() {
-			a.do(t, request{method: http.MethodPut, path: fmt.Sprintf("%s/likes/%d", postPathOf(w.post), w.susan),
-				token: w.susanToken})
-		}},
-		{"an unlike", func() {
-			a.do(t, request{method: http.MethodDelete, path: fmt.Sprintf("%s/likes/%d", postPathOf(w.post), w.ann),
-				token: w.annToken})
-		}},
-		{"an edit of a post", func() {
-			a.do(t, request{method: http.MethodPut, path: postPathOf(w.post), token: w.bobToken,
-				body: `{"body": "hello #golang @ann"}`})
-		}},
-		{"a reply", func() { a.reply(t, w.susanToken, w.reply, "and to you @ann") }},
-		{"a change of about_me", func() {
-			a.do(t, request{method: http.MethodPatch, path: userPathOf(w.ann), token: w.annToken, body: `{"about_me": "hello"}`})
-		}},
-		{"a rename", func() {
-			a.do(t, request{method: http.MethodPatch, path: userPathOf(w.bob), token: w.bobToken, body: `{"username": "robert"}`})
-		}},
-		{"a rename into a search", func() {
-			a.do(t, request{method: http.MethodPatch, path: userPathOf(w.ann), token: w.annToken, body: `{"username": "bonnie"}`})
-		}},
-		{"a message", func() { a.message(t, w.annToken, w.susan, "psst") }},
-		{"notifications read", func() {
-			page, _ := a.notifications(t, w.susanToken, "/api/notifications", nil)
-			newest := page["_embedded"].(map[string]any)["mb:notifications"].([]any)[0].(map[string]any)["id"].(float64)
-			a.do(t, request{method: http.MethodPost, path: "/api/notifications", token: w.susanToken,
-				body: `{"up_to": ` + strconv.FormatFloat(newest, 'f', -1, 64) + `}`})
-		}},
-		{"a registration", func() { a.register(t, "dave", "pw-of-dave") }},
-		{"a deleted reply", func() {
-			a.do(t, request{method: http.MethodDelete, path: postPathOf(w.reply), token: w.annToken})
-		}},
-		{"a minute, and every user seen again", func() {
-			for _, s := range []*testServer{a, b, c} {
-				s.clock.Advance(2 * time.Minute)
-			}
-		}},
-		{"a logout", func() { a.do(t, request{method: http.MethodDelete, path: "/api/tokens", token: w.bobToken}) }},
-	}
+	changes := keptChanges(t, w, a, b, c)
 	for _, ch := range changes {
 		ch.change()
 		agree(ch.name)
@@ -249,8 +200,7 @@ func TestTokenEndsOnEveryInstance(t *testing.T) {
 // A change made through one instance shows on another within
 // persistence.StaleAfter, in practice within milliseconds, and so it does
 // to the other clients of the instance that made it; the client that made
-// it sees it at once. An instance that stops hearing changes stops
-// answering from memory: after StaleAfter it reads everything again.
+// it sees it at once.
 func TestStalenessAcrossInstances(t *testing.T) {
 	t.Parallel()
 	a := newTestServer(t)
@@ -303,11 +253,27 @@ func TestStalenessAcrossInstances(t *testing.T) {
 		here[len(here)/2].Round(time.Microsecond), here[len(here)-1].Round(time.Microsecond),
 		there[len(there)/2].Round(time.Microsecond), there[len(there)-1].Round(time.Microsecond))
 
-	keptOn(b)
+}
+
+// An instance that stops hearing changes stops answering from memory:
+// after persistence.StaleAfter it reads everything again.
+func TestDeafInstanceReadsAgain(t *testing.T) {
+	t.Parallel()
+	a := newTestServer(t)
+	b := newTestServerAt(t, a.url)
+	susan, susanToken := a.user(t, "susan")
+	_, bobToken := a.user(t, "bob")
+	path := userPathOf(susan)
+	b.getCounted(t, path, bobToken) // records the token's use on b
+	b.settle(t)
+	b.getCounted(t, path, bobToken)
+	if _, n := b.getCounted(t, path, bobToken); n != 0 {
+		t.Fatalf("GET %s: %d statements, want it kept", path, n)
+	}
 	b.stopListening()
 	a.do(t, request{method: http.MethodPatch, path: path, token: susanToken, body: `{"about_me": "unheard"}`, unheard: true})
 	start := time.Now()
-	for !shows(b, "unheard") {
+	for !bytes.Contains(b.get(t, bobToken, path, nil).body, []byte(`"about_me":"unheard"`)) {
 		if time.Since(start) > persistence.StaleAfter+100*time.Millisecond {
 			t.Fatalf("b, no longer listening, still does not show the edit %s after it", time.Since(start))
 		}
@@ -334,5 +300,64 @@ func TestWriterSeesItsWrite(t *testing.T) {
 	srv.do(t, request{method: http.MethodPatch, path: path, token: token, body: `{"about_me": "mine"}`, unheard: true})
 	if res := srv.get(t, token, path, nil); !bytes.Contains(res.body, []byte(`"about_me":"mine"`)) {
 		t.Errorf("the writer's next GET: %s, want its edit", res)
+	}
+}
+
+// keptChange is one change that TestKeptResponsesAgreeWithTheDatabase
+// makes, by name.
+type keptChange struct {
+	name   string
+	change func()
+}
+
+// keptChanges are the changes of w made through a, one of each kind that
+// kept responses show; the passing minute moves the clocks of servers.
+func keptChanges(t *testing.T, w keptWorld, a *testServer, servers ...*testServer) []keptChange {
+	return []keptChange{
+		{"a post", func() { a.post(t, w.annToken, "hello again #go") }},
+		{"a follow", func() { a.followByAPI(t, w.annToken, w.ann, w.susan) }},
+		{"an unfollow", func() {
+			a.do(t, request{method: http.MethodDelete, path: fmt.Sprintf("/api/users/%d/following/%d", w.susan, w.bob),
+				token: w.susanToken})
+		}},
+		{"a like", func() {
+			a.do(t, request{method: http.MethodPut, path: fmt.Sprintf("%s/likes/%d", postPathOf(w.post), w.susan),
+				token: w.susanToken})
+		}},
+		{"an unlike", func() {
+			a.do(t, request{method: http.MethodDelete, path: fmt.Sprintf("%s/likes/%d", postPathOf(w.post), w.ann),
+				token: w.annToken})
+		}},
+		{"an edit of a post", func() {
+			a.do(t, request{method: http.MethodPut, path: postPathOf(w.post), token: w.bobToken,
+				body: `{"body": "hello #golang @ann"}`})
+		}},
+		{"a reply", func() { a.reply(t, w.susanToken, w.reply, "and to you @ann") }},
+		{"a change of about_me", func() {
+			a.do(t, request{method: http.MethodPatch, path: userPathOf(w.ann), token: w.annToken, body: `{"about_me": "hello"}`})
+		}},
+		{"a rename", func() {
+			a.do(t, request{method: http.MethodPatch, path: userPathOf(w.bob), token: w.bobToken, body: `{"username": "robert"}`})
+		}},
+		{"a rename into a search", func() {
+			a.do(t, request{method: http.MethodPatch, path: userPathOf(w.ann), token: w.annToken, body: `{"username": "bonnie"}`})
+		}},
+		{"a message", func() { a.message(t, w.annToken, w.susan, "psst") }},
+		{"notifications read", func() {
+			page, _ := a.notifications(t, w.susanToken, "/api/notifications", nil)
+			newest := page["_embedded"].(map[string]any)["mb:notifications"].([]any)[0].(map[string]any)["id"].(float64)
+			a.do(t, request{method: http.MethodPost, path: "/api/notifications", token: w.susanToken,
+				body: `{"up_to": ` + strconv.FormatFloat(newest, 'f', -1, 64) + `}`})
+		}},
+		{"a registration", func() { a.register(t, "dave", "pw-of-dave") }},
+		{"a deleted reply", func() {
+			a.do(t, request{method: http.MethodDelete, path: postPathOf(w.reply), token: w.annToken})
+		}},
+		{"a minute, and every user seen again", func() {
+			for _, s := range servers {
+				s.clock.Advance(2 * time.Minute)
+			}
+		}},
+		{"a logout", func() { a.do(t, request{method: http.MethodDelete, path: "/api/tokens", token: w.bobToken}) }},
 	}
 }
