@@ -147,15 +147,7 @@ func TestTokenEndsOnEveryInstance(t *testing.T) {
 	b := newTestServerAt(t, a.url)
 	susan, _ := a.user(t, "susan")
 	path := userPathOf(susan)
-	known := func(token string) {
-		t.Helper()
-		b.getCounted(t, path, token) // records the token's use on b
-		b.settle(t)
-		b.getCounted(t, path, token)
-		if _, n := b.getCounted(t, path, token); n != 0 {
-			t.Fatalf("b checked the token with %d statements, want it from memory", n)
-		}
-	}
+	known := func(token string) { b.keep(t, path, token) }
 	refusedWithin := func(what, token string) {
 		t.Helper()
 		start := time.Now()
@@ -208,15 +200,7 @@ func TestStalenessAcrossInstances(t *testing.T) {
 	susan, susanToken := a.user(t, "susan")
 	_, bobToken := a.user(t, "bob")
 	path := userPathOf(susan)
-	keptOn := func(s *testServer) {
-		t.Helper()
-		s.getCounted(t, path, bobToken) // records the token's use on s, the first time
-		s.settle(t)
-		s.getCounted(t, path, bobToken)
-		if _, n := s.getCounted(t, path, bobToken); n != 0 {
-			t.Fatalf("GET %s: %d statements, want it kept", path, n)
-		}
-	}
+	keptOn := func(s *testServer) { s.keep(t, path, bobToken) }
 	showsTo := func(s *testServer, token, about string) bool {
 		return bytes.Contains(s.get(t, token, path, nil).body, []byte(`"about_me":"`+about+`"`))
 	}
@@ -252,7 +236,6 @@ func TestStalenessAcrossInstances(t *testing.T) {
 	t.Logf("a's edits shown to another client after %s (median), %s (most) on a; %s and %s on b; of 20",
 		here[len(here)/2].Round(time.Microsecond), here[len(here)-1].Round(time.Microsecond),
 		there[len(there)/2].Round(time.Microsecond), there[len(there)-1].Round(time.Microsecond))
-
 }
 
 // An instance that stops hearing changes stops answering from memory:
@@ -264,12 +247,7 @@ func TestDeafInstanceReadsAgain(t *testing.T) {
 	susan, susanToken := a.user(t, "susan")
 	_, bobToken := a.user(t, "bob")
 	path := userPathOf(susan)
-	b.getCounted(t, path, bobToken) // records the token's use on b
-	b.settle(t)
-	b.getCounted(t, path, bobToken)
-	if _, n := b.getCounted(t, path, bobToken); n != 0 {
-		t.Fatalf("GET %s: %d statements, want it kept", path, n)
-	}
+	b.keep(t, path, bobToken)
 	b.stopListening()
 	a.do(t, request{method: http.MethodPatch, path: path, token: susanToken, body: `{"about_me": "unheard"}`, unheard: true})
 	start := time.Now()
@@ -290,12 +268,7 @@ func TestWriterSeesItsWrite(t *testing.T) {
 	srv := newTestServer(t)
 	susan, token := srv.user(t, "susan")
 	path := userPathOf(susan)
-	srv.getCounted(t, path, token) // records the token's use
-	srv.settle(t)
-	srv.getCounted(t, path, token)
-	if _, n := srv.getCounted(t, path, token); n != 0 {
-		t.Fatalf("GET %s: %d statements, want it kept", path, n)
-	}
+	srv.keep(t, path, token)
 	srv.stopListening()
 	srv.do(t, request{method: http.MethodPatch, path: path, token: token, body: `{"about_me": "mine"}`, unheard: true})
 	if res := srv.get(t, token, path, nil); !bytes.Contains(res.body, []byte(`"about_me":"mine"`)) {
@@ -359,5 +332,18 @@ func keptChanges(t *testing.T, w keptWorld, a *testServer, servers ...*testServe
 			}
 		}},
 		{"a logout", func() { a.do(t, request{method: http.MethodDelete, path: "/api/tokens", token: w.bobToken}) }},
+	}
+}
+
+// keep GETs path as token from s until s answers it from what it kept:
+// the first GET records the token's use, the next is kept, and the third
+// must take no statement.
+func (s *testServer) keep(t *testing.T, path, token string) {
+	t.Helper()
+	s.getCounted(t, path, token)
+	s.settle(t)
+	s.getCounted(t, path, token)
+	if _, n := s.getCounted(t, path, token); n != 0 {
+		t.Fatalf("GET %s: %d statements, want it kept", path, n)
 	}
 }
