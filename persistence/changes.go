@@ -118,9 +118,11 @@ type Changes struct {
 	// or a request may have written.
 	kick chan struct{}
 
-	// heard is when the newest ping heard was sent, in Unix nanoseconds;
-	// 0 when none was heard since the listener (re)connected.
+	// heard is when the newest ping heard was sent, in nanoseconds since
+	// start (the monotonic clock, which a change of the wall clock does
+	// not move); 0 when none was heard since the listener (re)connected.
 	heard atomic.Int64
+	start time.Time
 }
 
 // NewChanges returns the follower of the changes of pool's database, which
@@ -129,7 +131,7 @@ func NewChanges(pool *pgxpool.Pool) *Changes {
 	raw := make([]byte, 8)
 	_, _ = rand.Read(raw)
 	return &Changes{pool: pool, instance: hex.EncodeToString(raw), last: map[Topic]uint64{}, sent: map[uint64]time.Time{},
-		kick: make(chan struct{}, 1)}
+		kick: make(chan struct{}, 1), start: time.Now()}
 }
 
 // Now is the number to read under: take it before reading, and check what
@@ -161,7 +163,7 @@ func (ch *Changes) Unchanged(n uint64, topics ...Topic) bool {
 // on any instance.
 func (ch *Changes) Trusted(now time.Time) bool {
 	heard := ch.heard.Load()
-	return heard != 0 && now.UnixNano()-heard < int64(StaleAfter)
+	return heard != 0 && int64(now.Sub(ch.start))-heard < int64(StaleAfter)
 }
 
 // Wrote asks for a ping now: a request on this instance may have just
@@ -180,7 +182,7 @@ func (ch *Changes) askPing() {
 // HeardSince reports whether this instance has heard every change that
 // committed before t: a ping sent after t came back.
 func (ch *Changes) HeardSince(t time.Time) bool {
-	return ch.heard.Load() > t.UnixNano()
+	return ch.heard.Load() > int64(t.Sub(ch.start))
 }
 
 // HandleNotification is called by pgxlisten with each announcement.
@@ -244,7 +246,7 @@ func (ch *Changes) pinged(payload string) {
 	}
 	ch.mu.Unlock()
 	if ok {
-		ch.heard.Store(at.UnixNano())
+		ch.heard.Store(max(int64(at.Sub(ch.start)), 1))
 	}
 }
 
