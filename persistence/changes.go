@@ -85,8 +85,9 @@ func parseTopic(s string) (Topic, bool) {
 // served more than StaleAfter after a change on any instance made it
 // untrue, and in practice a few milliseconds.
 //
-// After a write, an instance pings at once, at most once every minPingGap:
-// it serves nothing kept until it has heard the ping, a few milliseconds.
+// A client that wrote is served nothing kept until its instance has heard
+// a ping sent after the write: its next read asks for one at once (at most
+// one every minPingGap), which comes back in a few milliseconds.
 const (
 	pingEvery  = 100 * time.Millisecond
 	minPingGap = 5 * time.Millisecond
@@ -115,7 +116,7 @@ type Changes struct {
 	sent  map[uint64]time.Time
 	pings uint64
 	// kick asks for a ping now: the listener has just begun to listen,
-	// or a request may have written.
+	// or a client that wrote reads.
 	kick chan struct{}
 
 	// heard is when the newest ping heard was sent, in nanoseconds since
@@ -166,13 +167,10 @@ func (ch *Changes) Trusted(now time.Time) bool {
 	return heard != 0 && int64(now.Sub(ch.start))-heard < int64(StaleAfter)
 }
 
-// Wrote asks for a ping now: a request on this instance may have just
-// written, and its client waits for its changes to be heard (HeardSince)
+// AskPing asks for a ping now, which comes back in a few milliseconds: a
+// client waits for the changes of its last write to be heard (HeardSince)
 // before it is served anything kept.
-func (ch *Changes) Wrote() { ch.askPing() }
-
-// askPing asks the ping loop for a ping now.
-func (ch *Changes) askPing() {
+func (ch *Changes) AskPing() {
 	select {
 	case ch.kick <- struct{}{}:
 	default:
@@ -222,7 +220,7 @@ func (ch *Changes) HandleBacklog(context.Context, string, *pgx.Conn) error {
 	ch.floor = ch.seq
 	clear(ch.last)
 	clear(ch.sent)
-	ch.askPing()
+	ch.AskPing()
 	return nil
 }
 
@@ -251,8 +249,8 @@ func (ch *Changes) pinged(payload string) {
 }
 
 // ping sends a ping at once, then every pingEvery and when asked (the
-// listener begins to listen, a request may have written), but at most one
-// every minPingGap, until ctx ends. A ping that fails is not heard, and
+// listener begins to listen, a writer reads), but at most one every
+// minPingGap, until ctx ends. A ping that fails is not heard, and
 // what is kept goes stale.
 func (ch *Changes) ping(ctx context.Context) {
 	tick := time.NewTicker(pingEvery)

@@ -118,13 +118,13 @@ func heard(t *testing.T, ch *persistence.Changes) {
 
 // TestChangesTrust: what is kept is trusted only while pings come back,
 // and not for what was read before the listener lost its connection; a
-// write asks for a ping.
+// ping asked for comes back.
 func TestChangesTrust(t *testing.T) {
 	t.Parallel()
 	_, pool := persistence.NewTestStore(t)
 	ch := following(t, pool)
 	wrote := time.Now()
-	ch.Wrote()
+	ch.AskPing()
 	waitFor(t, "the ping asked for after a write", func() bool { return ch.HeardSince(wrote) })
 	if ch.Trusted(time.Now().Add(persistence.StaleAfter + 100*time.Millisecond)) {
 		t.Error("trusted though the last ping heard would be older than StaleAfter")

@@ -130,6 +130,9 @@ func (h *handler) serveKeptResponse(c *gin.Context, mt string) bool {
 		return false
 	}
 	if at, ok := r.writers.GetIfPresent(token); ok && !r.changes.HeardSince(at) {
+		// The first read after a write asks for the ping that lets the
+		// next ones be served: a client that only writes costs none.
+		r.changes.AskPing()
 		return false
 	}
 	user, ok := h.store.TokenUser(token)
@@ -188,8 +191,7 @@ func (h *handler) keepResponse(c *gin.Context, contentType string, body []byte) 
 
 // wrote notes that c may have written, a request that is not a read or a
 // read whose token check records the token's use: its token is served
-// nothing kept until its changes are heard, which a ping asked for now
-// tells in a few milliseconds.
+// nothing kept until its changes are heard (serveKeptResponse).
 func (h *handler) wrote(c *gin.Context) {
 	if h.responses == nil {
 		return
@@ -202,6 +204,5 @@ func (h *handler) wrote(c *gin.Context) {
 	}
 	if token, ok := bearerToken(c); ok && wellFormedToken(token) {
 		h.responses.writers.Set(strings.ToLower(token), time.Now())
-		h.responses.changes.Wrote()
 	}
 }

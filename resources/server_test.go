@@ -167,7 +167,7 @@ func (s *testServer) settle(t testing.TB) {
 		return
 	}
 	since := time.Now()
-	s.changes.Wrote() // asks for a ping now
+	s.changes.AskPing()
 	for deadline := since.Add(10 * time.Second); !s.changes.HeardSince(since); time.Sleep(100 * time.Microsecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the server heard no change in 10 s")
