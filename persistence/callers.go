@@ -59,24 +59,30 @@ func (s *Store) remember(hash [sha256.Size]byte, c *caller, read uint64) {
 	s.known.cache.Set(hash, knownToken{user: c.ID, expires: c.expires, read: read})
 }
 
-// TokenUser returns the user of token as last checked, when that is still
-// true: the token was checked on this instance, has not expired, and no
-// token of its user has ended since. It reads nothing from the database;
-// false means a statement must check the token.
-func (s *Store) TokenUser(token string) (int64, bool) {
-	if s.known == nil {
-		return 0, false
-	}
-	k, ok := s.known.cache.GetIfPresent(tokenHash(token))
-	if !ok || !s.now().Before(k.expires) || !s.known.changes.Unchanged(k.read, TokensOf(k.user)) {
-		return 0, false
-	}
-	return k.user, true
+// TokenState is what the store knows of a token without the database.
+type TokenState struct {
+	// Live says that a statement on this instance checked the token, it
+	// has not expired, and no token of its user has ended since; User is
+	// then the token's user. Otherwise a statement must check the token.
+	Live bool
+	User int64
+	// SeenDue says that the next check of the token records its use and
+	// its user's last_seen: a request that would be served from memory
+	// must go to the database instead.
+	SeenDue bool
 }
 
-// SeenDue reports whether the next check of token records its use and its
-// user's last_seen: a request that would serve from memory must then go to
-// the database instead.
-func (s *Store) SeenDue(token string) bool {
-	return s.seen.due(tokenHash(token), s.now())
+// Token returns what the store knows of token, reading nothing from the
+// database.
+func (s *Store) Token(token string) TokenState {
+	hash, now := tokenHash(token), s.now()
+	st := TokenState{SeenDue: s.seen.due(hash, now)}
+	if s.known == nil {
+		return st
+	}
+	k, ok := s.known.cache.GetIfPresent(hash)
+	if ok && now.Before(k.expires) && s.known.changes.Unchanged(k.read, TokensOf(k.user)) {
+		st.Live, st.User = true, k.user
+	}
+	return st
 }

@@ -148,17 +148,17 @@ func TestTokenUserFromMemory(t *testing.T) {
 	now := time.Now()
 	s.Now = func() time.Time { return now }
 	ann := members(t, s, "ann")[0]
-	if _, ok := s.TokenUser(ann.token); ok {
+	if s.Token(ann.token).Live {
 		t.Error("a token no statement checked is known")
 	}
 	if _, err := s.Authenticate(t.Context(), ann.token); err != nil {
 		t.Fatal(err)
 	}
-	if id, ok := s.TokenUser(ann.token); !ok || id != ann.id {
-		t.Errorf("after a check: %d, %v; want %d", id, ok, ann.id)
+	if st := s.Token(ann.token); !st.Live || st.User != ann.id {
+		t.Errorf("after a check: %+v; want user %d", st, ann.id)
 	}
 	now = now.Add(2 * time.Hour)
-	if _, ok := s.TokenUser(ann.token); ok {
+	if s.Token(ann.token).Live {
 		t.Error("an expired token is known")
 	}
 	now = now.Add(-2 * time.Hour)
@@ -169,5 +169,5 @@ func TestTokenUserFromMemory(t *testing.T) {
 	if err := s.RevokeToken(t.Context(), other.Value); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the revocation", func() bool { _, ok := s.TokenUser(ann.token); return !ok })
+	waitFor(t, "the revocation", func() bool { return !s.Token(ann.token).Live })
 }

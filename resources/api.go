@@ -405,7 +405,7 @@ func (h *handler) handleWithin(timeout time.Duration, offers []string, f handler
 			c.Request = c.Request.WithContext(ctx)
 		}
 		c.Set(ctxMediaType, mt)
-		if h.serveKeptResponse(c, mt) {
+		if h.serveKeptResponse(c) {
 			return
 		}
 		if err := f(c); err != nil {

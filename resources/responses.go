@@ -58,10 +58,10 @@ type pendingResponse struct {
 //   - it has heard the changes of the token's last write on this instance
 //     (writers): a client sees its own writes at once;
 //   - none of its topics changed after it was read (Changes.Unchanged);
-//   - the token is one the store knows live (Store.TokenUser): not
-//     expired, and no token of its user ended since it was checked;
-//   - the token's use is not due to be recorded (Store.SeenDue), which
-//     the statement of the request does.
+//   - the token is one the store knows live (Store.Token): not expired,
+//     and no token of its user ended since it was checked;
+//   - the token's use is not due to be recorded (TokenState.SeenDue),
+//     which the statement of the request does.
 //
 // Otherwise the request goes to its handler, as if nothing were kept.
 // Kept responses are bounded by weight (otter, as the representations).
@@ -105,10 +105,15 @@ func (h *handler) keepResponses() error {
 	return err
 }
 
-// serveKept answers a GET or HEAD from a kept response, when one is true
-// (responses), and reports whether it did. Otherwise it marks the request
-// as one whose response may be kept.
-func (h *handler) serveKeptResponse(c *gin.Context, mt string) bool {
+// responseKey names the response to c for user.
+func (h *handler) responseKey(c *gin.Context, user int64) responseKey {
+	return responseKey{user: user, uri: c.Request.URL.RequestURI(), mt: mediaType(c), base: h.base(c)}
+}
+
+// serveKeptResponse answers a GET or HEAD from a kept response, when one is
+// true (responses), and reports whether it did. Otherwise it marks the
+// request as one whose response may be kept.
+func (h *handler) serveKeptResponse(c *gin.Context) bool {
 	r := h.responses
 	if r == nil || (c.Request.Method != http.MethodGet && c.Request.Method != http.MethodHead) {
 		return false
@@ -118,7 +123,8 @@ func (h *handler) serveKeptResponse(c *gin.Context, mt string) bool {
 		return false
 	}
 	token = strings.ToLower(token)
-	if h.store.SeenDue(token) {
+	st := h.store.Token(token)
+	if st.SeenDue {
 		// The request's token check records a write (wrote).
 		c.Set(ctxRecords, true)
 		return false
@@ -135,11 +141,10 @@ func (h *handler) serveKeptResponse(c *gin.Context, mt string) bool {
 		r.changes.AskPing()
 		return false
 	}
-	user, ok := h.store.TokenUser(token)
-	if !ok {
+	if !st.Live {
 		return false
 	}
-	kept, ok := r.cache.GetIfPresent(responseKey{user: user, uri: c.Request.URL.RequestURI(), mt: mt, base: h.base(c)})
+	kept, ok := r.cache.GetIfPresent(h.responseKey(c, st.User))
 	if !ok || !r.changes.Unchanged(kept.read, kept.topics...) {
 		return false
 	}
@@ -170,23 +175,23 @@ func dependOn(c *gin.Context, topics ...persistence.Topic) {
 // keepResponse keeps body, just sent as a 200 of contentType, when its
 // handler named what it shows.
 func (h *handler) keepResponse(c *gin.Context, contentType string, body []byte) {
-	v, ok := c.Get(ctxPending)
-	if !ok || !v.(*pendingResponse).declared {
+	v, _ := c.Get(ctxPending)
+	p, _ := v.(*pendingResponse)
+	if p == nil || !p.declared {
 		return
 	}
-	p := v.(*pendingResponse)
-	user, ok := h.store.TokenUser(p.token)
-	if !ok {
+	st := h.store.Token(p.token)
+	if !st.Live {
 		return
 	}
 	hd := c.Writer.Header()
 	kept := &keptResponse{body: append([]byte(nil), body...), contentType: contentType, tag: hd.Get("ETag"),
 		cacheControl: hd.Get("Cache-Control"), contentLocation: hd.Get("Content-Location"), read: p.read,
-		topics: append(p.topics, persistence.TokensOf(user))}
+		topics: append(p.topics, persistence.TokensOf(st.User))}
 	if lm := hd.Get("Last-Modified"); lm != "" {
 		kept.modified, _ = http.ParseTime(lm)
 	}
-	h.responses.cache.Set(responseKey{user: user, uri: c.Request.URL.RequestURI(), mt: mediaType(c), base: h.base(c)}, kept)
+	h.responses.cache.Set(h.responseKey(c, st.User), kept)
 }
 
 // wrote notes that c may have written, a request that is not a read or a
