@@ -57,8 +57,9 @@ func (w keptWorld) paths() []string {
 }
 
 // A GET whose response is kept is answered again with no statement at
-// all, the same bytes and validators, and a conditional GET of it is a 304
-// with no statement either.
+// all, the same bytes and validators; a conditional GET of it is a 304
+// without a body and with the same ETag and Vary (API.md, caching), and a
+// HEAD the same headers without the body, neither with a statement.
 func TestKeptResponsesReadNothing(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -79,13 +80,22 @@ func TestKeptResponsesReadNothing(t *testing.T) {
 		}
 		before := srv.statements.n.Load()
 		res := srv.get(t, w.susanToken, path, map[string]string{"If-None-Match": first.header.Get("ETag")})
-		if res.code != http.StatusNotModified || srv.statements.n.Load() != before {
-			t.Errorf("conditional GET %s: %d with %d statements, want 304 with none", path, res.code,
-				srv.statements.n.Load()-before)
+		if res.code != http.StatusNotModified || len(res.body) != 0 || res.header.Get("ETag") != first.header.Get("ETag") ||
+			res.header.Get("Vary") != first.header.Get("Vary") || srv.statements.n.Load() != before {
+			t.Errorf("conditional GET %s: %d %v %q with %d statements, want 304 without a body, ETag %s, Vary %s and no "+
+				"statement", path, res.code, res.header, res.body, srv.statements.n.Load()-before, first.header.Get("ETag"),
+				first.header.Get("Vary"))
+		}
+		head := srv.do(t, request{method: http.MethodHead, path: path, token: w.susanToken})
+		if head.code != http.StatusOK || len(head.body) != 0 || head.header.Get("ETag") != first.header.Get("ETag") ||
+			head.header.Get("Content-Length") != strconv.Itoa(len(first.body)) ||
+			head.header.Get("Content-Type") != first.header.Get("Content-Type") || srv.statements.n.Load() != before {
+			t.Errorf("HEAD %s: %d %v %q with %d statements, want GET's headers without a body and no statement", path,
+				head.code, head.header, head.body, srv.statements.n.Load()-before)
 		}
 	}
 	metrics := srv.do(t, request{method: http.MethodGet, path: "/metrics"})
-	want := fmt.Sprintf("\nmicroblog_kept_responses_served_total %d\n", 2*len(w.paths()))
+	want := fmt.Sprintf("\nmicroblog_kept_responses_served_total %d\n", 3*len(w.paths()))
 	if !bytes.Contains(metrics.body, []byte(want)) {
 		t.Errorf("/metrics lacks %q", want)
 	}
