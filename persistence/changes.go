@@ -2,22 +2,14 @@ package persistence
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
-
-// changesChannel is where the commit of a change announces its topics
-// (migration 00021).
-const changesChannel = "changes"
 
 // A Topic names something a response may show, which a change announces
 // when it changes it: a kind (the letters of migration 00021) and, for most
@@ -77,62 +69,68 @@ func parseTopic(s string) (Topic, bool) {
 	return Topic{}, false
 }
 
-// Freshness: an instance pings itself through the channel every
-// pingEvery, and trusts what it keeps only while it has heard one of its
-// pings sent less than StaleAfter ago. PostgreSQL delivers notifications in
-// the order their transactions committed, so hearing a ping means having
-// heard every change that committed before it was sent: nothing kept is
-// served more than StaleAfter after a change on any instance made it
-// untrue, and in practice a few milliseconds.
+// Freshness: an instance looks for the changes that committed every
+// pollEvery, and trusts what it keeps only while its last look that
+// worked began less than StaleAfter ago. A look reads every change that
+// committed before it began and that it had not read (migration 00022):
+// nothing kept is served more than StaleAfter after a change on any
+// instance made it untrue, and in practice within pollEvery.
 //
-// A client that wrote is served nothing kept until its instance has heard
-// a ping sent after the write: its next read asks for one at once (at most
-// one every minPingGap), which comes back in a few milliseconds.
+// A client that wrote is served nothing kept until its instance has
+// looked since the write: its next read asks for a look at once (at most
+// one every minPollGap), which takes a few milliseconds.
 const (
-	pingEvery  = 100 * time.Millisecond
-	minPingGap = 5 * time.Millisecond
+	pollEvery  = 100 * time.Millisecond
+	minPollGap = 5 * time.Millisecond
 	StaleAfter = time.Second
 )
+
+// Rows of changes are deleted keepChanges after their transaction ended,
+// by each instance, which samples its snapshots for that six times as
+// often. An instance that has not looked for half of keepChanges may have
+// missed rows deleted meanwhile: it trusts nothing it read before.
+const keepChanges = time.Minute
 
 // maxTopics bounds the topics Changes remembers; past it, it forgets them
 // all and, with them, the truth of everything kept before.
 const maxTopics = 200_000
 
 // Changes follows the changes that commit, on any instance: it numbers
-// each announcement it hears, and remembers, for each topic, the number of
+// each announcement it reads, and remembers, for each topic, the number of
 // the last one that named it. What a response was made of is true as long
 // as none of its topics was named after the number taken before it was
-// read (Unchanged). A Listener hears the announcements (Listener.Follow).
+// read (Unchanged). Run reads the announcements.
 type Changes struct {
-	pool     *pgxpool.Pool
-	instance string
+	pool   *pgxpool.Pool
+	report func(error)
 
 	mu sync.RWMutex
-	// seq numbers the announcements heard; floor is the first number whose
-	// readings can be trusted: a gap in listening raises it past all kept.
+	// seq numbers the announcements read; floor is the first number whose
+	// readings can be trusted: a gap in looking raises it past all kept.
 	seq, floor uint64
 	last       map[Topic]uint64
-	// sent holds when each ping still unheard was sent, by number.
-	sent  map[uint64]time.Time
-	pings uint64
-	// kick asks for a ping now: the listener has just begun to listen,
-	// or a client that wrote reads.
+	// kick asks for a look now: a client that wrote reads.
 	kick chan struct{}
 
-	// heard is when the newest ping heard was sent, in nanoseconds since
-	// start (the monotonic clock, which a change of the wall clock does
-	// not move); 0 when none was heard since the listener (re)connected.
-	heard atomic.Int64
-	start time.Time
+	// looked is when the newest look that worked began, in nanoseconds
+	// since start (the monotonic clock, which a change of the wall clock
+	// does not move); 0 before the first.
+	looked atomic.Int64
+	start  time.Time
+
+	// keep is keepChanges but in tests; l is Run's alone.
+	keep time.Duration
+	l    looker
 }
 
 // NewChanges returns the follower of the changes of pool's database, which
-// sends its pings through pool.
-func NewChanges(pool *pgxpool.Pool) *Changes {
-	raw := make([]byte, 8)
-	_, _ = rand.Read(raw)
-	return &Changes{pool: pool, instance: hex.EncodeToString(raw), last: map[Topic]uint64{}, sent: map[uint64]time.Time{},
-		kick: make(chan struct{}, 1), start: time.Now()}
+// reports the errors of its looks, if any, to report, which may be nil.
+func NewChanges(pool *pgxpool.Pool, report func(error)) *Changes {
+	if report == nil {
+		report = func(error) {}
+	}
+	return &Changes{pool: pool, report: report, last: map[Topic]uint64{}, kick: make(chan struct{}, 1), start: time.Now(),
+		keep: keepChanges}
 }
 
 // Now is the number to read under: take it before reading, and check what
@@ -144,7 +142,7 @@ func (ch *Changes) Now() uint64 {
 }
 
 // Unchanged reports whether what was read under number n, made of topics,
-// is still true as far as this instance has heard.
+// is still true as far as this instance has read.
 func (ch *Changes) Unchanged(n uint64, topics ...Topic) bool {
 	ch.mu.RLock()
 	defer ch.mu.RUnlock()
@@ -160,107 +158,44 @@ func (ch *Changes) Unchanged(n uint64, topics ...Topic) bool {
 }
 
 // Trusted reports whether what was kept may be served at now: this
-// instance has heard every change that committed more than StaleAfter ago,
+// instance has read every change that committed more than StaleAfter ago,
 // on any instance.
 func (ch *Changes) Trusted(now time.Time) bool {
-	heard := ch.heard.Load()
-	return heard != 0 && int64(now.Sub(ch.start))-heard < int64(StaleAfter)
+	looked := ch.looked.Load()
+	return looked != 0 && int64(now.Sub(ch.start))-looked < int64(StaleAfter)
 }
 
-// AskPing asks for a ping now, which comes back in a few milliseconds: a
-// client waits for the changes of its last write to be heard (HeardSince)
-// before it is served anything kept.
-func (ch *Changes) AskPing() {
+// AskLook asks for a look now, which takes a few milliseconds: a client
+// waits for a look after its last write (LookedSince) before
+// it is served anything kept.
+func (ch *Changes) AskLook() {
 	select {
 	case ch.kick <- struct{}{}:
 	default:
 	}
 }
 
-// HeardSince reports whether this instance has heard every change that
-// committed before t: a ping sent after t came back.
-func (ch *Changes) HeardSince(t time.Time) bool {
-	return ch.heard.Load() > int64(t.Sub(ch.start))
+// LookedSince reports whether this instance has read every change that
+// committed before t: a look that began after t worked.
+func (ch *Changes) LookedSince(t time.Time) bool {
+	return ch.looked.Load() > int64(t.Sub(ch.start))
 }
 
-// HandleNotification is called by pgxlisten with each announcement.
-func (ch *Changes) HandleNotification(_ context.Context, n *pgconn.Notification, _ *pgx.Conn) error {
-	if ping, ok := strings.CutPrefix(n.Payload, "!"); ok {
-		ch.pinged(ping)
-		return nil
-	}
-	ch.mu.Lock()
-	defer ch.mu.Unlock()
-	ch.seq++
-	if n.Payload == "*" || len(ch.last) >= maxTopics {
-		clear(ch.last)
-		ch.floor = ch.seq
-		return nil
-	}
-	for s := range strings.SplitSeq(n.Payload, " ") {
-		t, ok := parseTopic(s)
-		if !ok {
-			// Unknown to this release: trust nothing read before it.
-			ch.floor = ch.seq
-			continue
-		}
-		ch.last[t] = ch.seq
-	}
-	return nil
-}
-
-// HandleBacklog is called by pgxlisten each time the listener is
-// listening again: whatever committed while it was not was not heard, so
-// nothing read before can be trusted, nor anything until a ping is heard.
-func (ch *Changes) HandleBacklog(context.Context, string, *pgx.Conn) error {
-	ch.heard.Store(0)
-	ch.mu.Lock()
-	defer ch.mu.Unlock()
-	ch.seq++
-	ch.floor = ch.seq
-	clear(ch.last)
-	clear(ch.sent)
-	ch.AskPing()
-	return nil
-}
-
-// pinged takes a ping heard: this instance's, and the oldest pings still
-// unheard are forgotten with it.
-func (ch *Changes) pinged(payload string) {
-	instance, num, ok := strings.Cut(payload, ":")
-	if !ok || instance != ch.instance {
-		return
-	}
-	n, err := strconv.ParseUint(num, 10, 64)
-	if err != nil {
-		return
-	}
-	ch.mu.Lock()
-	at, ok := ch.sent[n]
-	for k := range ch.sent {
-		if k <= n {
-			delete(ch.sent, k)
-		}
-	}
-	ch.mu.Unlock()
-	if ok {
-		ch.heard.Store(max(int64(at.Sub(ch.start)), 1))
-	}
-}
-
-// ping sends a ping at once, then every pingEvery and when asked (the
-// listener begins to listen, a writer reads), but at most one every
-// minPingGap, until ctx ends. A ping that fails is not heard, and
-// what is kept goes stale.
-func (ch *Changes) ping(ctx context.Context) {
-	tick := time.NewTicker(pingEvery)
+// Run looks at once, then every pollEvery and when asked (a writer reads),
+// but at most once every minPollGap, until ctx ends. A look that fails
+// reads nothing, and what is kept goes stale. Run may run again after it
+// returned, but not twice at once.
+func (ch *Changes) Run(ctx context.Context) {
+	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
 	for {
-		ch.sendPing(ctx)
+		if err := ch.l.look(ctx, ch); err != nil && ctx.Err() == nil {
+			ch.report(err)
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(minPingGap):
+		case <-time.After(minPollGap):
 		}
 		select {
 		case <-ctx.Done():
@@ -271,20 +206,111 @@ func (ch *Changes) ping(ctx context.Context) {
 	}
 }
 
-// sendPing sends one ping.
-func (ch *Changes) sendPing(ctx context.Context) {
-	ch.mu.Lock()
-	ch.pings++
-	n := ch.pings
-	// Pings that were never heard (a lost connection) are dropped when
-	// the listener reconnects; bound them meanwhile.
-	if len(ch.sent) >= 100 {
-		clear(ch.sent)
-	}
-	ch.sent[n] = time.Now()
-	ch.mu.Unlock()
-	payload := "!" + ch.instance + ":" + strconv.FormatUint(n, 10)
+// selectChanges takes a snapshot and reads the changes it sees that the
+// snapshot before it did not: those of the transactions that were running
+// then ($2) or began after ($1); none on the first look ($1 and $2 NULL).
+// pg_postmaster_start_time tells a restarted or another server, whose
+// transaction ids may not follow those of the snapshot before.
+const selectChanges = `
+	WITH s AS (SELECT pg_current_snapshot() AS snap)
+	SELECT pg_snapshot_xmin(snap)::text, pg_snapshot_xmax(snap)::text,
+	       ARRAY(SELECT pg_snapshot_xip(snap)::text), pg_postmaster_start_time(),
+	       ARRAY(SELECT topics FROM changes WHERE xid >= $1::xid8 OR xid = ANY ($2::xid8[]))
+	FROM s`
+
+// looker is what Run's goroutine knows of its last look that worked.
+type looker struct {
+	// xmax and xip are of its snapshot: rows of transactions from xmax on,
+	// or in xip, are the ones it could not see.
+	xmax   *string
+	xip    []string
+	server time.Time // when the database's server started
+	at     time.Time // when the look began
+	// samples are the xmin of snapshots, six every keepChanges: rows of
+	// transactions below the xmin of a snapshot taken keepChanges ago
+	// ended before it, and every instance has read them.
+	samples []xminSample
+}
+
+type xminSample struct {
+	at   time.Time
+	xmin string
+}
+
+// look reads the changes that committed since the last look, and deletes
+// those that every instance has read.
+func (l *looker) look(ctx context.Context, ch *Changes) error {
 	ctx, cancel := context.WithTimeout(ctx, StaleAfter)
 	defer cancel()
-	_, _ = ch.pool.Exec(ctx, "SELECT pg_notify($1, $2)", changesChannel, payload)
+	began := time.Now()
+	var xmin, xmax string
+	var xip, payloads []string
+	var server time.Time
+	if err := ch.pool.QueryRow(ctx, selectChanges, l.xmax, l.xip).Scan(&xmin, &xmax, &xip, &server, &payloads); err != nil {
+		return err
+	}
+	continued := l.xmax != nil && server.Equal(l.server) && began.Sub(l.at) < ch.keep/2
+	ch.read(payloads, continued)
+	l.xmax, l.xip, l.server, l.at = &xmax, xip, server, began
+	ch.looked.Store(max(int64(began.Sub(ch.start)), 1))
+	if !continued {
+		l.samples = nil
+	}
+	if n := len(l.samples); n == 0 || began.Sub(l.samples[n-1].at) >= ch.keep/6 {
+		l.samples = append(l.samples, xminSample{at: began, xmin: xmin})
+	}
+	return l.deleteRead(ctx, ch.pool, began, ch.keep)
+}
+
+// deleteRead deletes the changes of transactions that ended before the
+// newest sample at least keep old, and forgets the samples up to it.
+func (l *looker) deleteRead(ctx context.Context, pool *pgxpool.Pool, now time.Time, keep time.Duration) error {
+	i := -1
+	for j, s := range l.samples {
+		if now.Sub(s.at) >= keep {
+			i = j
+		}
+	}
+	if i < 0 {
+		return nil
+	}
+	xmin := l.samples[i].xmin
+	l.samples = l.samples[i+1:]
+	_, err := pool.Exec(ctx, "DELETE FROM changes WHERE xid < $1::xid8", xmin)
+	return err
+}
+
+// read takes the payloads of a look. Unless the look continued the one
+// before (the same server, not too long after), changes may have gone
+// unread: nothing read before can be trusted.
+func (ch *Changes) read(payloads []string, continued bool) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if !continued {
+		ch.forget()
+		return
+	}
+	for _, p := range payloads {
+		ch.seq++
+		if p == "*" || len(ch.last) >= maxTopics {
+			ch.forget()
+			continue
+		}
+		for s := range strings.SplitSeq(p, " ") {
+			t, ok := parseTopic(s)
+			if !ok {
+				// Unknown to this release: trust nothing read before it.
+				ch.floor = ch.seq
+				continue
+			}
+			ch.last[t] = ch.seq
+		}
+	}
+}
+
+// forget makes everything read before untrusted; ch.mu is held.
+func (ch *Changes) forget() {
+	ch.seq++
+	ch.floor = ch.seq
+	clear(ch.last)
 }

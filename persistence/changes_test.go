@@ -2,6 +2,7 @@ package persistence_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,19 +11,23 @@ import (
 	"microblog/persistence"
 )
 
-// following runs a listener that follows the changes of pool's database,
-// until the test ends, and returns them once a ping came back.
+// following follows the changes of pool's database until the test ends,
+// and returns them once a look worked.
 func following(t *testing.T, pool *pgxpool.Pool) *persistence.Changes {
 	t.Helper()
-	ch := persistence.NewChanges(pool)
-	l := persistence.NewListener(pool.Config().ConnConfig, func(err error) { t.Logf("listener: %v", err) })
-	l.Follow(ch)
+	ch := persistence.NewChanges(pool, func(err error) { t.Logf("changes: %v", err) })
+	stop := run(ch)
+	t.Cleanup(stop)
+	waitFor(t, "a look", func() bool { return ch.Trusted(time.Now()) })
+	return ch
+}
+
+// run runs ch until stop is called.
+func run(ch *persistence.Changes) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); l.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, "a ping", func() bool { return ch.Trusted(time.Now()) })
-	return ch
+	go func() { defer close(done); ch.Run(ctx) }()
+	return sync.OnceFunc(func() { cancel(); <-done })
 }
 
 // waitFor waits up to five seconds for cond.
@@ -109,32 +114,111 @@ func TestChangesOfManyRows(t *testing.T) {
 	}
 }
 
-// heard waits until ch has heard every change that committed before.
+// heard waits until ch has read every change that committed before.
 func heard(t *testing.T, ch *persistence.Changes) {
 	t.Helper()
 	since := time.Now()
-	waitFor(t, "a ping", func() bool { return ch.HeardSince(since) })
+	ch.AskLook()
+	waitFor(t, "a look", func() bool { return ch.LookedSince(since) })
 }
 
-// TestChangesTrust: what is kept is trusted only while pings come back,
-// and not for what was read before the listener lost its connection; a
-// ping asked for comes back.
+// TestChangesTrust: what is kept is trusted only while looks work, and a
+// look asked for comes at once.
 func TestChangesTrust(t *testing.T) {
 	t.Parallel()
 	_, pool := persistence.NewTestStore(t)
 	ch := following(t, pool)
 	wrote := time.Now()
-	ch.AskPing()
-	waitFor(t, "the ping asked for after a write", func() bool { return ch.HeardSince(wrote) })
+	ch.AskLook()
+	waitFor(t, "the look asked for after a write", func() bool { return ch.LookedSince(wrote) })
 	if ch.Trusted(time.Now().Add(persistence.StaleAfter + 100*time.Millisecond)) {
-		t.Error("trusted though the last ping heard would be older than StaleAfter")
+		t.Error("trusted though the last look would be older than StaleAfter")
 	}
+}
+
+// TestChangesOfLongTransactions: a change whose transaction was running
+// when an instance looked is read once it commits, though changes of
+// later transactions committed and were read before it.
+func TestChangesOfLongTransactions(t *testing.T) {
+	t.Parallel()
+	s, pool := persistence.NewTestStore(t)
+	ch := following(t, pool)
+	ms := members(t, s, "ann", "bob")
+	ann, bob := ms[0], ms[1]
 	n := ch.Now()
-	killListener(t, pool)
-	waitFor(t, "reconnection", func() bool { return !ch.Unchanged(n) })
-	waitFor(t, "ping after the reconnection", func() bool { return ch.Trusted(time.Now()) })
-	if ch.Unchanged(n) {
-		t.Error("what was read before the connection was lost is trusted again")
+	tx, err := pool.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(context.Background()) }()
+	if _, err := tx.Exec(t.Context(), `INSERT INTO posts (author_id, body, created_at, updated_at) VALUES ($1, 'slow', now(), now())`,
+		ann.id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreatePost(t.Context(), bob.id, "quick"); err != nil {
+		t.Fatal(err)
+	}
+	heard(t, ch)
+	if ch.Unchanged(n, persistence.PostsOf(bob.id)) {
+		t.Fatal("bob's post, committed, was not read")
+	}
+	if !ch.Unchanged(n, persistence.PostsOf(ann.id)) {
+		t.Fatal("ann's post was read before its transaction committed")
+	}
+	if err := tx.Commit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	heard(t, ch)
+	if ch.Unchanged(n, persistence.PostsOf(ann.id)) {
+		t.Error("ann's post, whose transaction was running at a look, was never read")
+	}
+}
+
+// TestChangesAfterAGap: an instance that stopped looking for a while reads
+// what committed meanwhile, and forgets nothing else; after a longer gap,
+// when what committed may have been deleted, it trusts nothing it read
+// before. Every instance deletes the changes that all have read.
+func TestChangesAfterAGap(t *testing.T) {
+	t.Parallel()
+	s, pool := persistence.NewTestStore(t)
+	ch := persistence.NewChanges(pool, func(err error) { t.Logf("changes: %v", err) })
+	const keep = 2 * time.Second
+	ch.KeepChangesFor(keep)
+	stop := run(ch)
+	waitFor(t, "a look", func() bool { return ch.Trusted(time.Now()) })
+	ms := members(t, s, "ann", "bob")
+	ann, bob := ms[0], ms[1]
+	heard(t, ch)
+
+	n := ch.Now()
+	stop()
+	if _, err := s.CreatePost(t.Context(), ann.id, "while deaf"); err != nil {
+		t.Fatal(err)
+	}
+	stop = run(ch)
+	heard(t, ch)
+	if ch.Unchanged(n, persistence.PostsOf(ann.id)) {
+		t.Error("a post written while the instance did not look was not read")
+	}
+	if !ch.Unchanged(n, persistence.PostsOf(bob.id)) {
+		t.Error("a short gap made the instance forget what it had read")
+	}
+
+	waitFor(t, "the changes deleted", func() bool {
+		var left int
+		if err := pool.QueryRow(t.Context(), "SELECT count(*) FROM changes").Scan(&left); err != nil {
+			t.Fatal(err)
+		}
+		return left == 0
+	})
+
+	n = ch.Now()
+	stop()
+	time.Sleep(keep/2 + 100*time.Millisecond)
+	t.Cleanup(run(ch))
+	heard(t, ch)
+	if ch.Unchanged(n, persistence.PostsOf(bob.id)) {
+		t.Error("after a gap longer than half of keep, the instance trusts what it read before")
 	}
 }
 

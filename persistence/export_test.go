@@ -63,3 +63,7 @@ func (s *Store) InsertJob(ctx context.Context, args river.JobArgs) error {
 func (s *Store) Login(ctx context.Context, username, password string, ttl time.Duration) (Token, error) {
 	return s.LoginFrom(ctx, username, password, ttl, "")
 }
+
+// KeepChangesFor makes ch delete the changes d after their transaction
+// ended, instead of keepChanges; it must be called before Run.
+func (ch *Changes) KeepChangesFor(d time.Duration) { ch.keep = d }

@@ -60,8 +60,6 @@ type Listener struct {
 	config   *pgx.ConnConfig
 	report   func(error)
 	receiver Receiver
-	// changes, when set, follows the announcements of changes.
-	changes *Changes
 	// failures counts the attempts to connect since the last connection
 	// that worked; only Run's goroutine uses it.
 	failures int
@@ -95,10 +93,6 @@ func NewListener(config *pgx.ConnConfig, report func(error)) *Listener {
 // Attach makes r the listener's receiver. It must be called before Run.
 func (l *Listener) Attach(r Receiver) { l.receiver = r }
 
-// Follow makes ch hear the changes that commit, and ping itself, while
-// the listener runs. It must be called before Run.
-func (l *Listener) Follow(ch *Changes) { l.changes = ch }
-
 // Run listens until ctx ends, then tells the receiver it has stopped.
 func (l *Listener) Run(ctx context.Context) {
 	if l.receiver != nil {
@@ -115,15 +109,6 @@ func (l *Listener) Run(ctx context.Context) {
 		ReconnectDelay: -1,
 	}
 	pl.Handle(notificationsChannel, l)
-	if l.changes != nil {
-		pl.Handle(changesChannel, l.changes)
-		pinging := make(chan struct{})
-		defer func() { <-pinging }()
-		go func() {
-			defer close(pinging)
-			l.changes.ping(ctx)
-		}()
-	}
 	// With Connect and a handler set, Listen returns only when ctx ends.
 	_ = pl.Listen(ctx)
 	l.listening.Store(false)

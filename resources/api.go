@@ -75,7 +75,7 @@ type Config struct {
 	// unavailable (503).
 	Notifications *persistence.Listener
 	// Changes, when set, follows the changes that commit on any instance
-	// (the listener of Notifications must Follow it), which lets the API
+	// (Changes.Run must run meanwhile), which lets the API
 	// serve GETs again from memory while what they show stands, and
 	// check tokens from memory (responses.go). Nil reads every GET from
 	// the database.

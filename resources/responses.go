@@ -53,9 +53,9 @@ type pendingResponse struct {
 // (dependOn), and serves them again, with no statement at all, while none
 // of it has changed: a response is kept for one user, under the number of
 // the changes it was read under, and is served again only while
-//   - this instance has heard every change that committed more than
+//   - this instance has read every change that committed more than
 //     persistence.StaleAfter (1 s) ago, on any instance (Changes.Trusted);
-//   - it has heard the changes of the token's last write on this instance
+//   - it has read the changes of the token's last write on this instance
 //     (writers): a client sees its own writes at once;
 //   - none of its topics changed after it was read (Changes.Unchanged);
 //   - the token is one the store knows live (Store.Token): not expired,
@@ -135,10 +135,10 @@ func (h *handler) serveKeptResponse(c *gin.Context) bool {
 	if !r.changes.Trusted(time.Now()) {
 		return false
 	}
-	if at, ok := r.writers.GetIfPresent(token); ok && !r.changes.HeardSince(at) {
-		// The first read after a write asks for the ping that lets the
+	if at, ok := r.writers.GetIfPresent(token); ok && !r.changes.LookedSince(at) {
+		// The first read after a write asks for the look that lets the
 		// next ones be served: a client that only writes costs none.
-		r.changes.AskPing()
+		r.changes.AskLook()
 		return false
 	}
 	if !st.Live {
@@ -196,7 +196,7 @@ func (h *handler) keepResponse(c *gin.Context, contentType string, body []byte) 
 
 // wrote notes that c may have written, a request that is not a read or a
 // read whose token check records the token's use: its token is served
-// nothing kept until its changes are heard (serveKeptResponse).
+// nothing kept until its changes are read (serveKeptResponse).
 func (h *handler) wrote(c *gin.Context) {
 	if h.responses == nil {
 		return

@@ -258,16 +258,16 @@ func TestDeafInstanceReadsAgain(t *testing.T) {
 	_, bobToken := a.user(t, "bob")
 	path := userPathOf(susan)
 	b.keep(t, path, bobToken)
-	b.stopListening()
+	b.stopFollowing()
 	a.do(t, request{method: http.MethodPatch, path: path, token: susanToken, body: `{"about_me": "unheard"}`, unheard: true})
 	start := time.Now()
 	for !bytes.Contains(b.get(t, bobToken, path, nil).body, []byte(`"about_me":"unheard"`)) {
 		if time.Since(start) > persistence.StaleAfter+100*time.Millisecond {
-			t.Fatalf("b, no longer listening, still does not show the edit %s after it", time.Since(start))
+			t.Fatalf("b, no longer looking for changes, still does not show the edit %s after it", time.Since(start))
 		}
 		time.Sleep(time.Millisecond)
 	}
-	t.Logf("b, no longer listening, read the edit again %s after it", time.Since(start).Round(time.Millisecond))
+	t.Logf("b, no longer looking for changes, read the edit again %s after it", time.Since(start).Round(time.Millisecond))
 }
 
 // The client that made a change sees it at once, even before its instance
@@ -279,7 +279,7 @@ func TestWriterSeesItsWrite(t *testing.T) {
 	susan, token := srv.user(t, "susan")
 	path := userPathOf(susan)
 	srv.keep(t, path, token)
-	srv.stopListening()
+	srv.stopFollowing()
 	srv.do(t, request{method: http.MethodPatch, path: path, token: token, body: `{"about_me": "mine"}`, unheard: true})
 	if res := srv.get(t, token, path, nil); !bytes.Contains(res.body, []byte(`"about_me":"mine"`)) {
 		t.Errorf("the writer's next GET: %s, want its edit", res)

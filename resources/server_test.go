@@ -78,9 +78,9 @@ type testServer struct {
 	clock      *clock
 	statements *statementCounter
 	// changes follows the database's changes for the server (nil when a
-	// test turned it off), and stopListening stops its listener.
+	// test turned it off), and stopFollowing stops following them.
 	changes       *persistence.Changes
-	stopListening func()
+	stopFollowing func()
 	// secrets are strings that must never appear in a response: every
 	// password the test registered.
 	mu      sync.Mutex
@@ -103,7 +103,7 @@ func newTestServerAt(t testing.TB, url string, opts ...func(*resources.Config)) 
 	// Tests log in and register far more often than people do, all from
 	// one address; the tests of the limits set their own.
 	generous := resources.RateLimit{Events: 10000, Period: time.Minute, Burst: 10000}
-	changes, stopListening := followChanges(t, url)
+	changes, stopFollowing := followChanges(t, url)
 	cfg := resources.Config{TokenTTL: time.Hour, MinPasswordLength: 8, LoginPerUser: generous, LoginPerAccount: generous,
 		LoginPerAddress: generous, RegisterPerAddress: generous, Changes: changes}
 	for _, o := range opts {
@@ -114,7 +114,7 @@ func newTestServerAt(t testing.TB, url string, opts ...func(*resources.Config)) 
 		t.Fatal(err)
 	}
 	return &testServer{handler: h, store: store, pool: pool, url: url, clock: clk, statements: counter,
-		changes: cfg.Changes, stopListening: stopListening}
+		changes: cfg.Changes, stopFollowing: stopFollowing}
 }
 
 // keepingNothing makes a test server that keeps no response whole: every
@@ -122,9 +122,9 @@ func newTestServerAt(t testing.TB, url string, opts ...func(*resources.Config)) 
 func keepingNothing(c *resources.Config) { c.Changes = nil }
 
 // followChanges follows the changes of the database at url, as the server
-// does, on a listener and a pool of their own (the test's statement
-// counter sees neither), and returns once it is fresh. stop stops the
-// listener; the test's end does too.
+// does, on a pool of its own (the test's statement counter does not see
+// it), and returns once it has looked. stop stops it; the test's end does
+// too.
 func followChanges(t testing.TB, url string) (changes *persistence.Changes, stop func()) {
 	t.Helper()
 	pcfg, err := persistence.PoolConfig(url)
@@ -136,14 +136,12 @@ func followChanges(t testing.TB, url string) (changes *persistence.Changes, stop
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	changes = persistence.NewChanges(pool)
-	listener := persistence.NewListener(pcfg.ConnConfig, func(err error) { t.Logf("listener: %v", err) })
-	listener.Follow(changes)
+	changes = persistence.NewChanges(pool, func(err error) { t.Logf("changes: %v", err) })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		listener.Run(ctx)
+		changes.Run(ctx)
 	}()
 	stop = sync.OnceFunc(func() {
 		cancel()
@@ -152,7 +150,7 @@ func followChanges(t testing.TB, url string) (changes *persistence.Changes, stop
 	t.Cleanup(stop)
 	for deadline := time.Now().Add(10 * time.Second); !changes.Trusted(time.Now()); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatal("the listener heard no ping of its own in 10 s")
+			t.Fatal("no look for changes worked in 10 s")
 		}
 	}
 	return changes, stop
@@ -167,10 +165,10 @@ func (s *testServer) settle(t testing.TB) {
 		return
 	}
 	since := time.Now()
-	s.changes.AskPing()
-	for deadline := since.Add(10 * time.Second); !s.changes.HeardSince(since); time.Sleep(100 * time.Microsecond) {
+	s.changes.AskLook()
+	for deadline := since.Add(10 * time.Second); !s.changes.LookedSince(since); time.Sleep(100 * time.Microsecond) {
 		if time.Now().After(deadline) {
-			t.Fatal("the server heard no change in 10 s")
+			t.Fatal("the server made no look for changes in 10 s")
 		}
 	}
 }

@@ -310,8 +310,9 @@ func serveStore(ctx context.Context, cfg config, store *persistence.Store, pool 
 	listener := persistence.NewListener(pool.Config().ConnConfig, func(err error) {
 		log.Warn("listening for notifications", "err", err)
 	})
-	changes := persistence.NewChanges(pool)
-	listener.Follow(changes)
+	changes := persistence.NewChanges(pool, func(err error) {
+		log.Warn("reading the database's changes", "err", err)
+	})
 	api, admin, err := newHandlers(store, cfg, listener, changes, &draining, log)
 	if err != nil {
 		return err
@@ -321,8 +322,10 @@ func serveStore(ctx context.Context, cfg config, store *persistence.Store, pool 
 		return err
 	}
 	defer stopJobs()
-	stopListening := startListener(ctx, listener)
+	stopListening := startRunning(ctx, listener.Run)
 	defer stopListening()
+	stopReadingChanges := startRunning(ctx, changes.Run)
+	defer stopReadingChanges()
 	return serve(ctx, cfg, api, admin, &draining, stopListening, log)
 }
 
@@ -353,15 +356,15 @@ func startJobs(ctx context.Context, store *persistence.Store, cfg config, log *s
 	}, nil
 }
 
-// startListener runs listener, on a connection of its own, until stop is
-// called; stop waits for it to end, which ends the live streams of
-// notifications.
-func startListener(ctx context.Context, listener *persistence.Listener) (stop func()) {
+// startRunning runs run (the listener of notifications, the reader of
+// changes) until stop is called; stop waits for it to end. The listener's
+// end ends the live streams of notifications.
+func startRunning(ctx context.Context, run func(context.Context)) (stop func()) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		listener.Run(ctx)
+		run(ctx)
 	}()
 	return sync.OnceFunc(func() {
 		cancel()
