@@ -76,7 +76,7 @@ func annAndOthers(t *testing.T, s *persistence.Store, pool *pgxpool.Pool) world 
 	ms := members(t, s, "ann", "bob", "cid", "dan")
 	w := world{ann: ms[0], bob: ms[1], cid: ms[2], dan: ms[3]}
 	post := func(author int64, body string) int64 {
-		p, err := s.CreatePost(ctx, author, body)
+		p, err := s.WritePost(ctx, author, body)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -253,7 +253,7 @@ func TestDeleteUserRacesOthers(t *testing.T) {
 	w := annAndOthers(t, s, pool)
 	var annPosts []int64
 	for i := range 20 {
-		p, err := s.CreatePost(ctx, w.ann.id, fmt.Sprintf("post %d #go", i))
+		p, err := s.WritePost(ctx, w.ann.id, fmt.Sprintf("post %d #go", i))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -267,10 +267,10 @@ func TestDeleteUserRacesOthers(t *testing.T) {
 		func(user int64, _ int) error { return s.Unfollow(ctx, user, w.ann.id) },
 		func(user int64, _ int) error { _, err := s.SendMessage(ctx, user, w.ann.id, "hi"); return err },
 		func(user int64, i int) error {
-			_, err := s.CreateReply(ctx, user, annPosts[i%len(annPosts)], "re @ann #go")
+			_, err := s.WriteReply(ctx, user, annPosts[i%len(annPosts)], "re @ann #go")
 			return err
 		},
-		func(user int64, _ int) error { _, err := s.CreatePost(ctx, user, "@ann and @bob #go"); return err },
+		func(user int64, _ int) error { _, err := s.WritePost(ctx, user, "@ann and @bob #go"); return err },
 	}
 	start := make(chan struct{})
 	var wg sync.WaitGroup
@@ -321,7 +321,7 @@ func TestPostNamingAUserBeingDeleted(t *testing.T) {
 	var post persistence.Post
 	go func() {
 		var err error
-		post, err = s.CreatePost(ctx, ms[1].id, "hello @ann and @cid")
+		post, err = s.WritePost(ctx, ms[1].id, "hello @ann and @cid")
 		done <- err
 	}()
 	time.Sleep(200 * time.Millisecond) // the post waits for the deletion

@@ -49,7 +49,7 @@ func TestChangesNameWhatChanged(t *testing.T) {
 	ch := following(t, pool)
 	ms := members(t, s, "ann", "bob")
 	ann, bob := ms[0], ms[1]
-	post, err := s.CreatePost(t.Context(), bob.id, "hello")
+	post, err := s.WritePost(t.Context(), bob.id, "hello")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestChangesOfLongTransactions(t *testing.T) {
 		ann.id); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreatePost(t.Context(), bob.id, "quick"); err != nil {
+	if _, err := s.WritePost(t.Context(), bob.id, "quick"); err != nil {
 		t.Fatal(err)
 	}
 	heard(t, ch)
@@ -192,7 +192,7 @@ func TestChangesAfterAGap(t *testing.T) {
 
 	n := ch.Now()
 	stop()
-	if _, err := s.CreatePost(t.Context(), ann.id, "while deaf"); err != nil {
+	if _, err := s.WritePost(t.Context(), ann.id, "while deaf"); err != nil {
 		t.Fatal(err)
 	}
 	stop = run(ch)

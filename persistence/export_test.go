@@ -2,10 +2,12 @@ package persistence
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/alexedwards/argon2id"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
@@ -67,3 +69,28 @@ func (s *Store) Login(ctx context.Context, username, password string, ttl time.D
 // KeepChangesFor makes ch delete the changes d after their transaction
 // ended, instead of keepChanges; it must be called before Run.
 func (ch *Changes) KeepChangesFor(d time.Duration) { ch.keep = d }
+
+var insertPostOf = `
+	WITH p AS (
+		INSERT INTO posts (author_id, body, created_at, updated_at, tags, mentions, parent_id)
+		VALUES ($1, $2, $3, $3, $4, ` + mentionIDs("$5") + `, $6)
+		RETURNING *
+	)
+	SELECT ` + postAndAuthor("$1") + ` FROM p JOIN users a ON a.id = p.author_id`
+
+// WritePost stores a post by author, as CreatePost does for the holder of
+// a token: a fixture of the tests, which know users by id.
+func (s *Store) WritePost(ctx context.Context, author int64, body string) (Post, error) {
+	return s.readPost(ctx, "write post", insertPostOf, author, body, s.now(), tagsOf(body), Mentions(body), nil)
+}
+
+// WriteReply is WritePost in reply to post parent; ErrNotFound when there
+// is no such post.
+func (s *Store) WriteReply(ctx context.Context, author, parent int64, body string) (Post, error) {
+	p, err := s.readPost(ctx, "write reply", insertPostOf, author, body, s.now(), tagsOf(body), Mentions(body), parent)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23503" {
+		return Post{}, ErrNotFound
+	}
+	return p, err
+}

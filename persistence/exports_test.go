@@ -54,23 +54,23 @@ func newExportFixture(t *testing.T) *exportFixture {
 		ids[name] = u.ID
 	}
 	f.susan, f.bob = ids["susan"], ids["bob"]
-	bobs, err := s.CreatePost(ctx, f.bob, "bob's first")
+	bobs, err := s.WritePost(ctx, f.bob, "bob's first")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range 5 {
 		var p Post
 		if i == 2 {
-			p, err = s.CreateReply(ctx, f.susan, bobs.ID, "a reply to bob #answer")
+			p, err = s.WriteReply(ctx, f.susan, bobs.ID, "a reply to bob #answer")
 		} else {
-			p, err = s.CreatePost(ctx, f.susan, fmt.Sprintf("post %d #go #export <b>", i))
+			p, err = s.WritePost(ctx, f.susan, fmt.Sprintf("post %d #go #export <b>", i))
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
 		f.posts = append(f.posts, p.ID)
 	}
-	if _, err := s.CreatePost(ctx, f.bob, "bob's second"); err != nil {
+	if _, err := s.WritePost(ctx, f.bob, "bob's second"); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -144,7 +144,7 @@ func TestExportSteps(t *testing.T) {
 			t.Fatal(err)
 		}
 		if i == 0 { // a post written after the export began is not in it
-			if _, err := f.s.CreatePost(ctx, f.susan, "too late"); err != nil {
+			if _, err := f.s.WritePost(ctx, f.susan, "too late"); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -17,7 +17,7 @@ func TestLikeCountsUnderToggles(t *testing.T) {
 	s, pool := persistence.NewTestStore(t)
 	ctx := t.Context()
 	author := createUser(t, s, "author")
-	post, err := s.CreatePost(ctx, author.ID, "like me")
+	post, err := s.WritePost(ctx, author.ID, "like me")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,13 +94,13 @@ func TestReplies(t *testing.T) {
 	ctx := t.Context()
 	ann, bob := createUser(t, s, "ann"), createUser(t, s, "bob")
 	token := login(t, s, "ann")
-	parent, err := s.CreatePost(ctx, ann.ID, "a question")
+	parent, err := s.WritePost(ctx, ann.ID, "a question")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var replies []int64
 	for i, who := range []int64{bob.ID, ann.ID, bob.ID} {
-		r, err := s.CreateReply(ctx, who, parent.ID, fmt.Sprintf("answer %d @ann", i))
+		r, err := s.WriteReply(ctx, who, parent.ID, fmt.Sprintf("answer %d @ann", i))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,7 +121,7 @@ func TestReplies(t *testing.T) {
 		ann.ID).Scan(&kinds); err != nil || kinds != "reply reply" {
 		t.Errorf("ann's notifications %q (%v), want two replies and no mention besides them", kinds, err)
 	}
-	if _, err := s.CreateReply(ctx, bob.ID, 1<<40, "to nothing"); err != persistence.ErrNotFound {
+	if _, err := s.WriteReply(ctx, bob.ID, 1<<40, "to nothing"); err != persistence.ErrNotFound {
 		t.Errorf("a reply to no post: %v, want ErrNotFound", err)
 	}
 	if err := s.DeletePost(ctx, parent.ID, ann.ID, nil); err != nil {
@@ -141,7 +141,7 @@ func TestLikersNewestFirst(t *testing.T) {
 	ctx := t.Context()
 	author := createUser(t, s, "author")
 	token := login(t, s, "author")
-	post, err := s.CreatePost(ctx, author.ID, "like me")
+	post, err := s.WritePost(ctx, author.ID, "like me")
 	if err != nil {
 		t.Fatal(err)
 	}

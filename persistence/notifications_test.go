@@ -107,7 +107,7 @@ func TestNotificationsOfActs(t *testing.T) {
 	ms := members(t, s, "ann", "bob", "cid")
 	ann, bob, cid := ms[0], ms[1], ms[2]
 	exec(t, pool, `INSERT INTO follows (follower_id, followed_id, created_at) VALUES ($1, $2, now())`, bob.id, ann.id)
-	post, err := s.CreatePost(ctx, ann.id, "a post by ann")
+	post, err := s.WritePost(ctx, ann.id, "a post by ann")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,11 +117,11 @@ func TestNotificationsOfActs(t *testing.T) {
 	like(t, pool, ann.id, post.ID) // her own post
 	replyID := reply(t, pool, bob.id, post.ID, "a reply to ann")
 	reply(t, pool, ann.id, replyID, "ann answers her own thread") // tells bob
-	mention, err := s.CreatePost(ctx, bob.id, "hello @ann and @cid and @bob")
+	mention, err := s.WritePost(ctx, bob.id, "hello @ann and @cid and @bob")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreatePost(ctx, ann.id, "talking to myself, @ann"); err != nil {
+	if _, err := s.WritePost(ctx, ann.id, "talking to myself, @ann"); err != nil {
 		t.Fatal(err)
 	}
 	var message int64
@@ -196,7 +196,7 @@ func TestInboxFollowsWhatGoes(t *testing.T) {
 	s, pool := persistence.NewTestStore(t)
 	ms := members(t, s, "ann", "bob", "cid")
 	ann, bob, cid := ms[0], ms[1], ms[2]
-	post, err := s.CreatePost(t.Context(), ann.id, "liked, then gone")
+	post, err := s.WritePost(t.Context(), ann.id, "liked, then gone")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +358,7 @@ func TestNotifyingNeverDeadlocks(t *testing.T) {
 func inboxWork(t *testing.T, s *persistence.Store, pool *pgxpool.Pool) []func(w, i int) error {
 	ms := members(t, s, "ann", "bob", "cid", "dan")
 	ann := ms[0]
-	parent, err := s.CreatePost(t.Context(), ann.id, "the thread")
+	parent, err := s.WritePost(t.Context(), ann.id, "the thread")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -133,30 +133,36 @@ func (s *Store) readPost(ctx context.Context, op, query string, args ...any) (Po
 	return p, nil
 }
 
-var insertPost = `
-	WITH p AS (
+var insertPost = callerCTE + `, p AS (
 		INSERT INTO posts (author_id, body, created_at, updated_at, tags, mentions, parent_id)
-		VALUES ($1, $2, $3, $3, $4, ` + mentionIDs("$5") + `, $6)
+		SELECT u.id, $3, $2, $2, $4, ` + mentionIDs("$5") + `, $6` + callerFrom + `
 		RETURNING *
 	)
-	SELECT ` + postAndAuthor("$1") + ` FROM p JOIN users a ON a.id = p.author_id`
+	SELECT ` + callerColumns + `, ` + postAndAuthor("u.id") + callerFrom + `
+	CROSS JOIN p JOIN users a ON a.id = p.author_id`
 
-// CreatePost stores a post by author, with its hashtags and the users it
-// mentions.
-func (s *Store) CreatePost(ctx context.Context, author int64, body string) (Post, error) {
-	return s.readPost(ctx, "create post", insertPost, author, body, s.now(), tagsOf(body), Mentions(body), nil)
-}
-
-// CreateReply stores a post by author in reply to post parent, like
-// CreatePost; ErrNotFound when there is no such parent.
-func (s *Store) CreateReply(ctx context.Context, author, parent int64, body string) (Post, error) {
-	p, err := s.readPost(ctx, fmt.Sprintf("reply to %d", parent), insertPost, author, body, s.now(), tagsOf(body),
-		Mentions(body), parent)
+// CreatePost stores a post by the user holding token, with its hashtags
+// and the users it mentions, in one statement with the token check; in
+// reply to post parent when parent is not nil, and then ErrNotFound when
+// there is no such post.
+func (s *Store) CreatePost(ctx context.Context, token, body string, parent *int64) (CallerPost, error) {
+	var (
+		cp  CallerPost
+		p   Post
+		err error
+	)
+	cp.Caller, cp.Post, err = oneAsCaller(ctx, s, "create post", insertPost, token,
+		[]any{body, tagsOf(body), Mentions(body), parent}, p.dests(), &p, &p.ID)
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23503" { // foreign_key_violation: no such parent
-		return Post{}, ErrNotFound
+	if parent != nil && errors.As(err, &pgErr) && pgErr.Code == "23503" { // foreign_key_violation: no such parent
+		return CallerPost{}, ErrNotFound
 	}
-	return p, err
+	if err != nil {
+		return CallerPost{}, err
+	}
+	// The author row read predates this request's last_seen.
+	cp.Post.Author = cp.Caller.author()
+	return cp, nil
 }
 
 // tagsOf is Hashtags(body), never nil: the tags of a post are an array,

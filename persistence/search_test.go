@@ -81,7 +81,7 @@ func TestPostTagsAndMentions(t *testing.T) {
 	bob := createUser(t, s, "Bob")
 	token := login(t, s, "ann")
 
-	p, err := s.CreatePost(ctx, ann.ID, "Hello @bob and @nobody and @ann #Go #news #go")
+	p, err := s.WritePost(ctx, ann.ID, "Hello @bob and @nobody and @ann #Go #news #go")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func TestSearchPosts(t *testing.T) {
 	}
 	ids := make([]int64, len(bodies))
 	for i, b := range bodies {
-		p, err := s.CreatePost(ctx, ann.ID, b)
+		p, err := s.WritePost(ctx, ann.ID, b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -259,7 +259,7 @@ func TestSearchPostsByCursor(t *testing.T) {
 	token := login(t, s, "ann")
 	var ids []int64
 	for _, b := range []string{"cats and dogs", "dogs, not cats: dogs", "a cat nap in the sun"} {
-		p, err := s.CreatePost(ctx, ann.ID, b)
+		p, err := s.WritePost(ctx, ann.ID, b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -277,7 +277,7 @@ func TestSearchPostsByCursor(t *testing.T) {
 			break
 		}
 		p.After = page.Next
-		if _, err := s.CreatePost(ctx, ann.ID, "another cat"); err != nil { // arrives between pages
+		if _, err := s.WritePost(ctx, ann.ID, "another cat"); err != nil { // arrives between pages
 			t.Fatal(err)
 		}
 	}

@@ -24,27 +24,28 @@ func (h *handler) replyForm(id int64) hal.Template {
 }
 
 // createReply serves POST /api/posts/:id/replies: a post in reply to post
-// id, which must exist.
+// id, which must exist, in one statement with the token check.
 func (h *handler) createReply(c *gin.Context) error {
-	caller, parent, err := h.callerAndID(c)
+	token, parent, err := h.tokenAndID(c)
 	if err != nil {
 		return err
 	}
-	if _, err := checkPreconditions(c, target{exists: true}, false); err != nil {
+	body, err := h.postBody(c, func(c *gin.Context) error {
+		_, err := checkPreconditions(c, target{exists: true}, false)
 		return err
+	})
+	if err != nil {
+		return h.tokenFirst(c, token, err)
 	}
-	body, err := h.readBody(c, jsonType, hal.MediaType)
+	cp, err := h.store.CreatePost(c.Request.Context(), token, body, &parent)
 	if err != nil {
 		return err
 	}
-	p, err := h.store.CreateReply(c.Request.Context(), caller.ID, parent, body)
-	if err != nil {
-		return err
-	}
+	p := cp.Post
 	c.Header("Location", h.base(c)+postPath(p.ID))
 	h.invalidates(c, append(postWrite(p.Author.ID), postPath(parent), postPath(parent)+"/replies")...)
 	h.represents(c, postPath(p.ID))
-	return h.renderPost(c, http.StatusCreated, p, caller.ID)
+	return h.renderPost(c, http.StatusCreated, p, cp.Caller.ID)
 }
 
 // listReplies serves GET /api/posts/:id/replies: the replies to post id,

@@ -158,27 +158,35 @@ func (h *handler) renderPost(c *gin.Context, status int, p persistence.Post, cal
 	return h.renderWith(c, status, h.fullPost(h.base(c), p, caller), h.postTag(c, p, caller, mediaType(c)), postModified(p))
 }
 
-// createPost serves POST /api/posts.
+// createPost serves POST /api/posts, in one statement with the token
+// check.
 func (h *handler) createPost(c *gin.Context) error {
-	caller, err := h.caller(c)
+	token, err := requireToken(c)
 	if err != nil {
 		return err
 	}
-	if err := h.postsPrecondition(c, caller.ID); err != nil {
-		return err
+	body, err := h.postBody(c, h.postsPrecondition)
+	if err != nil {
+		return h.tokenFirst(c, token, err)
 	}
-	body, err := h.readBody(c, jsonType, hal.MediaType)
+	cp, err := h.store.CreatePost(c.Request.Context(), token, body, nil)
 	if err != nil {
 		return err
 	}
-	p, err := h.store.CreatePost(c.Request.Context(), caller.ID, body)
-	if err != nil {
-		return err
-	}
+	p := cp.Post
 	c.Header("Location", h.base(c)+postPath(p.ID))
 	h.invalidates(c, postWrite(p.Author.ID)...)
 	h.represents(c, postPath(p.ID))
-	return h.renderPost(c, http.StatusCreated, p, caller.ID)
+	return h.renderPost(c, http.StatusCreated, p, cp.Caller.ID)
+}
+
+// postBody evaluates the preconditions of a new post with precondition,
+// then reads its body.
+func (h *handler) postBody(c *gin.Context, precondition func(*gin.Context) error) (string, error) {
+	if err := precondition(c); err != nil {
+		return "", err
+	}
+	return h.readBody(c, jsonType, hal.MediaType)
 }
 
 // postWrite is what a new, changed or deleted post of author changes, other
@@ -193,7 +201,7 @@ func postWrite(author int64) []string {
 // only when a header lists tags. The check and the write are not atomic:
 // the collection changes with every post, and locking it for a rare
 // conditional POST would make every post wait.
-func (h *handler) postsPrecondition(c *gin.Context, caller int64) error {
+func (h *handler) postsPrecondition(c *gin.Context) error {
 	if !preconditioned(c) {
 		return nil
 	}

@@ -384,3 +384,50 @@ func TestConcurrentFollowToggles(t *testing.T) {
 		t.Errorf("rows %d, susan following %v, bob followers %v, is_following %v", rows, s["following_count"], b["follower_count"], b["is_following"])
 	}
 }
+
+// TestNewPostIsOneStatement: a post or a reply is written in the
+// statement that checks its token, also when the check records the token's
+// use and its user's last_seen; a bad token is still told before a bad
+// body.
+func TestNewPostIsOneStatement(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	susan, token := srv.user(t, "susan")
+	var parent int64
+	for i, req := range []request{
+		{method: http.MethodPost, path: "/api/posts", token: token, body: `{"body": "first, recording last_seen"}`},
+		{method: http.MethodPost, path: "/api/posts", token: token, body: `{"body": "second"}`},
+		{method: http.MethodPost, path: "/api/posts/%d/replies", token: token, body: `{"body": "a reply"}`},
+	} {
+		if strings.Contains(req.path, "%d") {
+			req.path = fmt.Sprintf(req.path, parent)
+		}
+		before := srv.statements.n.Load()
+		res := srv.do(t, req)
+		if n := srv.statements.n.Load() - before; res.code != http.StatusCreated || n != 1 {
+			t.Fatalf("POST %d: %s in %d statements, want 201 in 1", i, res, n)
+		}
+		if author := res.json(t)["_links"].(map[string]any)["author"].(map[string]any)["href"]; author != userPathOf(susan) {
+			t.Errorf("POST %d: author %v, want %s", i, author, userPathOf(susan))
+		}
+		parent = int64(res.json(t)["id"].(float64))
+	}
+	if got := srv.get(t, token, userPathOf(susan), nil).json(t); got["post_count"] != 3.0 || got["last_seen"] == nil {
+		t.Errorf("susan after three posts: post_count %v, last_seen %v", got["post_count"], got["last_seen"])
+	}
+	for _, tt := range []struct {
+		name, path, token, body string
+		want                    int
+	}{
+		{"an unknown token", "/api/posts", "0123456789abcdef0123456789abcdef", `{"body": "x"}`, http.StatusUnauthorized},
+		{"an unknown token and no body", "/api/posts", "0123456789abcdef0123456789abcdef", `{}`, http.StatusUnauthorized},
+		{"a reply with an unknown token", postPathOf(parent) + "/replies", "0123456789abcdef0123456789abcdef", `{}`,
+			http.StatusUnauthorized},
+		{"no body", "/api/posts", token, `{}`, http.StatusBadRequest},
+		{"a reply to no post", postPathOf(1<<40) + "/replies", token, `{"body": "x"}`, http.StatusNotFound},
+	} {
+		if res := srv.do(t, request{method: http.MethodPost, path: tt.path, token: tt.token, body: tt.body}); res.code != tt.want {
+			t.Errorf("%s: %s, want %d", tt.name, res, tt.want)
+		}
+	}
+}
