@@ -55,7 +55,7 @@ var lockBeforeUser = []string{
 // lockUserVersion locks the user against every write that refers to it
 // (a like, a follow, a message, a post by them: their foreign key checks
 // wait for the lock) and reads its version.
-var lockUserVersion = `SELECT ` + versionOf("u") + ` FROM users u WHERE u.id = $1 FOR UPDATE OF u`
+const lockUserVersion = `SELECT version FROM users WHERE id = $1 FOR UPDATE`
 
 // deleteUserJobs deletes the user's jobs that are yet to run. By
 // convention every job that belongs to a user has the user's id, a

@@ -323,13 +323,13 @@ func (s *Store) exportStep(ctx context.Context, id int64, settings JobSettings) 
 // beginExport fixes what export $1 holds, user $2's posts up to the newest
 // now, whose number the user's post_count gives in the same snapshot, and
 // writes the start of the file, $4, made at $3.
-var beginExport = `
+const beginExport = `
 	WITH newest AS (
 		SELECT created_at, id FROM posts WHERE author_id = $2 ORDER BY created_at DESC, id DESC LIMIT 1
 	), chunk AS (
 		INSERT INTO export_chunks (export_id, seq, data) VALUES ($1, 0, $4)
 	)
-	UPDATE exports e SET state = 'running', started_at = $3, total = ` + postCountOf("u") + `,
+	UPDATE exports e SET state = 'running', started_at = $3, total = u.post_count,
 		upto_at = coalesce(n.created_at, '-infinity'), upto_id = coalesce(n.id, 0),
 		chunks = 1, size = octet_length($4)
 	FROM users u LEFT JOIN newest n ON true

@@ -97,8 +97,7 @@ type Author struct {
 // columns are the columns of the author of a post, from their user row.
 func (a *Author) columns() []column {
 	return []column{{name: "id", dest: int8Dest{&a.ID}}, {name: "username", dest: textDest{&a.Username}},
-		{name: "version", dest: int8Dest{&a.Version}, expr: versionOf},
-		{name: "changed_at", dest: timeDest{&a.ChangedAt}, expr: changedAtOf}}
+		{name: "version", dest: int8Dest{&a.Version}}, {name: "changed_at", dest: timeDest{&a.ChangedAt}}}
 }
 
 // author is u as the author of their posts.
@@ -271,13 +270,11 @@ type PostPage struct {
 }
 
 // allPosts is the list of all posts, postsOf that of the posts of user o,
-// newest first (no total when there is no such user); feedKey is the
-// feed's key, for Page.args.
+// newest first; feedKey is the feed's key, for Page.args.
 var (
 	allPosts = list{from: "posts", where: "true", at: "created_at", id: "id", total: "o.total"}
-	postsOf  = list{from: "posts", where: "author_id = o.id", at: "created_at", id: "id",
-		total: "CASE WHEN o.id IS NOT NULL THEN " + postCountOf("o") + " END"}
-	feedKey = list{at: "created_at", id: "id"}
+	postsOf  = list{from: "posts", where: "author_id = o.id", at: "created_at", id: "id", total: "o.post_count"}
+	feedKey  = list{at: "created_at", id: "id"}
 )
 
 var (
@@ -350,9 +347,9 @@ func (s *Store) callerPostPage(ctx context.Context, op, query, token string, l l
 // of the post counts of the user and their followees, read from user rows,
 // so that it costs one row per followee and no scan of their posts.
 const feedTotal = `
-	SELECT coalesce(sum(c.n), 0)::bigint AS total
-	FROM (SELECT (SELECT id FROM me) AS id UNION ALL SELECT followed_id FROM follows WHERE follower_id = (SELECT id FROM me)) f
-	JOIN post_counts c ON c.user_id = f.id`
+	SELECT (SELECT post_count FROM users WHERE id = (SELECT id FROM me)) + coalesce((
+		SELECT sum(x.post_count) FROM follows f JOIN users x ON x.id = f.followed_id
+		WHERE f.follower_id = (SELECT id FROM me)), 0)::bigint AS total`
 
 // selectFeed reads a page of the feed of the holder of the token ($1 at
 // $2), me, in one statement with the token check, by one of two plans,

@@ -343,22 +343,20 @@ const notifySeeded = `
 
 // recount sets the counts from the rows, one aggregate a count: users and
 // posts start at zero, so only those with rows are touched. The totals go
-// to one shard of each, the others at zero, and each author's posts to one
-// row of post_counts. An inbox counts its user's
+// to one shard of each, the others at zero. An inbox counts its user's
 // notifications, each of which bumped its version.
 func recount() []string {
 	return []string{
 		`UPDATE totals SET n = CASE WHEN shard = 0 THEN (SELECT count(*) FROM users) ELSE 0 END WHERE name = 'users'`,
 		`UPDATE totals SET n = CASE WHEN shard = 0 THEN (SELECT count(*) FROM posts) ELSE 0 END WHERE name = 'posts'`,
-		`UPDATE users u SET follower_count = c.followers, following_count = c.following
+		`UPDATE users u SET follower_count = c.followers, following_count = c.following, post_count = c.posts
 		 FROM (
-			SELECT id, sum(followers) AS followers, sum(following) AS following FROM (
-				SELECT followed_id AS id, 1 AS followers, 0 AS following FROM follows
-				UNION ALL SELECT follower_id, 0, 1 FROM follows
+			SELECT id, sum(followers) AS followers, sum(following) AS following, sum(posts) AS posts FROM (
+				SELECT followed_id AS id, 1 AS followers, 0 AS following, 0 AS posts FROM follows
+				UNION ALL SELECT follower_id, 0, 1, 0 FROM follows
+				UNION ALL SELECT author_id, 0, 0, 1 FROM posts
 			) r GROUP BY id
 		 ) c WHERE u.id = c.id`,
-		`INSERT INTO post_counts (user_id, shard, n, bumps, changed_at)
-		 SELECT author_id, 0, count(*), 0, now() FROM posts GROUP BY author_id`,
 		`UPDATE posts p SET reply_count = c.replies, like_count = c.likes
 		 FROM (
 			SELECT id, sum(replies) AS replies, sum(likes) AS likes FROM (

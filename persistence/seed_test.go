@@ -298,8 +298,7 @@ func TestSeedConversations(t *testing.T) {
 	}
 
 	const state = `
-		SELECT concat_ws(' ', 'user', id, follower_count, following_count,
-		                 (SELECT sum(n) FROM post_counts WHERE user_id = users.id)) FROM users
+		SELECT concat_ws(' ', 'user', id, follower_count, following_count, post_count) FROM users
 		UNION ALL SELECT concat_ws(' ', 'post', id, reply_count, like_count) FROM posts
 		UNION ALL SELECT concat_ws(' ', 'notification', user_id, type, actor_id, post_id, created_at) FROM notifications
 		UNION ALL SELECT concat_ws(' ', 'inbox', user_id, total) FROM inboxes

@@ -85,11 +85,11 @@ const tokenCTE = `
 // sessions reads: the rest of it sees tokens as they were before). The
 // statements that begin with it read the caller and what a handler needs
 // besides, in one round trip.
-var callerCTE = tokenCTE + `, seen AS (
+const callerCTE = tokenCTE + `, seen AS (
 		UPDATE users SET last_seen = $2
 		WHERE id = (SELECT user_id FROM t)
 		  AND (last_seen IS NULL OR last_seen <= $2 - interval '1 minute')
-		RETURNING id, last_seen, ` + versionOf("users") + ` AS version, ` + changedAtOf("users") + ` AS changed_at
+		RETURNING id, last_seen, version, changed_at
 	), used AS (
 		UPDATE tokens SET last_used_at = $2
 		WHERE hash = $1 AND expires_at > $2 AND last_used_at <= $2 - interval '1 minute'

@@ -70,26 +70,9 @@ func (u *User) columns() []column {
 	return []column{{name: "id", dest: int8Dest{&u.ID}}, {name: "username", dest: textDest{&u.Username}}, {name: "email", dest: textDest{&u.Email}},
 		{name: "about_me", dest: textDest{&u.AboutMe}}, {name: "gravatar", dest: boolDest{&u.Gravatar}}, {name: "last_seen", dest: timePtrDest{&u.LastSeen}},
 		{name: "created_at", dest: timeDest{&u.CreatedAt}}, {name: "updated_at", dest: timeDest{&u.UpdatedAt}},
-		{name: "post_count", dest: int8Dest{&u.PostCount}, expr: postCountOf}, {name: "follower_count", dest: int8Dest{&u.FollowerCount}},
-		{name: "following_count", dest: int8Dest{&u.FollowingCount}}, {name: "version", dest: int8Dest{&u.Version}, expr: versionOf},
-		{name: "changed_at", dest: timeDest{&u.ChangedAt}, expr: changedAtOf}}
-}
-
-// A user's posts are counted in rows of post_counts, apart from their row
-// (migration 00024): the count is their sum, and the user's version and
-// the time of their last change are those of the row moved by the changes
-// of the count (bumps). postCountOf, versionOf and changedAtOf are these,
-// of the user row aliased alias.
-func postCountOf(alias string) string {
-	return "(SELECT coalesce(sum(n), 0) FROM post_counts WHERE user_id = " + alias + ".id)::bigint"
-}
-
-func versionOf(alias string) string {
-	return "(" + alias + ".version + (SELECT coalesce(sum(bumps), 0) FROM post_counts WHERE user_id = " + alias + ".id))::bigint"
-}
-
-func changedAtOf(alias string) string {
-	return "greatest(" + alias + ".changed_at, (SELECT max(changed_at) FROM post_counts WHERE user_id = " + alias + ".id))"
+		{name: "post_count", dest: int8Dest{&u.PostCount}}, {name: "follower_count", dest: int8Dest{&u.FollowerCount}},
+		{name: "following_count", dest: int8Dest{&u.FollowingCount}}, {name: "version", dest: int8Dest{&u.Version}},
+		{name: "changed_at", dest: timeDest{&u.ChangedAt}}}
 }
 
 // userColumns is the select list of a user row aliased alias.
@@ -237,7 +220,7 @@ type UserPage struct {
 }
 
 var selectProfileVersion = callerCTE + `
-	SELECT ` + callerColumns + `, x.id, ` + versionOf("x") + `, ` + changedAtOf("x") + `, np.key, np.changed` + callerFrom + `
+	SELECT ` + callerColumns + `, x.id, x.version, x.changed_at, np.key, np.changed` + callerFrom + `
 	LEFT JOIN users x ON x.id = coalesce($3, u.id)
 	LEFT JOIN LATERAL (
 		SELECT coalesce(string_agg(id || '.' || version, ',' ORDER BY created_at DESC, id DESC), '') AS key,
@@ -420,8 +403,8 @@ func (s *Store) userPage(ctx context.Context, op, query, token string, args ...a
 // selectUserState reads what decides whether an update of user $1 may
 // happen: its version, its password hash, and whether another user has the
 // username $2 or the email $3 (NULL when the update leaves them).
-var selectUserState = `
-	SELECT ` + versionOf("u") + `, u.password_hash,
+const selectUserState = `
+	SELECT u.version, u.password_hash,
 	       EXISTS (SELECT 1 FROM users o WHERE o.id <> u.id AND lower(o.username) = lower($2)),
 	       EXISTS (SELECT 1 FROM users o WHERE o.id <> u.id AND lower(o.email) = lower($3))
 	FROM users u WHERE u.id = $1`
@@ -507,7 +490,7 @@ func updateUserSQL(id int64, up UserUpdate, now time.Time, pw passwordChange) (s
 		}
 	}
 	if up.Version != nil {
-		where = append(where, versionOf("u")+" = "+arg(*up.Version))
+		where = append(where, "u.version = "+arg(*up.Version))
 	}
 	if len(taken) > 0 {
 		where = append(where, "NOT EXISTS (SELECT 1 FROM users o WHERE o.id <> u.id AND ("+strings.Join(taken, " OR ")+"))")

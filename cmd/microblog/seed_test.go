@@ -54,7 +54,7 @@ func TestSeed(t *testing.T) {
 			       (SELECT count(*) FROM users u WHERE
 			            follower_count <> (SELECT count(*) FROM follows WHERE followed_id = u.id)
 			         OR following_count <> (SELECT count(*) FROM follows WHERE follower_id = u.id)
-			         OR (SELECT coalesce(sum(n), 0) FROM post_counts WHERE user_id = u.id) <> (SELECT count(*) FROM posts WHERE author_id = u.id)),
+			         OR post_count <> (SELECT count(*) FROM posts WHERE author_id = u.id)),
 			       (SELECT follower_count FROM users WHERE username = 'seed1'),
 			       (SELECT count(*) FROM follows WHERE follower_id = followed_id),
 			       (SELECT md5(string_agg(follower_id || '>' || followed_id || '@' || (s.created_at - f.created_at), ',' ORDER BY follower_id, followed_id))
