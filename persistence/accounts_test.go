@@ -342,3 +342,47 @@ func TestPostNamingAUserBeingDeleted(t *testing.T) {
 		t.Errorf("counts wrong: %v", wrong)
 	}
 }
+
+// TestPostCountsOfManySessions: posts written and deleted at once on many
+// connections add up to the author's posts, and the author's version moved
+// with each of them.
+func TestPostCountsOfManySessions(t *testing.T) {
+	t.Parallel()
+	s, pool := persistence.NewTestStore(t, func(c *pgxpool.Config) { c.MaxConns = 8 })
+	ann := members(t, s, "ann")[0]
+	before, err := s.User(t.Context(), ann.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 80)
+	for range 8 {
+		wg.Go(func() {
+			for i := range 10 {
+				cp, err := s.CreatePost(t.Context(), ann.token, fmt.Sprintf("post %d", i), nil)
+				if err == nil && i%2 == 0 {
+					err = s.DeletePost(t.Context(), cp.Post.ID, ann.id, nil)
+				}
+				if err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if wrong := countsWrong(t, pool); len(wrong) > 0 {
+		t.Errorf("counts wrong: %v", wrong)
+	}
+	after, err := s.User(t.Context(), ann.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.PostCount != 40 || after.Version-before.Version < 120 || !after.ChangedAt.After(before.ChangedAt) {
+		t.Errorf("after 80 posts and 40 deletions: post_count %d, version %d (%d before), changed %v (%v before)",
+			after.PostCount, after.Version, before.Version, after.ChangedAt, before.ChangedAt)
+	}
+}

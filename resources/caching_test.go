@@ -338,3 +338,65 @@ func TestConditionalUserGet(t *testing.T) {
 		}
 	}
 }
+
+// TestAPostMovesItsAuthor: a post written or deleted changes its author's
+// representation (post_count), so it moves the author's ETag, the version
+// that If-Match checks and Last-Modified, also when the post is not one of
+// the five the author shows; a page that lists the author shows the count.
+func TestAPostMovesItsAuthor(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	susan, token := srv.user(t, "susan")
+	_, bobToken := srv.user(t, "bob")
+	oldest := srv.post(t, token, "the oldest")
+	for i := range 5 {
+		srv.post(t, token, fmt.Sprintf("post %d", i))
+	}
+	path := userPathOf(susan)
+	read := func() (tag string, modified time.Time, count any) {
+		res := srv.get(t, bobToken, path, nil)
+		lm, err := http.ParseTime(res.header.Get("Last-Modified"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.header.Get("ETag"), lm, res.json(t)["post_count"]
+	}
+	tag, modified, count := read()
+	ownTag := srv.get(t, token, path, nil).header.Get("ETag")
+	if count != 6.0 {
+		t.Fatalf("post_count %v, want 6", count)
+	}
+	time.Sleep(1100 * time.Millisecond) // Last-Modified counts seconds
+	if res := srv.do(t, request{method: http.MethodDelete, path: postPathOf(oldest), token: token}); res.code != http.StatusNoContent {
+		t.Fatalf("DELETE the oldest post: %s", res)
+	}
+	newTag, newModified, count := read()
+	if count != 5.0 || newTag == tag || !newModified.After(modified) {
+		t.Errorf("after the oldest post went: post_count %v, ETag %s (%s before), Last-Modified %v (%v before)",
+			count, newTag, tag, newModified, modified)
+	}
+	if res := srv.get(t, bobToken, path, map[string]string{"If-None-Match": tag}); res.code != http.StatusOK {
+		t.Errorf("If-None-Match with the tag before the deletion: %s, want 200", res)
+	}
+	if res := srv.get(t, bobToken, path, map[string]string{"If-Modified-Since": modified.Format(http.TimeFormat)}); res.code != http.StatusOK {
+		t.Errorf("If-Modified-Since the time before the deletion: %s, want 200", res)
+	}
+	res := srv.do(t, request{method: http.MethodPatch, path: path, token: token, body: `{"about_me": "hi"}`,
+		header: map[string]string{"If-Match": ownTag}})
+	if res.code != http.StatusPreconditionFailed {
+		t.Errorf("PATCH with the tag before the deletion: %s, want 412", res)
+	}
+	page := srv.get(t, bobToken, "/api/users?per_page=100", nil).json(t)
+	listed := false
+	for _, u := range page["_embedded"].(map[string]any)["mb:users"].([]any) {
+		if u := u.(map[string]any); u["username"] == "susan" {
+			listed = true
+			if u["post_count"] != 5.0 {
+				t.Errorf("the page of users shows susan's post_count %v, want 5", u["post_count"])
+			}
+		}
+	}
+	if !listed {
+		t.Error("the page of users does not list susan")
+	}
+}
