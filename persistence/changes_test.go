@@ -185,6 +185,7 @@ func TestChangesAfterAGap(t *testing.T) {
 	const keep = 2 * time.Second
 	ch.KeepChangesFor(keep)
 	stop := run(ch)
+	t.Cleanup(func() { stop() })
 	waitFor(t, "a look", func() bool { return ch.Trusted(time.Now()) })
 	ms := members(t, s, "ann", "bob")
 	ann, bob := ms[0], ms[1]
@@ -215,7 +216,7 @@ func TestChangesAfterAGap(t *testing.T) {
 	n = ch.Now()
 	stop()
 	time.Sleep(keep/2 + 100*time.Millisecond)
-	t.Cleanup(run(ch))
+	stop = run(ch)
 	heard(t, ch)
 	if ch.Unchanged(n, persistence.PostsOf(bob.id)) {
 		t.Error("after a gap longer than half of keep, the instance trusts what it read before")
