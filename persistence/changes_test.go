@@ -114,6 +114,24 @@ func TestChangesOfManyRows(t *testing.T) {
 	}
 }
 
+// TestChangesOfAnUpdateOfManyUsers: an update of many users announces
+// everything in time linear in its rows. The trigger used to compare each
+// row with every other: 20,000 rows took minutes, past the timeout here.
+func TestChangesOfAnUpdateOfManyUsers(t *testing.T) {
+	t.Parallel()
+	_, pool := persistence.NewTestStore(t)
+	ch := following(t, pool)
+	exec(t, pool, `INSERT INTO users (username, email, password_hash, created_at, updated_at)
+		SELECT 'user' || i, 'user' || i || '@example.com', 'x', now(), now() FROM generate_series(1, 20000) i`)
+	heard(t, ch)
+	n := ch.Now()
+	exec(t, pool, `SET statement_timeout = '10s'; UPDATE users SET following_count = 0`)
+	heard(t, ch)
+	if ch.Unchanged(n) {
+		t.Error("after an update of 20,000 users, what was read before is still true")
+	}
+}
+
 // heard waits until ch has read every change that committed before.
 func heard(t *testing.T, ch *persistence.Changes) {
 	t.Helper()
