@@ -124,7 +124,8 @@ type Changes struct {
 }
 
 // NewChanges returns the follower of the changes of pool's database, which
-// reports the errors of its looks, if any, to report, which may be nil.
+// reports the first error of each run of failed looks (ten a second while
+// the database is away) to report, which may be nil.
 func NewChanges(pool *pgxpool.Pool, report func(error)) *Changes {
 	if report == nil {
 		report = func(error) {}
@@ -188,10 +189,13 @@ func (ch *Changes) LookedSince(t time.Time) bool {
 func (ch *Changes) Run(ctx context.Context) {
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
+	failing := false
 	for {
-		if err := ch.l.look(ctx, ch); err != nil && ctx.Err() == nil {
+		err := ch.l.look(ctx, ch)
+		if err != nil && !failing && ctx.Err() == nil {
 			ch.report(err)
 		}
+		failing = err != nil
 		select {
 		case <-ctx.Done():
 			return

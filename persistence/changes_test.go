@@ -3,6 +3,7 @@ package persistence_test
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -273,4 +274,27 @@ func TestTokenUserFromMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the revocation", func() bool { return !s.Token(ann.token).Live })
+}
+
+// TestChangesReportAnOutageOnce: while the database is away every look
+// fails, ten a second, and the first failure alone is reported.
+func TestChangesReportAnOutageOnce(t *testing.T) {
+	t.Parallel()
+	cfg, err := pgxpool.ParseConfig("postgres://nobody@127.0.0.1:1/nothing?connect_timeout=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	var reports atomic.Int32
+	ch := persistence.NewChanges(pool, func(error) { reports.Add(1) })
+	stop := run(ch)
+	time.Sleep(500 * time.Millisecond)
+	stop()
+	if n := reports.Load(); n != 1 || ch.Trusted(time.Now()) {
+		t.Errorf("half a second without a database: %d reports, want 1; trusted %v", n, ch.Trusted(time.Now()))
+	}
 }
