@@ -138,11 +138,12 @@ var insertPost = callerCTE + `, p AS (
 		SELECT u.id, $3, $2, $2, $4, ` + mentionIDs("$5") + `, $6` + callerFrom + `
 		RETURNING *
 	)
-	SELECT ` + callerColumns + `, ` + postAndAuthor("u.id") + callerFrom + `
-	CROSS JOIN p JOIN users a ON a.id = p.author_id`
+	SELECT ` + callerColumns + `, ` + postColumns("p") + `, ` + columnList("u", new(Author).columns()) + `, false` +
+	callerFrom + ` CROSS JOIN p`
 
 // CreatePost stores a post by the user holding token, with its hashtags
-// and the users it mentions, in one statement with the token check; in
+// and the users it mentions, in one statement with the token check (its
+// author is the caller, and no one likes it yet); in
 // reply to post parent when parent is not nil, and then ErrNotFound when
 // there is no such post.
 func (s *Store) CreatePost(ctx context.Context, token, body string, parent *int64) (CallerPost, error) {
