@@ -194,6 +194,19 @@ func clickUntil(button, target string) chromedp.Action[chromedp.Void] {
 	})()`, chromedp.WithPollingTimeout(15*time.Second))
 }
 
+// markShown marks the properties shown now, and shownAnew waits until the
+// page shows properties it has rendered since. A step whose action shows
+// the same resource again (a login, a link to the page on screen) waits
+// for the new render: otherwise what was on screen before meets its
+// conditions, and the next step acts on elements the render then replaces.
+func markShown() chromedp.Action[chromedp.Void] {
+	return chromedp.Evaluate[chromedp.Void](`document.querySelectorAll('#properties tbody tr').forEach((r) => { r.dataset.shown = 'before'; })`)
+}
+
+func shownAnew() chromedp.Action[chromedp.Void] {
+	return visible(`#properties tbody tr:not([data-shown])`)
+}
+
 func visible(sel string) chromedp.Action[chromedp.Void] {
 	return chromedp.WaitVisible(chromedp.CSS(sel))
 }

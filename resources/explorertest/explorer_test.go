@@ -194,7 +194,9 @@ func logOut(b *browser) {
 func editProfile(b *browser) {
 	about := defaultForm + ` [name="about_me"]`
 	b.step("open the own user from the session's link",
+		markShown(),
 		click(`#session-user`),
+		shownAnew(),
 		visible(`#resource[data-path^="/api/users/"] `+about),
 		chromedp.Poll[chromedp.Void](`document.querySelector('#links [data-rel="mb:avatar"] img.avatar')?.naturalWidth > 0`,
 			chromedp.WithPollingTimeout(10*time.Second)),
@@ -273,10 +275,12 @@ func register(b *browser) {
 // logIn logs the user of the test in; the token stays in memory.
 func logIn(b *browser, password string) {
 	b.step("log in",
+		markShown(),
 		chromedp.SetValue(chromedp.CSS(`#login-username`), username),
 		typeIn(`#login-password`, password),
 		click(`#login-submit`),
 		visible(`#logout`),
+		shownAnew(),
 	)
 	if got := b.text(`#session-user`); got != username {
 		b.t.Errorf("logged in as %q, want %q", got, username)
