@@ -345,7 +345,8 @@ func TestPostNamingAUserBeingDeleted(t *testing.T) {
 
 // TestPostCountsOfManySessions: posts written and deleted at once on many
 // connections add up to the author's posts, and the author's version moved
-// with each of them.
+// with each deletion and with the posts (once for the posts written
+// together in one statement).
 func TestPostCountsOfManySessions(t *testing.T) {
 	t.Parallel()
 	s, pool := persistence.NewTestStore(t, func(c *pgxpool.Config) { c.MaxConns = 8 })
@@ -381,7 +382,7 @@ func TestPostCountsOfManySessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if after.PostCount != 40 || after.Version-before.Version < 120 || !after.ChangedAt.After(before.ChangedAt) {
+	if after.PostCount != 40 || after.Version-before.Version <= 40 || !after.ChangedAt.After(before.ChangedAt) {
 		t.Errorf("after 80 posts and 40 deletions: post_count %d, version %d (%d before), changed %v (%v before)",
 			after.PostCount, after.Version, before.Version, after.ChangedAt, before.ChangedAt)
 	}

@@ -145,15 +145,24 @@ var insertPost = callerCTE + `, p AS (
 // and the users it mentions, in one statement with the token check (its
 // author is the caller, and no one likes it yet); in
 // reply to post parent when parent is not nil, and then ErrNotFound when
-// there is no such post.
+// there is no such post. A post that replies to nothing, mentions no one
+// and has no hashtag, whose token's check records nothing, is written with
+// the posts that wait with it (batch.go).
 func (s *Store) CreatePost(ctx context.Context, token, body string, parent *int64) (CallerPost, error) {
+	tags, mentions, hash := tagsOf(body), Mentions(body), tokenHash(token)
+	if parent == nil && len(tags) == 0 && len(mentions) == 0 && !s.seen.due(hash, s.now()) {
+		cp, err := s.createPostInBatch(ctx, hash, body)
+		if !errors.Is(err, errAlone) {
+			return cp, err
+		}
+	}
 	var (
 		cp  CallerPost
 		p   Post
 		err error
 	)
 	cp.Caller, cp.Post, err = oneAsCaller(ctx, s, "create post", insertPost, token,
-		[]any{body, tagsOf(body), Mentions(body), parent}, p.dests(), &p, &p.ID)
+		[]any{body, tags, mentions, parent}, p.dests(), &p, &p.ID)
 	var pgErr *pgconn.PgError
 	if parent != nil && errors.As(err, &pgErr) && pgErr.Code == "23503" { // foreign_key_violation: no such parent
 		return CallerPost{}, ErrNotFound

@@ -65,6 +65,8 @@ type Store struct {
 	jobs *jobs
 	// seen says which token checks may run read only (seen.go).
 	seen *seenTokens
+	// posts collects the posts written together (batch.go).
+	posts *postBatcher
 	// known remembers the users of live tokens, once Watch is called
 	// (callers.go).
 	known *knownTokens
@@ -125,7 +127,8 @@ func SetStatementTimeout(cfg *pgxpool.Config, d time.Duration) {
 // NewStore returns a store over pool that hashes passwords with hasher.
 // It queues jobs from the start and works them once StartJobs is called.
 func NewStore(pool *pgxpool.Pool, hasher *Hasher) *Store {
-	s := &Store{pool: pool, hasher: hasher, feedBudget: feedFewBudget, Now: time.Now, seen: newSeenTokens()}
+	s := &Store{pool: pool, hasher: hasher, feedBudget: feedFewBudget, Now: time.Now, seen: newSeenTokens(),
+		posts: &postBatcher{}}
 	s.jobs = newJobs(s)
 	return s
 }

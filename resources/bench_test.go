@@ -127,3 +127,21 @@ func BenchmarkListUsers(b *testing.B) {
 		b.Run(a.name, func(b *testing.B) { benchmarkGet(b, h, token, "/api/users?per_page=100", false) })
 	}
 }
+
+// BenchmarkCreatePost POSTs a post with a tag and a mention b.N times as
+// one caller: the token check, the insert with its triggers, and the 201's
+// rendering.
+func BenchmarkCreatePost(b *testing.B) {
+	h, token, _, _ := benchServer(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		r := httptest.NewRequest(http.MethodPost, "/api/posts", strings.NewReader(`{"body": "a post about #go for @writer"}`))
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("Authorization", token)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Code != http.StatusCreated {
+			b.Fatalf("POST /api/posts: %d %s", rec.Code, rec.Body)
+		}
+	}
+}
