@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Posts that arrive while others are being written are written together:
@@ -47,8 +48,8 @@ type postBatcher struct {
 	started time.Time
 }
 
-// errAlone is what a post of a batch that failed as a whole gets: it is
-// then written alone, and fails, if it does, for its own reason.
+// errAlone is what a post of a batch that the database refused gets: it
+// is then written alone, and fails, if it does, for its own reason.
 var errAlone = errors.New("write the post alone")
 
 // batchedPost is a post waiting in the batcher, and what became of it.
@@ -144,7 +145,9 @@ func (s *Store) writeBatch(batch []*batchedPost) {
 	if err == nil {
 		err = s.scanBatch(rows, batch, number)
 	}
-	alone := err != nil && len(batch) > 1 && !unavailable(err)
+	// The database refused the statement, so none of it was written.
+	var refused *pgconn.PgError
+	alone := len(batch) > 1 && errors.As(err, &refused) && !unavailable(err)
 	for _, bp := range batch {
 		switch {
 		case alone:
