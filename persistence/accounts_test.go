@@ -1,6 +1,7 @@
 package persistence_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -340,6 +341,32 @@ func TestPostNamingAUserBeingDeleted(t *testing.T) {
 	}
 	if wrong := countsWrong(t, pool); len(wrong) > 0 {
 		t.Errorf("counts wrong: %v", wrong)
+	}
+}
+
+// TestManyPostsOfOneAuthorInOneStatement inserts 20,000 posts of one
+// author in one statement, then deletes them in one, each within 5 s, and
+// the author's count follows. With an update of the author's row per post,
+// each update stepped over every version of the row the transaction had
+// made before: the insert took 13 s, the deletion 7 s.
+func TestManyPostsOfOneAuthorInOneStatement(t *testing.T) {
+	t.Parallel()
+	s, pool := persistence.NewTestStore(t)
+	ann := members(t, s, "ann")[0]
+	for _, step := range []struct{ sql, what string }{
+		{`INSERT INTO posts (author_id, body, created_at, updated_at)
+			SELECT $1, 'many', now(), now() FROM generate_series(1, 20000)`, "insert"},
+		{`DELETE FROM posts WHERE author_id = $1 AND body = 'many'`, "delete"},
+	} {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		tag, err := pool.Exec(ctx, step.sql, ann.id)
+		cancel()
+		if err != nil || tag.RowsAffected() != 20000 {
+			t.Fatalf("%s of 20,000 posts of one author: %v, %d rows", step.what, err, tag.RowsAffected())
+		}
+		if wrong := countsWrong(t, pool); len(wrong) > 0 {
+			t.Errorf("after the %s: counts wrong: %v", step.what, wrong)
+		}
 	}
 }
 
