@@ -64,7 +64,10 @@ type batchedPost struct {
 // insertPosts writes the posts of a batch: $1 the hashes of their tokens,
 // $2 the time, $3 their bodies. A post whose token is not live has no
 // row. The token checks are read only (readOnlyCallerCTE): a post whose
-// check records the token's use goes alone (CreatePost).
+// check records the token's use goes alone (CreatePost). The posts are
+// inserted in the order of their authors, whose rows each locks in turn
+// (migration 00025), so that two statements with the same authors take
+// those locks in the same order.
 var insertPosts = `WITH r AS (
 		SELECT * FROM unnest($1::bytea[], $3::text[]) WITH ORDINALITY AS r (hash, body, i)
 	), t AS (
@@ -78,6 +81,7 @@ var insertPosts = `WITH r AS (
 		OVERRIDING SYSTEM VALUE
 		SELECT ids.id, t.user_id, r.body, $2, $2, '{}', '{}'
 		FROM ids JOIN t USING (i) JOIN r USING (i)
+		ORDER BY t.user_id
 		RETURNING *
 	)
 	SELECT ids.i, ` + callerColumns + `, ` + postColumns("p") + `, ` + columnList("u", new(Author).columns()) + `, false

@@ -2,7 +2,6 @@ package persistence_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -10,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"microblog/persistence"
@@ -393,18 +391,9 @@ func inboxWork(t *testing.T, s *persistence.Store, pool *pgxpool.Pool) []func(w,
 			return sql(`DELETE FROM follows WHERE follower_id = $1 AND followed_id = $2`, ms[1+w%3].id, ann.id)
 		},
 		func(w, _ int) error { // a post of ann's is liked, and a liked one goes
-			// In two statements, as the server writes them: a plain post's
-			// count locks its author at the end of its statement
-			// (migration 00025).
-			var id int64
-			err := pool.QueryRow(ctx, `INSERT INTO posts (author_id, body, created_at, updated_at, tags, mentions)
-				VALUES ($1, 'liked', now(), now(), '{}', '{}') RETURNING id`, ann.id).Scan(&id)
-			if err == nil {
-				// Another worker may have deleted the post since.
-				err = sql(`INSERT INTO likes (post_id, user_id, created_at) VALUES ($1, $2, now())`, id, ms[1+w%3].id)
-			}
-			var pgErr *pgconn.PgError
-			if err != nil && !(errors.As(err, &pgErr) && pgErr.Code == "23503") {
+			if err := sql(`WITH p AS (INSERT INTO posts (author_id, body, created_at, updated_at, tags, mentions)
+				VALUES ($1, 'liked', now(), now(), '{}', '{}') RETURNING id)
+				INSERT INTO likes (post_id, user_id, created_at) SELECT id, $2, now() FROM p`, ann.id, ms[1+w%3].id); err != nil {
 				return err
 			}
 			return sql(`DELETE FROM posts WHERE id = (SELECT min(id) FROM posts WHERE body = 'liked')`)
